@@ -1,0 +1,446 @@
+#include "capfs/dir.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "capfs/internal/kernel_resolver.h"
+#include "capfs/internal/resolve.h"
+#include "capfs/internal/syscall.h"
+#include "capfs/internal/userspace_resolver.h"
+#include "capfs/path.h"
+#include "capfs/status.h"
+
+namespace capfs {
+namespace {
+
+using internal::CPath;
+using internal::kEscape;
+using internal::kKernelBusy;
+using internal::kKernelUnavailable;
+using internal::ParentDir;
+using internal::Root;
+
+// The open(2) flags that can change the tree or open for writing.
+constexpr int kWritingFlags = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
+
+absl::Status KernelUnavailableError(absl::string_view op,
+                                    absl::string_view path) {
+  return absl::UnimplementedError(absl::StrCat(
+      op, "(\"", path,
+      "\"): Resolver::kKernel needs openat2(2), which is missing or blocked "
+      "here; use Resolver::kAuto or Resolver::kUserspace"));
+}
+
+// A resolver result code as a Status.
+absl::Status CodeError(int code, absl::string_view op, absl::string_view path) {
+  switch (code) {
+    case kEscape:
+      return ViolationError(Violation::kEscape, op, path);
+    case kKernelUnavailable:
+    case kKernelBusy:
+      return KernelUnavailableError(op, path);
+    default:
+      return ErrnoError(code, op, path);
+  }
+}
+
+// The checks every path gets before any syscall: well-formed, and relative
+// unless the Dir allows absolute paths.
+absl::Status CheckInput(const Dir& dir, absl::string_view op,
+                        absl::string_view path) {
+  if (int err = CheckPath(path); err != 0) return ErrnoError(err, op, path);
+  if (dir.confined() && dir.options().scope == Scope::kBeneath &&
+      IsAbsolute(path)) {
+    return ViolationError(Violation::kAbsolutePath, op, path);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckWritable(const Dir& dir, absl::string_view op,
+                           absl::string_view path) {
+  if (dir.options().read_only) {
+    return ViolationError(Violation::kReadOnly, op, path);
+  }
+  return absl::OkStatus();
+}
+
+// A path of one component that is neither ".." nor a symlink to follow:
+// the plain *at call on the Dir's descriptor is already confined.
+bool IsOneComponent(absl::string_view path) {
+  return path.find('/') == absl::string_view::npos &&
+         KindOf(path) != ComponentKind::kDotDot;
+}
+
+// Runs `kernel` or `userspace`, whichever resolver the Dir uses here. The
+// kernel resolver hands over to the userspace one when openat2 keeps saying
+// EAGAIN, and (kAuto only) when openat2 turns out to be unavailable.
+template <typename KernelCall, typename UserspaceCall>
+int Resolve(const Dir& dir, KernelCall kernel, UserspaceCall userspace) {
+  Resolver resolver = dir.options().resolver;
+  if (resolver == Resolver::kUserspace ||
+      (resolver == Resolver::kAuto && !internal::KernelResolverAvailable())) {
+    return userspace();
+  }
+  int r = kernel();
+  if (r == kKernelBusy ||
+      (r == kKernelUnavailable && resolver == Resolver::kAuto)) {
+    return userspace();
+  }
+  return r;
+}
+
+Root RootOf(const Dir& dir) { return Root{dir.fd(), dir.options().scope}; }
+
+// Opens what `path` names beneath `dir` (or on the host, unconfined), with
+// flags already normalized. Returns 0 or a resolver code.
+int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
+                 Fd* out) {
+  if (!dir.confined() || IsOneComponent(path.view())) {
+    // One component: no resolution needed, so none is paid for. Adding
+    // O_NOFOLLOW keeps a symlink from being followed here; it is ELOOP (or
+    // ENOTDIR with O_DIRECTORY) and then resolved in full below. O_PATH
+    // would open the symlink itself, so it always takes the full path.
+    const bool fast_safe = !dir.confined() || (flags & O_NOFOLLOW) ||
+                           !(flags & O_PATH) || (flags & O_DIRECTORY);
+    if (fast_safe) {
+      int extra = dir.confined() ? O_NOFOLLOW : 0;
+      int fd = internal::SysOpenAt(dir.fd(), path.c_str(), flags | extra,
+                                   mode);
+      if (fd >= 0) {
+        *out = Fd(fd);
+        return 0;
+      }
+      bool maybe_link = dir.confined() && !(flags & O_NOFOLLOW) &&
+                        (fd == -ELOOP || (fd == -ENOTDIR &&
+                                          (flags & O_DIRECTORY)));
+      if (!maybe_link) return -fd;
+    }
+  }
+  Root root = RootOf(dir);
+  return Resolve(
+      dir,
+      [&] { return internal::KernelOpen(root, path.c_str(), flags, mode, out); },
+      [&] {
+        return internal::UserspaceOpen(root, path.c_str(), flags, mode, out);
+      });
+}
+
+int StatResolved(const Dir& dir, const CPath& path, bool follow,
+                 struct stat* st) {
+  if (!dir.confined()) {
+    int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
+                                 follow ? 0 : AT_SYMLINK_NOFOLLOW);
+    return r < 0 ? -r : 0;
+  }
+  if (IsOneComponent(path.view())) {
+    int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
+                                 AT_SYMLINK_NOFOLLOW);
+    if (r < 0) return -r;
+    if (!follow || !S_ISLNK(st->st_mode)) return 0;
+  }
+  Root root = RootOf(dir);
+  return Resolve(
+      dir,
+      [&] { return internal::KernelStat(root, path.c_str(), follow, st); },
+      [&] { return internal::UserspaceStat(root, path.c_str(), follow, st); });
+}
+
+// Finds the directory holding the last component of `path` beneath `dir`.
+int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
+  if (!dir.confined()) {
+    parent->fd = dir.fd();
+    parent->last = path.c_str();
+    return 0;
+  }
+  Root root = RootOf(dir);
+  return Resolve(
+      dir,
+      [&] { return internal::KernelResolveParent(root, path.data(), parent); },
+      [&] {
+        return internal::UserspaceResolveParent(root, path.c_str(), parent);
+      });
+}
+
+// open(2)'s flags as openat(2) takes them: unknown bits dropped, and with
+// O_PATH only the flags that go with it kept.
+int NormalizeOpenFlags(int flags) {
+  flags &= internal::kValidOpenFlags;
+  if (flags & O_PATH) flags &= internal::kPathOpenFlags;
+  return flags | O_CLOEXEC;
+}
+
+// A name-acting call (mkdir, unlink, ...) on `path`: resolves its parent and
+// runs `at(parent_fd, last)`, or returns `root_errno` when the path names
+// the root itself ("/" in InRoot scope), as the kernel does for a chroot.
+template <typename AtCall>
+absl::Status AtParent(const Dir& dir, absl::string_view op,
+                      absl::string_view path, int root_errno, AtCall at) {
+  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
+  CPath p(path);
+  ParentDir parent;
+  if (int r = ParentResolved(dir, p, &parent); r != 0) {
+    return CodeError(r, op, path);
+  }
+  int r = parent.last == nullptr ? root_errno : -at(parent.fd, parent.last);
+  return r == 0 ? absl::OkStatus() : ErrnoError(r, op, path);
+}
+
+}  // namespace
+
+Dir::Dir(Fd owned, int dirfd, DirOptions options, bool unconfined)
+    : owned_(std::move(owned)),
+      dirfd_(dirfd),
+      options_(options),
+      unconfined_(unconfined) {}
+
+Dir::Dir(Dir&& other) noexcept
+    : owned_(std::move(other.owned_)),
+      dirfd_(std::exchange(other.dirfd_, -1)),
+      options_(other.options_),
+      unconfined_(std::exchange(other.unconfined_, false)) {}
+
+Dir& Dir::operator=(Dir&& other) noexcept {
+  if (this != &other) {
+    owned_ = std::move(other.owned_);
+    dirfd_ = std::exchange(other.dirfd_, -1);
+    options_ = other.options_;
+    unconfined_ = std::exchange(other.unconfined_, false);
+  }
+  return *this;
+}
+
+absl::StatusOr<Dir> Dir::Open(absl::string_view host_path,
+                              DirOptions options) {
+  if (int err = CheckPath(host_path); err != 0) {
+    return ErrnoError(err, "open", host_path);
+  }
+  if (options.resolver == Resolver::kKernel &&
+      !internal::KernelResolverAvailable()) {
+    return KernelUnavailableError("open", host_path);
+  }
+  CPath p(host_path);
+  int fd = internal::SysOpenAt(AT_FDCWD, p.c_str(), O_PATH | O_DIRECTORY, 0);
+  if (fd < 0) return ErrnoError(-fd, "open", host_path);
+  return Dir(Fd(fd), fd, options, false);
+}
+
+absl::StatusOr<Dir> Dir::FromFd(Fd fd, DirOptions options) {
+  struct stat st;
+  if (int r = internal::SysFstat(fd.get(), &st); r < 0) {
+    return ErrnoError(-r, "fstat", "");
+  }
+  if (!S_ISDIR(st.st_mode)) return ErrnoError(ENOTDIR, "Dir::FromFd", "");
+  if (int r = internal::SysFcntl(fd.get(), F_SETFD, FD_CLOEXEC); r < 0) {
+    return ErrnoError(-r, "fcntl", "");
+  }
+  if (options.resolver == Resolver::kKernel &&
+      !internal::KernelResolverAvailable()) {
+    return KernelUnavailableError("Dir::FromFd", "");
+  }
+  int raw = fd.get();
+  return Dir(std::move(fd), raw, options, false);
+}
+
+Dir Dir::Cwd(DirOptions options) { return Dir(Fd(), AT_FDCWD, options, false); }
+
+Dir Dir::Unconfined() { return Dir(Fd(), AT_FDCWD, DirOptions(), true); }
+
+absl::StatusOr<Fd> Dir::OpenAt(absl::string_view path, int flags,
+                               mode_t mode) const {
+  constexpr absl::string_view kOp = "openat";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  if (flags & kWritingFlags) {
+    if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
+  }
+  flags = NormalizeOpenFlags(flags);
+  mode = internal::CreatesFile(flags) ? (mode & 07777) : 0;
+  CPath p(path);
+  Fd out;
+  if (int r = OpenResolved(*this, p, flags, mode, &out); r != 0) {
+    return CodeError(r, kOp, path);
+  }
+  return out;
+}
+
+absl::StatusOr<Dir> Dir::OpenDir(absl::string_view path) const {
+  constexpr absl::string_view kOp = "opendir";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  Fd out;
+  int flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  if (int r = OpenResolved(*this, p, flags, 0, &out); r != 0) {
+    return CodeError(r, kOp, path);
+  }
+  int raw = out.get();
+  DirOptions child = unconfined_ ? DirOptions() : options_;
+  return Dir(std::move(out), raw, child, false);
+}
+
+absl::Status Dir::Mkdir(absl::string_view path, mode_t mode) const {
+  return AtParent(*this, "mkdir", path, EEXIST, [&](int fd, const char* name) {
+    return internal::SysMkdirAt(fd, name, mode & 07777);
+  });
+}
+
+absl::Status Dir::Unlink(absl::string_view path) const {
+  return AtParent(*this, "unlink", path, EISDIR, [](int fd, const char* name) {
+    return internal::SysUnlinkAt(fd, name, 0);
+  });
+}
+
+absl::Status Dir::Rmdir(absl::string_view path) const {
+  return AtParent(*this, "rmdir", path, EBUSY, [](int fd, const char* name) {
+    return internal::SysUnlinkAt(fd, name, AT_REMOVEDIR);
+  });
+}
+
+absl::Status Dir::Symlink(absl::string_view target,
+                          absl::string_view link_path) const {
+  constexpr absl::string_view kOp = "symlink";
+  // The target is stored, not resolved: any string the kernel takes.
+  if (target.find('\0') != absl::string_view::npos) {
+    return ErrnoError(EINVAL, kOp, target);
+  }
+  if (target.size() >= kPathMax) return ErrnoError(ENAMETOOLONG, kOp, target);
+  CPath t(target);
+  return AtParent(*this, kOp, link_path, EEXIST,
+                  [&](int fd, const char* name) {
+                    return internal::SysSymlinkAt(t.c_str(), fd, name);
+                  });
+}
+
+absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
+                         absl::string_view to) const {
+  constexpr absl::string_view kOp = "rename";
+  if (absl::Status s = CheckInput(*this, kOp, from); !s.ok()) return s;
+  if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(*this, kOp, from); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
+  CPath from_path(from);
+  CPath to_path(to);
+  ParentDir from_parent;
+  if (int r = ParentResolved(*this, from_path, &from_parent); r != 0) {
+    return CodeError(r, kOp, from);
+  }
+  ParentDir to_parent;
+  if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
+    return CodeError(r, kOp, to);
+  }
+  if (from_parent.last == nullptr || to_parent.last == nullptr) {
+    return ErrnoError(EBUSY, kOp, absl::StrCat(from, " -> ", to));
+  }
+  int r = internal::SysRenameAt(from_parent.fd, from_parent.last, to_parent.fd,
+                                to_parent.last);
+  if (r < 0) return ErrnoError(-r, kOp, absl::StrCat(from, " -> ", to));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
+  constexpr absl::string_view kOp = "readlink";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  char buf[kPathMax];
+  ssize_t n;
+  if (!confined() || IsOneComponent(path)) {
+    // readlinkat does not follow the last component: already confined.
+    n = internal::SysReadLinkAt(fd(), p.c_str(), buf, sizeof(buf));
+  } else {
+    Fd link;
+    int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    if (int r = OpenResolved(*this, p, flags, 0, &link); r != 0) {
+      return CodeError(r, kOp, path);
+    }
+    n = internal::SysReadLinkAt(link.get(), "", buf, sizeof(buf));
+    // readlinkat(fd, "") of something other than a symlink is ENOENT; by
+    // name it is EINVAL.
+    if (n == -ENOENT) n = -EINVAL;
+  }
+  if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+absl::StatusOr<FileStat> Dir::Stat(absl::string_view path) const {
+  constexpr absl::string_view kOp = "stat";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  struct stat st;
+  if (int r = StatResolved(*this, p, true, &st); r != 0) {
+    return CodeError(r, kOp, path);
+  }
+  return FileStatFromStat(st);
+}
+
+absl::StatusOr<FileStat> Dir::Lstat(absl::string_view path) const {
+  constexpr absl::string_view kOp = "lstat";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  struct stat st;
+  if (int r = StatResolved(*this, p, false, &st); r != 0) {
+    return CodeError(r, kOp, path);
+  }
+  return FileStatFromStat(st);
+}
+
+absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
+    absl::string_view path) const {
+  constexpr absl::string_view kOp = "readdir";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  Fd dir;
+  int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
+  if (int r = OpenResolved(*this, p, flags, 0, &dir); r != 0) {
+    return CodeError(r, kOp, path);
+  }
+  // The layout getdents64(2) fills in.
+  struct LinuxDirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+  };
+  constexpr size_t kBufSize = 64 * 1024;
+  std::unique_ptr<char[]> buf(new char[kBufSize]);
+  std::vector<DirEntry> entries;
+  for (;;) {
+    ssize_t n = internal::SysGetdents64(dir.get(), buf.get(), kBufSize);
+    if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      auto* d = reinterpret_cast<LinuxDirent64*>(buf.get() + off);
+      off += d->d_reclen;
+      absl::string_view name(d->d_name);
+      if (name == "." || name == "..") continue;
+      FileKind kind;
+      switch (d->d_type) {
+        case DT_REG: kind = FileKind::kRegular; break;
+        case DT_DIR: kind = FileKind::kDirectory; break;
+        case DT_LNK: kind = FileKind::kSymlink; break;
+        case DT_BLK: kind = FileKind::kBlockDevice; break;
+        case DT_CHR: kind = FileKind::kCharDevice; break;
+        case DT_FIFO: kind = FileKind::kFifo; break;
+        case DT_SOCK: kind = FileKind::kSocket; break;
+        default: {
+          // Some filesystems leave d_type unset: ask, without following.
+          struct stat st;
+          kind = internal::SysFstatAt(dir.get(), d->d_name, &st,
+                                      AT_SYMLINK_NOFOLLOW) == 0
+                     ? FileKindFromMode(st.st_mode)
+                     : FileKind::kUnknown;
+        }
+      }
+      entries.push_back(DirEntry{std::string(name), kind});
+    }
+  }
+  return entries;
+}
+
+}  // namespace capfs

@@ -1,0 +1,144 @@
+#include "capfs/file.h"
+
+#include <limits.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "capfs/internal/syscall.h"
+#include "capfs/status.h"
+
+namespace capfs {
+namespace {
+
+template <typename T>
+absl::StatusOr<T> Result(T r, absl::string_view op) {
+  if (r < 0) return ErrnoError(static_cast<int>(-r), op, "");
+  return r;
+}
+
+absl::Status Done(int r, absl::string_view op) {
+  if (r < 0) return ErrnoError(-r, op, "");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+FileKind FileKindFromMode(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return FileKind::kRegular;
+    case S_IFDIR: return FileKind::kDirectory;
+    case S_IFLNK: return FileKind::kSymlink;
+    case S_IFBLK: return FileKind::kBlockDevice;
+    case S_IFCHR: return FileKind::kCharDevice;
+    case S_IFIFO: return FileKind::kFifo;
+    case S_IFSOCK: return FileKind::kSocket;
+    default: return FileKind::kUnknown;
+  }
+}
+
+FileStat FileStatFromStat(const struct stat& st) {
+  FileStat s;
+  s.kind = FileKindFromMode(st.st_mode);
+  s.size = static_cast<uint64_t>(st.st_size);
+  s.perm = st.st_mode & 07777;
+  s.ino = st.st_ino;
+  s.dev = st.st_dev;
+  s.nlink = st.st_nlink;
+  s.uid = st.st_uid;
+  s.gid = st.st_gid;
+  s.atime = absl::TimeFromTimespec(st.st_atim);
+  s.mtime = absl::TimeFromTimespec(st.st_mtim);
+  s.ctime = absl::TimeFromTimespec(st.st_ctim);
+  return s;
+}
+
+absl::StatusOr<size_t> Read(const Fd& fd, absl::Span<char> buf) {
+  ssize_t r = internal::SysRead(fd.get(), buf.data(), buf.size());
+  if (r < 0) return ErrnoError(static_cast<int>(-r), "read", "");
+  return static_cast<size_t>(r);
+}
+
+absl::StatusOr<size_t> Write(const Fd& fd, absl::string_view data) {
+  ssize_t r = internal::SysWrite(fd.get(), data.data(), data.size());
+  if (r < 0) return ErrnoError(static_cast<int>(-r), "write", "");
+  return static_cast<size_t>(r);
+}
+
+absl::StatusOr<size_t> PRead(const Fd& fd, absl::Span<char> buf,
+                             off_t offset) {
+  ssize_t r = internal::SysPread(fd.get(), buf.data(), buf.size(), offset);
+  if (r < 0) return ErrnoError(static_cast<int>(-r), "pread", "");
+  return static_cast<size_t>(r);
+}
+
+absl::StatusOr<size_t> PWrite(const Fd& fd, absl::string_view data,
+                              off_t offset) {
+  ssize_t r = internal::SysPwrite(fd.get(), data.data(), data.size(), offset);
+  if (r < 0) return ErrnoError(static_cast<int>(-r), "pwrite", "");
+  return static_cast<size_t>(r);
+}
+
+absl::StatusOr<size_t> ReadV(const Fd& fd,
+                             absl::Span<const struct iovec> iov) {
+  if (iov.size() > IOV_MAX) return ErrnoError(EINVAL, "readv", "");
+  ssize_t r = internal::SysReadv(fd.get(), iov.data(),
+                                 static_cast<int>(iov.size()));
+  if (r < 0) return ErrnoError(static_cast<int>(-r), "readv", "");
+  return static_cast<size_t>(r);
+}
+
+absl::StatusOr<size_t> WriteV(const Fd& fd,
+                              absl::Span<const struct iovec> iov) {
+  if (iov.size() > IOV_MAX) return ErrnoError(EINVAL, "writev", "");
+  ssize_t r = internal::SysWritev(fd.get(), iov.data(),
+                                  static_cast<int>(iov.size()));
+  if (r < 0) return ErrnoError(static_cast<int>(-r), "writev", "");
+  return static_cast<size_t>(r);
+}
+
+absl::StatusOr<off_t> Seek(const Fd& fd, off_t offset, Whence whence) {
+  int w = whence == Whence::kSet       ? SEEK_SET
+          : whence == Whence::kCurrent ? SEEK_CUR
+                                       : SEEK_END;
+  return Result(internal::SysLseek(fd.get(), offset, w), "lseek");
+}
+
+absl::Status Fsync(const Fd& fd) {
+  return Done(internal::SysFsync(fd.get()), "fsync");
+}
+
+absl::Status Ftruncate(const Fd& fd, off_t length) {
+  return Done(internal::SysFtruncate(fd.get(), length), "ftruncate");
+}
+
+absl::StatusOr<FileStat> Fstat(const Fd& fd) {
+  struct stat st;
+  if (int r = internal::SysFstat(fd.get(), &st); r < 0) {
+    return ErrnoError(-r, "fstat", "");
+  }
+  return FileStatFromStat(st);
+}
+
+absl::Status WriteAll(const Fd& fd, absl::string_view data) {
+  while (!data.empty()) {
+    absl::StatusOr<size_t> n = Write(fd, data);
+    if (!n.ok()) return n.status();
+    data.remove_prefix(*n);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadAll(const Fd& fd, size_t max_bytes) {
+  std::string out;
+  char buf[64 * 1024];
+  for (;;) {
+    absl::StatusOr<size_t> n = Read(fd, absl::MakeSpan(buf));
+    if (!n.ok()) return n.status();
+    if (*n == 0) return out;
+    if (out.size() + *n > max_bytes) return ErrnoError(EFBIG, "read", "");
+    out.append(buf, *n);
+  }
+}
+
+}  // namespace capfs

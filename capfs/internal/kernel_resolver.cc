@@ -1,0 +1,143 @@
+#include "capfs/internal/kernel_resolver.h"
+
+#include <fcntl.h>
+
+#include <atomic>
+
+#include "capfs/internal/syscall.h"
+#include "capfs/path.h"
+
+namespace capfs {
+namespace internal {
+namespace {
+
+enum Support : int { kUnknown, kAvailable, kUnavailable };
+std::atomic<int> g_support{kUnknown};
+
+uint64_t ResolveFlags(Scope scope) {
+  return kResolveNoMagiclinks |
+         (scope == Scope::kInRoot ? kResolveInRoot : kResolveBeneath);
+}
+
+// openat2 beneath `root`, mapped to the resolver's result codes. Returns the
+// new descriptor (>= 0) or a negated code: -errno, or kEscape,
+// kKernelUnavailable, kKernelBusy as they are (all negative).
+int Openat2Beneath(Root root, const char* path, int flags, mode_t mode) {
+  OpenHow how = {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = CreatesFile(flags) ? mode : 0;
+  how.resolve = ResolveFlags(root.scope);
+  for (int attempt = 0; attempt <= kKernelEagainRetries; ++attempt) {
+    int r = SysOpenat2(root.fd, path, how);
+    if (r >= 0) return r;
+    switch (-r) {
+      case EAGAIN:
+        continue;
+      case EXDEV:
+        return kEscape;
+      case ENOSYS:
+      case EPERM:
+      case E2BIG:
+        // EPERM may be the file's own answer (O_NOATIME, an immutable
+        // file): it is the kernel resolver's absence only if a probe fails
+        // the same way.
+        if (!ReprobeKernelResolver()) return kKernelUnavailable;
+        return r;
+      default:
+        return r;
+    }
+  }
+  return kKernelBusy;
+}
+
+// Converts Openat2Beneath's negative result to a resolver code.
+int CodeOf(int r) { return (r == kEscape || r == kKernelUnavailable ||
+                            r == kKernelBusy) ? r : -r; }
+
+int Probe() {
+  OpenHow how = {};
+  how.flags = O_PATH | O_DIRECTORY;
+  how.resolve = kResolveNoMagiclinks;
+  int fd = SysOpenat2(AT_FDCWD, "/", how);
+  if (fd >= 0) {
+    Fd closer(fd);
+    return kAvailable;
+  }
+  switch (-fd) {
+    case ENOSYS:
+    case EPERM:
+    case E2BIG:
+    case EINVAL:
+      return kUnavailable;
+    default:
+      // Any other answer (EACCES from an LSM, say) came from openat2 itself.
+      return kAvailable;
+  }
+}
+
+}  // namespace
+
+bool KernelResolverAvailable() {
+  int s = g_support.load(std::memory_order_relaxed);
+  if (s == kUnknown) {
+    s = Probe();
+    g_support.store(s, std::memory_order_relaxed);
+  }
+  return s == kAvailable;
+}
+
+bool ReprobeKernelResolver() {
+  int s = Probe();
+  g_support.store(s, std::memory_order_relaxed);
+  return s == kAvailable;
+}
+
+int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out) {
+  int r = Openat2Beneath(root, path, flags, mode);
+  if (r < 0) return CodeOf(r);
+  *out = Fd(r);
+  return 0;
+}
+
+int KernelStat(Root root, const char* path, bool follow, struct stat* st) {
+  int r = Openat2Beneath(root, path, O_PATH | (follow ? 0 : O_NOFOLLOW), 0);
+  if (r < 0) return CodeOf(r);
+  Fd fd(r);
+  r = SysFstat(fd.get(), st);
+  return r < 0 ? -r : 0;
+}
+
+int KernelResolveParent(Root root, char* path, ParentDir* out) {
+  absl::string_view whole(path);
+  PathSplit split = SplitLast(whole);
+  out->last = split.last.empty() ? nullptr : split.last.data();
+  out->fd = root.fd;
+  out->owned = Fd();
+  if (split.last.empty()) {
+    // Only slashes: the root itself (absolute paths reach here in InRoot
+    // scope only).
+    return 0;
+  }
+  absl::string_view last_name = split.last.substr(0, split.last.find('/'));
+  if (KindOf(last_name) == ComponentKind::kDotDot &&
+      root.scope == Scope::kBeneath) {
+    // The *at call will not look ".." up, but a path whose last step leaves
+    // the root is an escape all the same: ask openat2 where it leads.
+    int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0);
+    if (r < 0) return CodeOf(r);
+    Fd check(r);
+  }
+  if (split.parent.empty()) return 0;
+  size_t cut = split.parent.size();
+  char saved = path[cut];
+  path[cut] = '\0';
+  int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0);
+  path[cut] = saved;
+  if (r < 0) return CodeOf(r);
+  out->owned = Fd(r);
+  out->fd = r;
+  return 0;
+}
+
+}  // namespace internal
+}  // namespace capfs

@@ -1,0 +1,46 @@
+// The kernel resolver: openat2(2) with RESOLVE_BENEATH or RESOLVE_IN_ROOT,
+// always with RESOLVE_NO_MAGICLINKS.
+//
+// EXDEV from openat2 is the escape (kEscape). EAGAIN (a rename or mount
+// somewhere on the system raced a ".." step) is retried a bounded number of
+// times, then kKernelBusy tells the caller to finish in userspace. ENOSYS, or
+// EPERM from a seccomp filter, mean there is no kernel resolver here: that is
+// probed once and cached (KernelResolverAvailable), and re-probed when a call
+// fails that way later, since a filter may be installed at any time.
+//
+// Operations with no openat2 form (mkdir, unlink, rename, ...) resolve the
+// parent with openat2 and call the *at syscall on the last name; a last name
+// of ".." is first checked to stay beneath.
+//
+// Not part of the API: include capfs/capfs.h instead.
+
+#ifndef CAPFS_INTERNAL_KERNEL_RESOLVER_H_
+#define CAPFS_INTERNAL_KERNEL_RESOLVER_H_
+
+#include <sys/stat.h>
+
+#include "capfs/fd.h"
+#include "capfs/internal/resolve.h"
+
+namespace capfs {
+namespace internal {
+
+// True when openat2 with RESOLVE_BENEATH works in this process. Probes on
+// the first call and caches the answer.
+bool KernelResolverAvailable();
+
+// Probes again (a call failed with ENOSYS or EPERM) and caches the answer.
+bool ReprobeKernelResolver();
+
+// How many times an EAGAIN from openat2 is retried before kKernelBusy.
+inline constexpr int kKernelEagainRetries = 16;
+
+int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out);
+int KernelStat(Root root, const char* path, bool follow, struct stat* st);
+// `path` is modified during the call and restored before it returns.
+int KernelResolveParent(Root root, char* path, ParentDir* out);
+
+}  // namespace internal
+}  // namespace capfs
+
+#endif  // CAPFS_INTERNAL_KERNEL_RESOLVER_H_

@@ -1,0 +1,94 @@
+// The system calls capfs makes, each behind one wrapper.
+//
+// Every wrapper retries EINTR and returns the call's result when it succeeds
+// or the negated errno when it fails (the kernel's own convention), so the
+// hot paths pass plain ints and only the public layer builds absl::Status.
+// Every descriptor a wrapper creates is close-on-exec, whatever the caller
+// passed.
+//
+// Not part of the API: include capfs/capfs.h instead.
+
+#ifndef CAPFS_INTERNAL_SYSCALL_H_
+#define CAPFS_INTERNAL_SYSCALL_H_
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+namespace capfs {
+namespace internal {
+
+// Runs `call` until it does not fail with EINTR; returns its result, or
+// -errno when it returns -1.
+template <typename Call>
+inline auto RetryEintr(Call call) -> decltype(call()) {
+  decltype(call()) r;
+  do {
+    r = call();
+  } while (r == -1 && errno == EINTR);
+  return r == -1 ? -errno : r;
+}
+
+// openat2(2)'s `struct open_how`, spelled here so that capfs builds against
+// C libraries whose headers predate it.
+struct OpenHow {
+  uint64_t flags;
+  uint64_t mode;
+  uint64_t resolve;
+};
+inline constexpr uint64_t kResolveNoXdev = 0x01;
+inline constexpr uint64_t kResolveNoMagiclinks = 0x02;
+inline constexpr uint64_t kResolveNoSymlinks = 0x04;
+inline constexpr uint64_t kResolveBeneath = 0x08;
+inline constexpr uint64_t kResolveInRoot = 0x10;
+
+// open(2)'s flag bits that openat(2) honours (the kernel's
+// VALID_OPEN_FLAGS), and the few it keeps beside O_PATH.
+inline constexpr int kValidOpenFlags =
+    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
+    O_NONBLOCK | O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |
+    O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
+inline constexpr int kPathOpenFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH |
+                                      O_CLOEXEC;
+
+// True when `flags` create a file, so that a mode applies.
+inline bool CreatesFile(int flags) {
+  // O_TMPFILE contains O_DIRECTORY's bit: test for all of it.
+  return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+int SysOpenAt(int dirfd, const char* path, int flags, mode_t mode);
+int SysOpenat2(int dirfd, const char* path, const OpenHow& how);
+int SysMkdirAt(int dirfd, const char* path, mode_t mode);
+int SysUnlinkAt(int dirfd, const char* path, int flags);
+int SysRenameAt(int old_dirfd, const char* old_path, int new_dirfd,
+                const char* new_path);
+int SysSymlinkAt(const char* target, int dirfd, const char* path);
+ssize_t SysReadLinkAt(int dirfd, const char* path, char* buf, size_t size);
+int SysFstatAt(int dirfd, const char* path, struct stat* st, int flags);
+int SysFstat(int fd, struct stat* st);
+int SysFstatfs(int fd, struct statfs* st);
+// faccessat2(2) with AT_EACCESS: the check path lookup itself makes.
+int SysFaccessat2(int dirfd, const char* path, int mode, int flags);
+ssize_t SysGetdents64(int fd, void* buf, size_t size);
+ssize_t SysRead(int fd, void* buf, size_t size);
+ssize_t SysWrite(int fd, const void* buf, size_t size);
+ssize_t SysPread(int fd, void* buf, size_t size, off_t offset);
+ssize_t SysPwrite(int fd, const void* buf, size_t size, off_t offset);
+ssize_t SysReadv(int fd, const struct iovec* iov, int count);
+ssize_t SysWritev(int fd, const struct iovec* iov, int count);
+off_t SysLseek(int fd, off_t offset, int whence);
+int SysFsync(int fd);
+int SysFtruncate(int fd, off_t length);
+int SysFcntl(int fd, int cmd, int arg);
+
+}  // namespace internal
+}  // namespace capfs
+
+#endif  // CAPFS_INTERNAL_SYSCALL_H_

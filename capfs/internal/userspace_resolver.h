@@ -1,0 +1,43 @@
+// The userspace resolver: the kernel's path walk, one component at a time.
+//
+// Each directory on the way is opened with O_PATH|O_NOFOLLOW|O_DIRECTORY
+// relative to the previous one and pushed on a stack; ".." pops the stack
+// (after checking search permission on the directory it leaves, as the
+// kernel does) and is never handed to the kernel to follow, so a directory
+// moved elsewhere mid-walk cannot lead ".." out of the root. Popping past the
+// root is an escape (Beneath) or stays at the root (InRoot). A symlink is
+// read with readlinkat and its target walked from the link's directory, at
+// most kMaxSymlinkFollows times; an absolute target is an escape (Beneath)
+// or restarts at the root (InRoot). A name with a trailing slash is never
+// handed to a call that would follow it.
+//
+// Magic links (procfs links such as /proc/self/fd/N, whose targets are not
+// paths) are never followed: a symlink on procfs whose target is absolute or
+// has the "type:[...]" shape is ELOOP, as openat2 with
+// RESOLVE_NO_MAGICLINKS gives.
+//
+// The walk holds one descriptor per directory level it is below the root,
+// so a path deeper than the process's descriptor limit fails with EMFILE.
+//
+// Not part of the API: include capfs/capfs.h instead.
+
+#ifndef CAPFS_INTERNAL_USERSPACE_RESOLVER_H_
+#define CAPFS_INTERNAL_USERSPACE_RESOLVER_H_
+
+#include <sys/stat.h>
+
+#include "capfs/fd.h"
+#include "capfs/internal/resolve.h"
+
+namespace capfs {
+namespace internal {
+
+int UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
+                  Fd* out);
+int UserspaceStat(Root root, const char* path, bool follow, struct stat* st);
+int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
+
+}  // namespace internal
+}  // namespace capfs
+
+#endif  // CAPFS_INTERNAL_USERSPACE_RESOLVER_H_
