@@ -19,17 +19,20 @@ uint64_t ResolveFlags(Scope scope) {
          (scope == Scope::kInRoot ? kResolveInRoot : kResolveBeneath);
 }
 
-// openat2 beneath `root`, mapped to the resolver's result codes. Returns the
-// new descriptor (>= 0) or a negated code: -errno, or kEscape,
-// kKernelUnavailable, kKernelBusy as they are (all negative).
-int Openat2Beneath(Root root, const char* path, int flags, mode_t mode) {
+// openat2 beneath `root`: 0 with the new descriptor in `*out`, or a resolver
+// code (a positive errno, kEscape, kKernelUnavailable or kKernelBusy).
+int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
+                   Fd* out) {
   OpenHow how = {};
   how.flags = static_cast<uint64_t>(flags);
   how.mode = CreatesFile(flags) ? mode : 0;
   how.resolve = ResolveFlags(root.scope);
   for (int attempt = 0; attempt <= kKernelEagainRetries; ++attempt) {
     int r = SysOpenat2(root.fd, path, how);
-    if (r >= 0) return r;
+    if (r >= 0) {
+      *out = Fd(r);
+      return 0;
+    }
     switch (-r) {
       case EAGAIN:
         continue;
@@ -42,17 +45,13 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode) {
         // file): it is the kernel resolver's absence only if a probe fails
         // the same way.
         if (!ReprobeKernelResolver()) return kKernelUnavailable;
-        return r;
+        return -r;
       default:
-        return r;
+        return -r;
     }
   }
   return kKernelBusy;
 }
-
-// Converts Openat2Beneath's negative result to a resolver code.
-int CodeOf(int r) { return (r == kEscape || r == kKernelUnavailable ||
-                            r == kKernelBusy) ? r : -r; }
 
 int Probe() {
   OpenHow how = {};
@@ -93,17 +92,14 @@ bool ReprobeKernelResolver() {
 }
 
 int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out) {
-  int r = Openat2Beneath(root, path, flags, mode);
-  if (r < 0) return CodeOf(r);
-  *out = Fd(r);
-  return 0;
+  return Openat2Beneath(root, path, flags, mode, out);
 }
 
 int KernelStat(Root root, const char* path, bool follow, struct stat* st) {
-  int r = Openat2Beneath(root, path, O_PATH | (follow ? 0 : O_NOFOLLOW), 0);
-  if (r < 0) return CodeOf(r);
-  Fd fd(r);
-  r = SysFstat(fd.get(), st);
+  Fd fd;
+  int flags = O_PATH | (follow ? 0 : O_NOFOLLOW);
+  if (int r = Openat2Beneath(root, path, flags, 0, &fd); r != 0) return r;
+  int r = SysFstat(fd.get(), st);
   return r < 0 ? -r : 0;
 }
 
@@ -123,19 +119,18 @@ int KernelResolveParent(Root root, char* path, ParentDir* out) {
       root.scope == Scope::kBeneath) {
     // The *at call will not look ".." up, but a path whose last step leaves
     // the root is an escape all the same: ask openat2 where it leads.
-    int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0);
-    if (r < 0) return CodeOf(r);
-    Fd check(r);
+    Fd check;
+    int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0, &check);
+    if (r != 0) return r;
   }
   if (split.parent.empty()) return 0;
   size_t cut = split.parent.size();
   char saved = path[cut];
   path[cut] = '\0';
-  int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0);
+  int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0, &out->owned);
   path[cut] = saved;
-  if (r < 0) return CodeOf(r);
-  out->owned = Fd(r);
-  out->fd = r;
+  if (r != 0) return r;
+  out->fd = out->owned.get();
   return 0;
 }
 

@@ -1,0 +1,204 @@
+// The conformance table: every operation of the Dir contract on every path of
+// the standard tree, for both resolvers and both scopes.
+//
+// The oracle is the kernel. In Beneath scope a path that stays beneath must
+// give what the plain *at call gives on a twin tree (same result, same inode
+// reached, same tree afterwards); a path that leaves must be refused as an
+// escape (or as an absolute path) and change nothing. In InRoot scope every
+// path must give what the plain call gives in a child chroot'ed at the twin.
+// Nothing outside root/ may ever change.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <map>
+#include <string>
+#include <tuple>
+
+#include "absl/strings/str_cat.h"
+#include "capfs/capfs.h"
+#include "capfs_test/conformance/operations.h"
+#include "capfs_test/conformance/standard_tree.h"
+#include "capfs_test/testing/child.h"
+#include "capfs_test/testing/temp_tree.h"
+#include "gtest/gtest.h"
+
+namespace capfs_test {
+namespace {
+
+using capfs::Dir;
+using capfs::DirOptions;
+using capfs::Resolver;
+using capfs::Scope;
+
+// One side of the twin: a case directory with root/ and outside/.
+struct Side {
+  std::string dir;
+  std::string root() const { return dir + "/root"; }
+  std::string outside() const { return dir + "/outside"; }
+  std::string RootSnapshot() const { return SnapshotTree(root(), dir); }
+  std::string OutsideSnapshot() const { return SnapshotTree(outside(), dir); }
+  std::map<ino_t, std::string> Inodes() const { return InodePaths(dir); }
+};
+
+std::string ScopeName(Scope s) {
+  return s == Scope::kBeneath ? "Beneath" : "InRoot";
+}
+std::string ResolverName(Resolver r) {
+  return r == Resolver::kKernel ? "kernel" : "userspace";
+}
+
+class ConformanceTest
+    : public testing::TestWithParam<std::tuple<Scope, Op>> {
+ protected:
+  void SetUp() override {
+    capfs_ = Side{temp_.Join("capfs")};
+    oracle_ = Side{temp_.Join("oracle")};
+    for (const Side* s : {&capfs_, &oracle_}) {
+      CheckOrDie(mkdir(s->dir.c_str(), 0755) == 0, "mkdir case dir");
+      BuildStandardTree(s->dir);
+    }
+    pristine_root_ = capfs_.RootSnapshot();
+    pristine_outside_ = capfs_.OutsideSnapshot();
+    pristine_inodes_ = capfs_.Inodes();
+    oracle_inodes_ = oracle_.Inodes();
+  }
+
+  Scope scope() const { return std::get<0>(GetParam()); }
+  const Op& op() const { return std::get<1>(GetParam()); }
+
+  // What the plain call gives on the oracle twin, in words. Rebuilds the
+  // twin if the call changed it; the tree it left is in `*after`.
+  std::string Oracle(const PathCase& pc, std::string* after) {
+    ChildOptions child;
+    child.drop_privileges = pc.needs_permission_checks;
+    RawResult raw;
+    if (scope() == Scope::kInRoot) {
+      // The plain call made in a process chroot'ed at the twin's root.
+      child.chroot_dir = oracle_.root();
+      absl::StatusOr<std::string> out = RunInChild(child, [&] {
+        int sub = open("/dir/sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        RawResult r = RunPlain(op(), AT_FDCWD, sub, pc.path);
+        if (sub >= 0) close(sub);
+        return r.Serialize();
+      });
+      if (!out.ok()) return absl::StrCat("oracle failed: ", out.status().ToString());
+      raw = RawResult::Parse(*out);
+    } else {
+      int root = open(oracle_.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      int sub = openat(root, "dir/sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (pc.needs_permission_checks) {
+        absl::StatusOr<std::string> out = RunInChild(
+            child, [&] { return RunPlain(op(), root, sub, pc.path).Serialize(); });
+        raw = out.ok() ? RawResult::Parse(*out)
+                       : RawResult{-1, capfs::Violation::kNone, 0, "",
+                                   out.status().ToString()};
+      } else {
+        raw = RunPlain(op(), root, sub, pc.path);
+      }
+      close(sub);
+      close(root);
+    }
+    return Settle(oracle_, raw, oracle_inodes_, after);
+  }
+
+  // What capfs gives with `resolver`, in words; the tree it left is in
+  // `*after`, and the tree is rebuilt if the call changed it.
+  std::string Capfs(const PathCase& pc, Resolver resolver, std::string* after) {
+    DirOptions options;
+    options.resolver = resolver;
+    options.scope = scope();
+    absl::StatusOr<Dir> root = Dir::Open(capfs_.root(), options);
+    if (!root.ok()) return root.status().ToString();
+    absl::StatusOr<Dir> sub = root->OpenDir("dir/sub");
+    if (!sub.ok()) return sub.status().ToString();
+    RawResult raw;
+    if (pc.needs_permission_checks) {
+      ChildOptions child;
+      child.drop_privileges = true;
+      absl::StatusOr<std::string> out = RunInChild(child, [&] {
+        return RunCapfs(op(), *root, *sub, pc.path).Serialize();
+      });
+      raw = out.ok() ? RawResult::Parse(*out)
+                     : RawResult{-1, capfs::Violation::kNone, 0, "",
+                                 out.status().ToString()};
+    } else {
+      raw = RunCapfs(op(), *root, *sub, pc.path);
+    }
+    if (Mutates(op())) {
+      EXPECT_EQ(capfs_.OutsideSnapshot(), pristine_outside_)
+          << "something outside the root changed";
+    }
+    return Settle(capfs_, raw, pristine_inodes_, after);
+  }
+
+  // Describes `raw`, stores the tree `side` was left with in `*after`, and
+  // puts the standard tree back if the call changed it.
+  std::string Settle(const Side& side, const RawResult& raw,
+                     const std::map<ino_t, std::string>& pristine_inodes,
+                     std::string* after) {
+    if (!Mutates(op())) {
+      *after = pristine_root_;
+      return Describe(raw, pristine_inodes, side.dir);
+    }
+    *after = side.RootSnapshot();
+    std::string described =
+        Describe(raw, raw.ino != 0 ? side.Inodes() : pristine_inodes, side.dir);
+    if (*after != pristine_root_ ||
+        side.OutsideSnapshot() != pristine_outside_) {
+      RebuildStandardTree(side.dir);
+    }
+    return described;
+  }
+
+  TempDir temp_;
+  Side capfs_;
+  Side oracle_;
+  std::string pristine_root_;
+  std::string pristine_outside_;
+  std::map<ino_t, std::string> pristine_inodes_;
+  std::map<ino_t, std::string> oracle_inodes_;
+};
+
+TEST_P(ConformanceTest, MatchesTheKernel) {
+  for (const PathCase& pc : StandardPaths()) {
+    SCOPED_TRACE(absl::StrCat(op().name, " \"", pc.path.substr(0, 64),
+                              pc.path.size() > 64 ? "...\"" : "\"", " in ",
+                              ScopeName(scope())));
+    bool refused_absolute =
+        scope() == Scope::kBeneath && capfs::IsAbsolute(pc.path);
+    bool escapes = scope() == Scope::kBeneath &&
+                   (pc.leaves == Leaves::kYes ||
+                    (pc.leaves == Leaves::kWhenFollowed &&
+                     FollowsLast(op(), pc.path)));
+    std::string want;
+    std::string want_tree = pristine_root_;
+    if (refused_absolute) {
+      want = "absolute path refused";
+    } else if (escapes) {
+      want = "escape";
+    } else {
+      want = Oracle(pc, &want_tree);
+    }
+    for (Resolver resolver : {Resolver::kKernel, Resolver::kUserspace}) {
+      SCOPED_TRACE(ResolverName(resolver));
+      std::string tree;
+      EXPECT_EQ(Capfs(pc, resolver, &tree), want);
+      EXPECT_EQ(tree, want_tree) << "the tree afterwards differs";
+    }
+  }
+}
+
+std::string CaseName(
+    const testing::TestParamInfo<std::tuple<Scope, Op>>& info) {
+  return ScopeName(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, ConformanceTest,
+    testing::Combine(testing::Values(Scope::kBeneath, Scope::kInRoot),
+                     testing::ValuesIn(AllOps())),
+    CaseName);
+
+}  // namespace
+}  // namespace capfs_test

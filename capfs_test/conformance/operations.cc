@@ -1,0 +1,348 @@
+#include "capfs_test/conformance/operations.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+
+namespace capfs_test {
+namespace {
+
+constexpr char kSymlinkTarget[] = "t/../x";
+
+std::string KindName(mode_t mode) {
+  switch (mode & S_IFMT) {
+    case S_IFREG: return "file";
+    case S_IFDIR: return "dir";
+    case S_IFLNK: return "symlink";
+    default: return "other";
+  }
+}
+
+std::string KindName(capfs::FileKind kind) {
+  switch (kind) {
+    case capfs::FileKind::kRegular: return "file";
+    case capfs::FileKind::kDirectory: return "dir";
+    case capfs::FileKind::kSymlink: return "symlink";
+    default: return "other";
+  }
+}
+
+RawResult FromStatus(const absl::Status& s) {
+  RawResult r;
+  r.violation = capfs::ViolationOf(s);
+  r.err = r.violation == capfs::Violation::kNone ? capfs::ErrnoOf(s) : 0;
+  if (!s.ok() && r.err == 0 && r.violation == capfs::Violation::kNone) {
+    r.err = -1;  // a failure with no errno: shown as such
+    r.text = std::string(s.message());
+  }
+  return r;
+}
+
+RawResult FromStat(const struct stat& st) {
+  RawResult r;
+  r.ino = st.st_ino;
+  r.kind = KindName(st.st_mode);
+  return r;
+}
+
+RawResult FromFd(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return RawResult{errno};
+  return FromStat(st);
+}
+
+RawResult FromErrno(int ret) {
+  RawResult r;
+  if (ret < 0) r.err = errno;
+  return r;
+}
+
+std::string Listing(std::vector<std::string> entries) {
+  std::sort(entries.begin(), entries.end());
+  return absl::StrJoin(entries, ",");
+}
+
+}  // namespace
+
+const std::vector<Op>& AllOps() {
+  static const std::vector<Op>* ops = new std::vector<Op>{
+      {"OpenRdonly", OpKind::kOpen, O_RDONLY},
+      {"OpenNofollow", OpKind::kOpen, O_RDONLY | O_NOFOLLOW},
+      {"OpenDirectoryFlag", OpKind::kOpen, O_RDONLY | O_DIRECTORY},
+      {"OpenPath", OpKind::kOpen, O_PATH},
+      {"OpenPathNofollow", OpKind::kOpen, O_PATH | O_NOFOLLOW},
+      {"OpenCreate", OpKind::kOpen, O_WRONLY | O_CREAT, 0640},
+      {"OpenCreateExcl", OpKind::kOpen, O_WRONLY | O_CREAT | O_EXCL, 0600},
+      {"OpenCreateNofollow", OpKind::kOpen, O_WRONLY | O_CREAT | O_NOFOLLOW,
+       0600},
+      {"OpenTruncate", OpKind::kOpen, O_WRONLY | O_TRUNC},
+      {"OpenAppend", OpKind::kOpen, O_RDWR | O_APPEND},
+      {"OpenTmpfile", OpKind::kOpen, O_TMPFILE | O_RDWR, 0600},
+      {"OpenDir", OpKind::kOpenDir},
+      {"Stat", OpKind::kStat},
+      {"Lstat", OpKind::kLstat},
+      {"ReadLink", OpKind::kReadLink},
+      {"ReadDir", OpKind::kReadDir},
+      {"Mkdir", OpKind::kMkdir, 0, 0750},
+      {"Unlink", OpKind::kUnlink},
+      {"Rmdir", OpKind::kRmdir},
+      {"Symlink", OpKind::kSymlink},
+      {"RenameFrom", OpKind::kRenameFrom},
+      {"RenameTo", OpKind::kRenameTo},
+      {"RenameAcross", OpKind::kRenameAcross},
+  };
+  return *ops;
+}
+
+bool Mutates(const Op& op) {
+  switch (op.kind) {
+    case OpKind::kOpen:
+      return (op.flags & (O_CREAT | O_TRUNC)) != 0;
+    case OpKind::kMkdir:
+    case OpKind::kUnlink:
+    case OpKind::kRmdir:
+    case OpKind::kSymlink:
+    case OpKind::kRenameFrom:
+    case OpKind::kRenameTo:
+    case OpKind::kRenameAcross:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool FollowsLast(const Op& op, const std::string& path) {
+  bool trailing = capfs::HasTrailingSlash(path);
+  switch (op.kind) {
+    case OpKind::kOpen:
+      // O_CREAT with a trailing slash is EISDIR before the link is looked
+      // at; O_CREAT|O_EXCL and O_NOFOLLOW act on the link itself.
+      if ((op.flags & O_CREAT) && trailing) return false;
+      if ((op.flags & O_CREAT) && (op.flags & O_EXCL)) return false;
+      if ((op.flags & O_NOFOLLOW) && !trailing) return false;
+      return true;
+    case OpKind::kOpenDir:
+    case OpKind::kStat:
+    case OpKind::kReadDir:
+      return true;
+    case OpKind::kLstat:
+    case OpKind::kReadLink:
+      return trailing;  // a trailing slash follows, as in the kernel
+    default:
+      return false;  // the *at calls on a name never follow it
+  }
+}
+
+std::string RawResult::Serialize() const {
+  return absl::StrCat(err, " ", static_cast<int>(violation), " ", ino, " ",
+                      kind.empty() ? "-" : kind, " ", text);
+}
+
+RawResult RawResult::Parse(const std::string& s) {
+  std::vector<std::string> parts = absl::StrSplit(s, absl::MaxSplits(' ', 4));
+  RawResult r;
+  if (parts.size() != 5) {
+    r.err = -1;
+    r.text = "unparsable child result: " + s;
+    return r;
+  }
+  int v = 0;
+  uint64_t ino = 0;
+  (void)absl::SimpleAtoi(parts[0], &r.err);
+  (void)absl::SimpleAtoi(parts[1], &v);
+  (void)absl::SimpleAtoi(parts[2], &ino);
+  r.violation = static_cast<capfs::Violation>(v);
+  r.ino = ino;
+  r.kind = parts[3] == "-" ? "" : parts[3];
+  r.text = parts[4];
+  return r;
+}
+
+RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
+                   const std::string& path) {
+  switch (op.kind) {
+    case OpKind::kOpen: {
+      absl::StatusOr<capfs::Fd> fd = root.OpenAt(path, op.flags, op.mode);
+      if (!fd.ok()) return FromStatus(fd.status());
+      return FromFd(fd->get());
+    }
+    case OpKind::kOpenDir: {
+      absl::StatusOr<capfs::Dir> d = root.OpenDir(path);
+      if (!d.ok()) return FromStatus(d.status());
+      RawResult r = FromFd(d->fd());
+      if (d->options().scope != root.options().scope ||
+          d->options().resolver != root.options().resolver) {
+        r.text = "options not inherited";
+      }
+      return r;
+    }
+    case OpKind::kStat:
+    case OpKind::kLstat: {
+      absl::StatusOr<capfs::FileStat> st =
+          op.kind == OpKind::kStat ? root.Stat(path) : root.Lstat(path);
+      if (!st.ok()) return FromStatus(st.status());
+      RawResult r;
+      r.ino = st->ino;
+      r.kind = KindName(st->kind);
+      return r;
+    }
+    case OpKind::kReadLink: {
+      absl::StatusOr<std::string> t = root.ReadLink(path);
+      if (!t.ok()) return FromStatus(t.status());
+      RawResult r;
+      r.text = *t;
+      return r;
+    }
+    case OpKind::kReadDir: {
+      absl::StatusOr<std::vector<capfs::DirEntry>> entries =
+          root.ReadDir(path);
+      if (!entries.ok()) return FromStatus(entries.status());
+      std::vector<std::string> names;
+      for (const capfs::DirEntry& e : *entries) {
+        names.push_back(absl::StrCat(e.name, ":", KindName(e.kind)));
+      }
+      RawResult r;
+      r.text = Listing(names);
+      return r;
+    }
+    case OpKind::kMkdir:
+      return FromStatus(root.Mkdir(path, op.mode));
+    case OpKind::kUnlink:
+      return FromStatus(root.Unlink(path));
+    case OpKind::kRmdir:
+      return FromStatus(root.Rmdir(path));
+    case OpKind::kSymlink:
+      return FromStatus(root.Symlink(kSymlinkTarget, path));
+    case OpKind::kRenameFrom:
+      return FromStatus(root.Rename(path, root, "renamed"));
+    case OpKind::kRenameTo:
+      return FromStatus(root.Rename("empty_file", root, path));
+    case OpKind::kRenameAcross:
+      return FromStatus(root.Rename(path, sub, "moved"));
+  }
+  return RawResult{-1};
+}
+
+RawResult RunPlain(const Op& op, int dirfd, int subfd,
+                   const std::string& path) {
+  const char* p = path.c_str();
+  switch (op.kind) {
+    case OpKind::kOpen: {
+      int fd = openat(dirfd, p, op.flags | O_CLOEXEC, op.mode);
+      if (fd < 0) return RawResult{errno};
+      RawResult r = FromFd(fd);
+      close(fd);
+      return r;
+    }
+    case OpKind::kOpenDir: {
+      int fd = openat(dirfd, p, O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return RawResult{errno};
+      RawResult r = FromFd(fd);
+      close(fd);
+      return r;
+    }
+    case OpKind::kStat:
+    case OpKind::kLstat: {
+      struct stat st;
+      int flags = op.kind == OpKind::kStat ? 0 : AT_SYMLINK_NOFOLLOW;
+      if (fstatat(dirfd, p, &st, flags) != 0) return RawResult{errno};
+      return FromStat(st);
+    }
+    case OpKind::kReadLink: {
+      char buf[PATH_MAX];
+      ssize_t n = readlinkat(dirfd, p, buf, sizeof(buf));
+      if (n < 0) return RawResult{errno};
+      RawResult r;
+      r.text = std::string(buf, static_cast<size_t>(n));
+      return r;
+    }
+    case OpKind::kReadDir: {
+      int fd = openat(dirfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      if (fd < 0) return RawResult{errno};
+      DIR* d = fdopendir(fd);
+      if (d == nullptr) {
+        int err = errno;
+        close(fd);
+        return RawResult{err};
+      }
+      std::vector<std::string> names;
+      errno = 0;
+      while (struct dirent* e = readdir(d)) {
+        std::string n = e->d_name;
+        if (n == "." || n == "..") continue;
+        const char* kind = e->d_type == DT_REG   ? "file"
+                           : e->d_type == DT_DIR ? "dir"
+                           : e->d_type == DT_LNK ? "symlink"
+                                                 : "other";
+        names.push_back(absl::StrCat(n, ":", kind));
+      }
+      int err = errno;
+      closedir(d);
+      if (err != 0) return RawResult{err};
+      RawResult r;
+      r.text = Listing(names);
+      return r;
+    }
+    case OpKind::kMkdir:
+      return FromErrno(mkdirat(dirfd, p, op.mode));
+    case OpKind::kUnlink:
+      return FromErrno(unlinkat(dirfd, p, 0));
+    case OpKind::kRmdir:
+      return FromErrno(unlinkat(dirfd, p, AT_REMOVEDIR));
+    case OpKind::kSymlink:
+      return FromErrno(symlinkat(kSymlinkTarget, dirfd, p));
+    case OpKind::kRenameFrom:
+      return FromErrno(renameat(dirfd, p, dirfd, "renamed"));
+    case OpKind::kRenameTo:
+      return FromErrno(renameat(dirfd, "empty_file", dirfd, p));
+    case OpKind::kRenameAcross:
+      return FromErrno(renameat(dirfd, p, subfd, "moved"));
+  }
+  return RawResult{-1};
+}
+
+std::string Describe(const RawResult& r,
+                     const std::map<ino_t, std::string>& inodes,
+                     const std::string& hide) {
+  switch (r.violation) {
+    case capfs::Violation::kEscape:
+      return "escape";
+    case capfs::Violation::kAbsolutePath:
+      return "absolute path refused";
+    case capfs::Violation::kReadOnly:
+      return "read-only refused";
+    case capfs::Violation::kNone:
+      break;
+  }
+  if (r.err != 0) {
+    if (r.err < 0) return absl::StrCat("error without errno: ", r.text);
+    const char* name = strerrorname_np(r.err);
+    return absl::StrCat("errno ", name ? name : absl::StrCat(r.err));
+  }
+  std::string out = "ok";
+  if (r.ino != 0) {
+    auto it = inodes.find(r.ino);
+    absl::StrAppend(&out, " ", it == inodes.end() ? "<unnamed>" : it->second,
+                    " (", r.kind, ")");
+  }
+  if (!r.text.empty()) {
+    absl::StrAppend(&out, " [", absl::StrReplaceAll(r.text, {{hide, "<TREE>"}}),
+                    "]");
+  }
+  return out;
+}
+
+}  // namespace capfs_test
