@@ -114,7 +114,8 @@ std::vector<PathCase> MakePaths() {
   constexpr Leaves Y = Leaves::kYes;
   std::vector<PathCase> paths = {
       // Plain names, directories, trailing slashes, "." and "..".
-      {"file", N}, {"empty_file", N}, {"dir", N}, {"dir/", N}, {"dir//", N},
+      {"", N}, {"file", N}, {"empty_file", N}, {"dir", N}, {"dir/", N},
+      {"dir//", N},
       {"dir/inner", N}, {"dir/inner/", N}, {"dir/sub/deep", N}, {"empty", N},
       {"missing", N}, {"missing/", N}, {"missing/x", N}, {"dir/missing", N},
       {".", N}, {"./", N}, {"./file", N}, {".//dir///inner", N},
