@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The quick start: installs what is missing, builds the capfs tool, makes a
+# demo tree with a hostile symlink in it, and runs capfs on it, showing the
+# in-tree commands working and the escapes refused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash tools/setup.sh
+bazel build --config=ci //tools:capfs
+capfs="$PWD/bazel-bin/tools/capfs"
+
+demo="$(mktemp -d /tmp/capfs-demo.XXXXXX)"
+trap 'rm -rf "$demo"' EXIT
+mkdir -p "$demo/root/docs"
+echo "the plugin's own notes" > "$demo/root/notes.txt"
+echo "# docs" > "$demo/root/docs/readme.md"
+echo "host secret: do not leak" > "$demo/secret.txt"
+ln -s ../secret.txt "$demo/root/escape"         # a hostile relative symlink
+ln -s /etc/passwd "$demo/root/passwd"           # a hostile absolute symlink
+ln -s docs/readme.md "$demo/root/readme"        # a harmless one
+
+echo "Demo tree: $demo/root (secret.txt lives next to it, outside)"
+run() {
+  printf '\n$ capfs --root=DEMO %s\n' "$*"
+  set +e
+  "$capfs" --root="$demo/root" "$@"
+  local code=$?
+  set -e
+  printf '[exit %d]\n' "$code"
+}
+
+echo; echo "== In the tree: everything works"
+run ls
+run cat notes.txt readme
+echo "written through capfs" | run put docs/new.txt
+run ls docs
+run mv docs/new.txt docs/renamed.txt
+run cat docs/renamed.txt
+run readlink escape
+
+echo; echo "== Out of the tree: refused, nothing read or written"
+run cat ../secret.txt
+run cat /etc/passwd
+run cat escape
+run cat passwd
+run cat docs/../../secret.txt
+echo "overwrite" | run put ../secret.txt
+run --read-only rm notes.txt
+
+echo; echo "== --in-root: the tree is its own root, as after chroot"
+run --in-root cat ../../../notes.txt
+run --in-root cat /docs/readme.md
+run --in-root cat passwd
+
+echo; echo "The secret is untouched: $(cat "$demo/secret.txt")"
