@@ -157,7 +157,10 @@ int StatResolved(const Dir& dir, const CPath& path, bool follow,
 
 // Finds the directory holding the last component of `path` beneath `dir`.
 int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
-  if (!dir.confined()) {
+  if (!dir.confined() || IsOneComponent(path.view())) {
+    // Unconfined: the host path as it is. One component (not ".."): its
+    // parent is the Dir itself, as either resolver would find without a
+    // syscall; skipping them skips their parsing too.
     parent->fd = dir.fd();
     parent->last = path.c_str();
     return 0;
