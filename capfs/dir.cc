@@ -174,6 +174,24 @@ int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
       });
 }
 
+// True when `to` beneath `to_dir` has the same parent as `from` beneath
+// `from_dir`, written the same way, so that resolving it again would reach
+// the same directory: the same confined Dir, the same text before the last
+// component, which is a name (not "..", whose escape check ResolveParent
+// makes) on both sides.
+bool SameParent(const Dir& from_dir, absl::string_view from,
+                const Dir& to_dir, absl::string_view to) {
+  if (&from_dir != &to_dir || !from_dir.confined()) return false;
+  PathSplit f = SplitLast(from);
+  PathSplit t = SplitLast(to);
+  if (f.parent.empty() || f.parent != t.parent) return false;
+  auto is_name = [](absl::string_view last) {
+    absl::string_view name = last.substr(0, last.find('/'));
+    return !name.empty() && KindOf(name) != ComponentKind::kDotDot;
+  };
+  return is_name(f.last) && is_name(t.last);
+}
+
 // open(2)'s flags as openat(2) takes them: unknown bits dropped, and with
 // O_PATH only the flags that go with it kept.
 int NormalizeOpenFlags(int flags) {
@@ -337,7 +355,12 @@ absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
     return CodeError(r, kOp, from);
   }
   ParentDir to_parent;
-  if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
+  if (SameParent(*this, from, to_dir, to)) {
+    // Renaming within one directory (the usual write-then-rename): the
+    // parent just resolved is the one `to` names, so it serves both ends.
+    to_parent.fd = from_parent.fd;
+    to_parent.last = to_path.c_str() + SplitLast(to).parent.size();
+  } else if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
     return CodeError(r, kOp, to);
   }
   if (from_parent.last == nullptr || to_parent.last == nullptr) {
