@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "capfs/internal/kernel_resolver.h"
 #include "capfs/internal/resolve.h"
@@ -436,18 +437,41 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
     unsigned char d_type;
     char d_name[];
   };
-  constexpr size_t kBufSize = 64 * 1024;
-  std::unique_ptr<char[]> buf(new char[kBufSize]);
-  std::vector<DirEntry> entries;
+  auto is_dot_or_dotdot = [](const char* name) {
+    return name[0] == '.' &&
+           (name[1] == '\0' || (name[1] == '.' && name[2] == '\0'));
+  };
+  // Every batch getdents64 gives is kept until the directory is read to the
+  // end, so that the entries are counted first and the vector is allocated
+  // once, at its final size. Grown entry by entry, it would touch about twice
+  // the memory, and on a large directory the page faults on that memory cost
+  // more than the entries themselves.
+  constexpr size_t kBatchSize = 64 * 1024;
+  struct Batch {
+    std::unique_ptr<char[]> data;
+    size_t size;
+  };
+  absl::InlinedVector<Batch, 8> batches;
+  size_t count = 0;
   for (;;) {
-    ssize_t n = internal::SysGetdents64(dir.get(), buf.get(), kBufSize);
+    std::unique_ptr<char[]> data(new char[kBatchSize]);
+    ssize_t n = internal::SysGetdents64(dir.get(), data.get(), kBatchSize);
     if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
     if (n == 0) break;
     for (ssize_t off = 0; off < n;) {
-      auto* d = reinterpret_cast<LinuxDirent64*>(buf.get() + off);
+      auto* d = reinterpret_cast<LinuxDirent64*>(data.get() + off);
       off += d->d_reclen;
-      absl::string_view name(d->d_name);
-      if (name == "." || name == "..") continue;
+      if (!is_dot_or_dotdot(d->d_name)) ++count;
+    }
+    batches.push_back(Batch{std::move(data), static_cast<size_t>(n)});
+  }
+  std::vector<DirEntry> entries;
+  entries.reserve(count);
+  for (const Batch& batch : batches) {
+    for (size_t off = 0; off < batch.size;) {
+      auto* d = reinterpret_cast<LinuxDirent64*>(batch.data.get() + off);
+      off += d->d_reclen;
+      if (is_dot_or_dotdot(d->d_name)) continue;
       FileKind kind;
       switch (d->d_type) {
         case DT_REG: kind = FileKind::kRegular; break;
@@ -466,7 +490,7 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
                      : FileKind::kUnknown;
         }
       }
-      entries.push_back(DirEntry{std::string(name), kind});
+      entries.push_back(DirEntry{std::string(d->d_name), kind});
     }
   }
   return entries;
