@@ -27,6 +27,7 @@
 //   bazel run -c opt //capfs_test/bench:fs_bench -- --benchmark_filter=OpenAt/
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdint.h>
@@ -46,6 +47,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
@@ -133,13 +135,19 @@ constexpr absl::string_view kSub = "sub";
 
 constexpr uint64_t kBeneath = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
 
+// openat2 beneath `dirfd`, retried on EAGAIN: a rename anywhere on the
+// system makes a walk through ".." fail that way, and any confined open
+// must then try again.
 int Openat2(int dirfd, const char* path, uint64_t flags, uint64_t mode = 0) {
   struct open_how how = {};
   how.flags = flags | O_CLOEXEC;
   how.mode = mode;
   how.resolve = kBeneath;
-  return static_cast<int>(
-      syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+  int fd;
+  do {
+    fd = static_cast<int>(syscall(SYS_openat2, dirfd, path, &how, sizeof(how)));
+  } while (fd < 0 && errno == EAGAIN);
+  return fd;
 }
 
 // ---------------------------------------------------------------------------
@@ -328,10 +336,24 @@ std::string ResolverName(Resolver r) {
   return r == Resolver::kKernel ? "kernel" : "userspace";
 }
 
+// Syscall-count mode (--fs_bench_iterations=N, for tools/syscall_counts.py
+// under strace): every benchmark runs exactly N iterations, after writing
+// its name to /dev/null so that a trace can be cut per benchmark.
+int g_fixed_iterations = 0;
+int g_marker_fd = -1;
+
 template <typename Fn>
 void Add(const std::string& op, int depth, const std::string& variant, Fn fn) {
-  benchmark::RegisterBenchmark(absl::StrCat(op, "/", depth, "/", variant).c_str(),
-                               std::move(fn));
+  std::string name = absl::StrCat(op, "/", depth, "/", variant);
+  benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(
+      name.c_str(), [name, fn = std::move(fn)](benchmark::State& s) {
+        if (g_marker_fd >= 0) {
+          (void)!write(g_marker_fd, name.data(), name.size());
+        }
+        fn(s);
+        if (g_marker_fd >= 0) (void)!write(g_marker_fd, "end", 3);
+      });
+  if (g_fixed_iterations > 0) b->Iterations(g_fixed_iterations);
 }
 
 // The five variants of one operation. `raw`, `kernel_floor` and
@@ -642,6 +664,19 @@ void RegisterAll(const BenchTree& t) {
 }  // namespace capfs_bench
 
 int main(int argc, char** argv) {
+  // Our one flag, taken out before Google Benchmark sees the rest.
+  constexpr absl::string_view kIterationsFlag = "--fs_bench_iterations=";
+  int kept = 1;
+  for (int i = 1; i < argc; ++i) {
+    absl::string_view arg(argv[i]);
+    if (absl::StartsWith(arg, kIterationsFlag)) {
+      capfs_bench::g_fixed_iterations = atoi(argv[i] + kIterationsFlag.size());
+      capfs_bench::g_marker_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    } else {
+      argv[kept++] = argv[i];
+    }
+  }
+  argc = kept;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   capfs_bench::BenchTree tree;
