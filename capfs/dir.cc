@@ -10,6 +10,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
+#include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "capfs/internal/kernel_resolver.h"
@@ -55,14 +57,22 @@ absl::Status CodeError(int code, absl::string_view op, absl::string_view path) {
 
 // The checks every path gets before any syscall: well-formed, and relative
 // unless the Dir allows absolute paths.
-absl::Status CheckInput(const Dir& dir, absl::string_view op,
-                        absl::string_view path) {
-  if (int err = CheckPath(path); err != 0) return ErrnoError(err, op, path);
-  if (dir.confined() && dir.options().scope == Scope::kBeneath &&
-      IsAbsolute(path)) {
-    return ViolationError(Violation::kAbsolutePath, op, path);
+// The refusal CheckInput found: built out of line, off every call's path.
+ABSL_ATTRIBUTE_NOINLINE absl::Status InputError(int err, absl::string_view op,
+                                                absl::string_view path) {
+  return err != 0 ? ErrnoError(err, op, path)
+                  : ViolationError(Violation::kAbsolutePath, op, path);
+}
+
+inline absl::Status CheckInput(const Dir& dir, absl::string_view op,
+                               absl::string_view path) {
+  int err = CheckPath(path);
+  if (ABSL_PREDICT_TRUE(err == 0) &&
+      (!dir.confined() || dir.options().scope != Scope::kBeneath ||
+       !IsAbsolute(path))) {
+    return absl::OkStatus();
   }
-  return absl::OkStatus();
+  return InputError(err, op, path);
 }
 
 absl::Status CheckWritable(const Dir& dir, absl::string_view op,
