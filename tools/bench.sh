@@ -24,9 +24,8 @@ fi
 trap 'rm -f "${cleanup[@]:-}"' EXIT
 json="$(realpath "$json")"
 
-bazel build -c opt //capfs_test/bench:fs_bench
-echo "bench: running fs_bench (${repetitions} repetitions; a few minutes)" >&2
-bazel-bin/capfs_test/bench/fs_bench \
+echo "bench: fs_bench, ${repetitions} repetitions (a few minutes)" >&2
+bazel run -c opt //capfs_test/bench:fs_bench -- \
   --benchmark_repetitions="$repetitions" \
   --benchmark_min_time="$min_time" \
   --benchmark_enable_random_interleaving=true \

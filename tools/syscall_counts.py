@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Counts the syscalls of every fs_bench benchmark per iteration, under strace.
 
-Usage: tools/syscall_counts.py [FS_BENCH_BINARY] [-- extra fs_bench flags]
+Usage: tools/syscall_counts.py [-- extra fs_bench flags]
 
 Runs fs_bench under `strace -f` with --fs_bench_iterations=N (every
 benchmark runs exactly N iterations, after writing its name to /dev/null),
@@ -9,7 +9,7 @@ cuts the trace at those markers, and prints for every operation and depth
 the syscalls per iteration of capfs beside those of its floor, per resolver,
 with the breakdown by syscall where they differ. The benchmark library's own
 calls (its CPU clock, its console output) are left out.
-Build first: bazel build -c opt //capfs_test/bench:fs_bench
+It builds and runs fs_bench with `bazel run -c opt --run_under=strace`.
 """
 
 import collections
@@ -31,12 +31,17 @@ def main():
     if "--" in args:
         i = args.index("--")
         args, extra = args[:i], args[i + 1:]
-    binary = args[0] if args else "bazel-bin/capfs_test/bench/fs_bench"
+    if args:
+        sys.exit(__doc__)
+    os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
     with tempfile.TemporaryDirectory() as tmp:
         trace = os.path.join(tmp, "trace")
         subprocess.run(
-            ["strace", "-f", "-qq", "-o", trace, binary,
-             "--fs_bench_iterations=%d" % ITERATIONS] + extra,
+            ["bazel", "run", "-c", "opt",
+             "--run_under=strace -f -qq -o %s" % trace,
+             "//capfs_test/bench:fs_bench", "--",
+             "--fs_bench_iterations=%d" % ITERATIONS] +
+            (extra or ["--benchmark_filter=-^Pair/"]),
             check=True, stdout=subprocess.DEVNULL)
         counts = collections.OrderedDict()
         current = None

@@ -36,15 +36,21 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <new>
 #include <string>
 #include <utility>
 #include <vector>
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+#endif
 
 #include "absl/status/statusor.h"
 #include "absl/strings/match.h"
@@ -356,6 +362,113 @@ void Add(const std::string& op, int depth, const std::string& variant, Fn fn) {
   if (g_fixed_iterations > 0) b->Iterations(g_fixed_iterations);
 }
 
+// ---------------------------------------------------------------------------
+// Paired measurement: "Pair/<op>/<depth>/<resolver>" runs capfs, the raw call
+// and the floor (and an alternative floor, if any) in turn within every
+// iteration, in a rotating order, and times each call with the TSC. The
+// medians of the per-call samples are reported as counters (nanoseconds and
+// ratios). Noise from the rest of the machine then falls on all variants
+// alike, and a preempted call is one outlying sample, not a shifted median:
+// on a loaded 2-core machine the ratios from separate benchmarks wander by
+// +-15% from run to run, these by a few percent. tools/bench.sh builds its
+// table from them.
+
+uint64_t Ticks() {
+#if defined(__x86_64__)
+  unsigned aux;
+  return __rdtscp(&aux);
+#else
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000u +
+         static_cast<uint64_t>(ts.tv_nsec);
+#endif
+}
+
+// Ticks per nanosecond, measured once against CLOCK_MONOTONIC.
+double TicksPerNs() {
+  static const double ratio = [] {
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    uint64_t t0 = Ticks();
+    usleep(50 * 1000);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    uint64_t t1 = Ticks();
+    double ns = (b.tv_sec - a.tv_sec) * 1e9 + (b.tv_nsec - a.tv_nsec);
+    return static_cast<double>(t1 - t0) / ns;
+  }();
+  return ratio;
+}
+
+struct Variant {
+  std::string name;  // "capfs" (first), "raw", "floor", "floor_alt"
+  std::function<bool()> run;
+};
+
+constexpr size_t kMaxSamples = 1 << 16;
+
+double MedianNs(std::vector<uint64_t>& v) {
+  if (v.empty()) return 0;
+  auto mid = v.begin() + v.size() / 2;
+  std::nth_element(v.begin(), mid, v.end());
+  return static_cast<double>(*mid) / TicksPerNs();
+}
+
+void RunPaired(benchmark::State& state, const std::vector<Variant>& variants,
+               int capfs_calls) {
+  const size_t n = variants.size();
+  std::vector<std::vector<uint64_t>> samples(n);
+  for (auto& v : samples) v.reserve(kMaxSamples);
+  uint64_t capfs_allocations = 0;
+  size_t rotation = 0;
+  for (auto _ : state) {
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = (k + rotation) % n;
+      const uint64_t a0 = g_allocations.load(std::memory_order_relaxed);
+      const uint64_t t0 = Ticks();
+      const bool ok = variants[i].run();
+      const uint64_t t1 = Ticks();
+      if (i == 0) {
+        capfs_allocations +=
+            g_allocations.load(std::memory_order_relaxed) - a0;
+      }
+      if (!ok) {
+        state.SkipWithError((variants[i].name + " failed").c_str());
+        return;
+      }
+      if (samples[i].size() < kMaxSamples) samples[i].push_back(t1 - t0);
+    }
+    rotation = (rotation + 1) % n;
+  }
+  double floor_ns = 0;
+  double capfs_ns = 0;
+  double raw_ns = 0;
+  for (size_t i = 0; i < n; ++i) {
+    double ns = MedianNs(samples[i]);
+    state.counters[variants[i].name + "_ns"] = ns;
+    if (variants[i].name == "capfs") capfs_ns = ns;
+    if (variants[i].name == "raw") raw_ns = ns;
+    if (absl::StartsWith(variants[i].name, "floor") &&
+        (floor_ns == 0 || ns < floor_ns)) {
+      floor_ns = ns;
+    }
+  }
+  if (raw_ns > 0) state.counters["capfs_over_raw"] = capfs_ns / raw_ns;
+  if (floor_ns > 0) state.counters["capfs_over_floor"] = capfs_ns / floor_ns;
+  state.counters["allocs_per_op"] =
+      static_cast<double>(capfs_allocations) /
+      static_cast<double>(std::max<int64_t>(1, state.iterations()) *
+                          capfs_calls);
+}
+
+void AddPair(const std::string& op, int depth, Resolver r,
+             std::vector<Variant> variants, int capfs_calls) {
+  Add("Pair/" + op, depth, ResolverName(r),
+      [variants = std::move(variants), capfs_calls](benchmark::State& s) {
+        RunPaired(s, variants, capfs_calls);
+      });
+}
+
 // The five variants of one operation. `raw`, `kernel_floor` and
 // `userspace_floor` are bool() callables; `capfs` is bool(const Dir&) and
 // makes `capfs_calls` capfs calls.
@@ -363,7 +476,8 @@ template <typename Raw, typename KernelFloor, typename UserspaceFloor,
           typename Capfs>
 void AddOp(const BenchTree& t, const std::string& op, int depth,
            int capfs_calls, Raw raw, KernelFloor kernel_floor,
-           UserspaceFloor userspace_floor, Capfs capfs) {
+           UserspaceFloor userspace_floor, Capfs capfs,
+           std::function<bool()> kernel_floor_alt = nullptr) {
   Add(op, depth, "raw", [=](benchmark::State& s) { Measure(s, raw); });
   Add(op, depth, "floor:kernel",
       [=](benchmark::State& s) { Measure(s, kernel_floor); });
@@ -375,6 +489,15 @@ void AddOp(const BenchTree& t, const std::string& op, int depth,
     Add(op, depth, "capfs:" + ResolverName(r), [=](benchmark::State& s) {
       MeasureCapfs(s, capfs_calls, [&] { return capfs(*dir); });
     });
+    std::vector<Variant> v = {{"capfs", [=] { return capfs(*dir); }},
+                              {"raw", raw}};
+    if (r == Resolver::kKernel) {
+      v.push_back({"floor", kernel_floor});
+      if (kernel_floor_alt) v.push_back({"floor_alt", kernel_floor_alt});
+    } else {
+      v.push_back({"floor", userspace_floor});
+    }
+    AddPair(op, depth, r, std::move(v), capfs_calls);
   }
 }
 
@@ -475,7 +598,9 @@ void AddStat(const BenchTree& t, int depth, bool follow) {
       [=] { return UserspaceAtParent(root, c, lstat_at); },
       [=](const Dir& d) {
         return (follow ? d.Stat(c.path) : d.Lstat(c.path)).ok();
-      });
+      },
+      c.one_component ? std::function<bool()>()
+                      : [=] { return KernelAtParent(root, c, lstat_at); });
   if (!c.one_component) {
     Add(op, depth, "floor:kernel-parent", [=](benchmark::State& s) {
       Measure(s, [&] { return KernelAtParent(root, c, lstat_at); });
@@ -592,39 +717,41 @@ void AddRename(const BenchTree& t, int depth) {
 
 void AddReadDir(const BenchTree& t) {
   const int root = t.root_fd();
-  Add("ReadDir", 1, "raw", [=](benchmark::State& s) {
-    std::vector<char> buf(64 * 1024);  // capfs's buffer size
-    Measure(s, [&] {
-      int fd = openat(root, "big", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) return false;
-      size_t entries = 0;
-      size_t checksum = 0;
-      for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf.data(), buf.size());
-        if (n <= 0) break;
-        for (long off = 0; off < n;) {
-          auto* d = reinterpret_cast<struct dirent64*>(buf.data() + off);
-          off += d->d_reclen;
-          absl::string_view name(d->d_name);
-          if (name == "." || name == "..") continue;
-          ++entries;
-          checksum += name.size() + d->d_type;
-        }
+  // capfs's batch size, allocated once, outside the timed calls.
+  auto buf = std::make_shared<std::vector<char>>(64 * 1024);
+  std::function<bool()> raw = [root, buf] {
+    int fd = openat(root, "big", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    size_t entries = 0;
+    size_t checksum = 0;
+    for (;;) {
+      long n = syscall(SYS_getdents64, fd, buf->data(), buf->size());
+      if (n <= 0) break;
+      for (long off = 0; off < n;) {
+        auto* d = reinterpret_cast<struct dirent64*>(buf->data() + off);
+        off += d->d_reclen;
+        absl::string_view name(d->d_name);
+        if (name == "." || name == "..") continue;
+        ++entries;
+        checksum += name.size() + d->d_type;
       }
-      close(fd);
-      benchmark::DoNotOptimize(checksum);
-      return entries == kReadDirEntries;
-    });
-  });
+    }
+    close(fd);
+    benchmark::DoNotOptimize(checksum);
+    return entries == kReadDirEntries;
+  };
+  Add("ReadDir", 1, "raw", [=](benchmark::State& s) { Measure(s, raw); });
   for (Resolver r : {Resolver::kKernel, Resolver::kUserspace}) {
     const Dir* dir = t.dir(r);
     if (dir == nullptr) continue;
-    Add("ReadDir", 1, "capfs:" + ResolverName(r), [=](benchmark::State& s) {
-      MeasureCapfs(s, 1, [&] {
-        absl::StatusOr<std::vector<capfs::DirEntry>> e = dir->ReadDir("big");
-        return e.ok() && e->size() == kReadDirEntries;
-      });
-    });
+    auto capfs = [dir] {
+      absl::StatusOr<std::vector<capfs::DirEntry>> e = dir->ReadDir("big");
+      return e.ok() && e->size() == kReadDirEntries;
+    };
+    Add("ReadDir", 1, "capfs:" + ResolverName(r),
+        [=](benchmark::State& s) { MeasureCapfs(s, 1, capfs); });
+    // One component: the floor is the raw call itself.
+    AddPair("ReadDir", 1, r, {{"capfs", capfs}, {"raw", raw}}, 1);
   }
 }
 
