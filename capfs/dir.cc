@@ -198,8 +198,8 @@ int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
 // the same directory: the same confined Dir, the same text before the last
 // component, which is a name (not "..", whose escape check ResolveParent
 // makes) on both sides.
-bool SameParent(const Dir& from_dir, absl::string_view from,
-                const Dir& to_dir, absl::string_view to) {
+bool SameParent(const Dir& from_dir, absl::string_view from, const Dir& to_dir,
+                absl::string_view to) {
   if (&from_dir != &to_dir || !from_dir.confined()) return false;
   PathSplit f = SplitLast(from);
   PathSplit t = SplitLast(to);

@@ -12,9 +12,9 @@ namespace {
 // The position of the first '/' at or after `pos`, or npos.
 size_t FindSlash(absl::string_view s, size_t pos) {
   const void* p = memchr(s.data() + pos, '/', s.size() - pos);
-  return p == nullptr ? absl::string_view::npos
-                      : static_cast<size_t>(static_cast<const char*>(p) -
-                                            s.data());
+  return p == nullptr
+             ? absl::string_view::npos
+             : static_cast<size_t>(static_cast<const char*>(p) - s.data());
 }
 
 // The position of the first byte other than '/' at or after `pos`, or npos.

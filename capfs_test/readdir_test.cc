@@ -32,9 +32,10 @@ std::vector<std::string> HostListing(const std::string& path) {
   while (struct dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
-    out.push_back(absl::StrCat(name, ":", e->d_type == DT_DIR   ? "dir"
-                                          : e->d_type == DT_LNK ? "symlink"
-                                                                : "file"));
+    out.push_back(absl::StrCat(name, ":",
+                               e->d_type == DT_DIR   ? "dir"
+                               : e->d_type == DT_LNK ? "symlink"
+                                                     : "file"));
   }
   closedir(d);
   std::sort(out.begin(), out.end());
@@ -93,9 +94,15 @@ TEST_P(ReadDirTest, ManyBatches) {
   for (int i = 0; i < 3000; ++i) {
     std::string name = absl::StrCat("big/", pad, i);
     switch (i % 3) {
-      case 0: MakeFile(root_, name, ""); break;
-      case 1: MakeDir(root_, name); break;
-      default: MakeSymlink(root_, "nowhere", name); break;
+      case 0:
+        MakeFile(root_, name, "");
+        break;
+      case 1:
+        MakeDir(root_, name);
+        break;
+      default:
+        MakeSymlink(root_, "nowhere", name);
+        break;
     }
   }
   absl::StatusOr<std::vector<DirEntry>> e = dir_->ReadDir("big/");

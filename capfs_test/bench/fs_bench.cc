@@ -20,9 +20,12 @@
 // plain call with O_NOFOLLOW (or AT_SYMLINK_NOFOLLOW) on the Dir's
 // descriptor, for both resolvers.
 //
-// Benchmark names are "<operation>/<depth>/<variant>"; tools/bench.sh turns
-// a run into one table. Every capfs benchmark reports `allocs_per_op`: heap
-// allocations per capfs call, counted by the operator new below.
+// Benchmark names are "<operation>/<depth>/<variant>", and
+// "Pair/<operation>/<depth>/<resolver>" for the paired form (capfs, raw and
+// floor timed call by call within each iteration; see RunPaired), from which
+// tools/bench.sh builds its table. Every capfs benchmark reports
+// `allocs_per_op`: heap allocations per capfs call, counted by the operator
+// new below. --fs_bench_iterations=N is for tools/syscall_counts.py.
 //
 //   bazel run -c opt //capfs_test/bench:fs_bench -- --benchmark_filter=OpenAt/
 
@@ -241,7 +244,8 @@ PathCase DeepCase(int depth, absl::string_view leaf) {
     absl::StrAppend(&c.parent, c.parent.empty() ? "" : "/", kSub);
     c.walk.steps.push_back({Step::kDescend, std::string(kSub)});
   }
-  c.path = c.parent.empty() ? std::string(leaf) : absl::StrCat(c.parent, "/", leaf);
+  c.path =
+      c.parent.empty() ? std::string(leaf) : absl::StrCat(c.parent, "/", leaf);
   c.leaf = std::string(leaf);
   c.one_component = depth == 1;
   return c;
@@ -273,8 +277,8 @@ class BenchTree {
     for (int i = 0; i < kReadDirEntries; ++i) {
       char name[32];
       snprintf(name, sizeof(name), "big/entry%05d", i);
-      int fd = openat(root_fd_, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                      0644);
+      int fd =
+          openat(root_fd_, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
       CheckOrDie(fd >= 0, name);
       close(fd);
     }
@@ -333,8 +337,9 @@ void MeasureCapfs(benchmark::State& state, int calls, Body body) {
   uint64_t before = g_allocations.load(std::memory_order_relaxed);
   Measure(state, body);
   uint64_t after = g_allocations.load(std::memory_order_relaxed);
-  double per_call = static_cast<double>(after - before) /
-                    static_cast<double>(std::max<int64_t>(1, state.iterations()) * calls);
+  double per_call =
+      static_cast<double>(after - before) /
+      static_cast<double>(std::max<int64_t>(1, state.iterations()) * calls);
   state.counters["allocs_per_op"] = per_call;
 }
 
@@ -429,8 +434,7 @@ void RunPaired(benchmark::State& state, const std::vector<Variant>& variants,
       const bool ok = variants[i].run();
       const uint64_t t1 = Ticks();
       if (i == 0) {
-        capfs_allocations +=
-            g_allocations.load(std::memory_order_relaxed) - a0;
+        capfs_allocations += g_allocations.load(std::memory_order_relaxed) - a0;
       }
       if (!ok) {
         state.SkipWithError((variants[i].name + " failed").c_str());
@@ -538,10 +542,10 @@ void AddOpen(const BenchTree& t, const std::string& op, int depth,
         return CloseIfOpen(openat(root, c.path.c_str(), O_RDONLY | O_CLOEXEC));
       },
       [=] {
-        return CloseIfOpen(
-            c.one_component
-                ? openat(root, c.path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
-                : Openat2(root, c.path.c_str(), O_RDONLY));
+        return CloseIfOpen(c.one_component
+                               ? openat(root, c.path.c_str(),
+                                        O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                               : Openat2(root, c.path.c_str(), O_RDONLY));
       },
       [=] {
         int fd;
@@ -587,8 +591,8 @@ void AddStat(const BenchTree& t, int depth, bool follow) {
       },
       [=] {
         if (c.one_component) return lstat_at(root, c.path.c_str());
-        int fd = Openat2(root, c.path.c_str(),
-                         O_PATH | (follow ? 0 : O_NOFOLLOW));
+        int fd =
+            Openat2(root, c.path.c_str(), O_PATH | (follow ? 0 : O_NOFOLLOW));
         if (fd < 0) return false;
         struct stat st;
         bool ok = fstat(fd, &st) == 0;
@@ -624,7 +628,9 @@ void AddMkdirRmdir(const BenchTree& t, int depth) {
   };
   AddOp(
       t, "MkdirRmdir", depth, 2,
-      [=] { return mkdir_at(root, c.path.c_str()) && rmdir_at(root, c.path.c_str()); },
+      [=] {
+        return mkdir_at(root, c.path.c_str()) && rmdir_at(root, c.path.c_str());
+      },
       [=] {
         return KernelAtParent(root, c, mkdir_at) &&
                KernelAtParent(root, c, rmdir_at);
@@ -764,8 +770,10 @@ void RegisterAll(const BenchTree& t) {
     PathCase c;
     c.path = "sub/sub/../sub/sub/file";
     c.leaf = "file";
-    c.walk.steps = {{Step::kDescend, "sub"}, {Step::kDescend, "sub"},
-                    {Step::kDotDot, ""},     {Step::kDescend, "sub"},
+    c.walk.steps = {{Step::kDescend, "sub"},
+                    {Step::kDescend, "sub"},
+                    {Step::kDotDot, ""},
+                    {Step::kDescend, "sub"},
                     {Step::kDescend, "sub"}};
     AddOpen(t, "OpenAtDotDot", 4, c);
   }
@@ -774,8 +782,10 @@ void RegisterAll(const BenchTree& t) {
     PathCase c;
     c.path = "lnk/lnk/sub/file";
     c.leaf = "file";
-    c.walk.steps = {{Step::kSymlink, "lnk"}, {Step::kDescend, "sub"},
-                    {Step::kSymlink, "lnk"}, {Step::kDescend, "sub"},
+    c.walk.steps = {{Step::kSymlink, "lnk"},
+                    {Step::kDescend, "sub"},
+                    {Step::kSymlink, "lnk"},
+                    {Step::kDescend, "sub"},
                     {Step::kDescend, "sub"}};
     AddOpen(t, "OpenAtSymlinks", 4, c);
   }
