@@ -70,6 +70,12 @@ RawResult FromErrno(int ret) {
   return r;
 }
 
+// `path` with its last component replaced by "renamed": a name in the same
+// directory, written with the same parent text.
+std::string Sibling(const std::string& path) {
+  return absl::StrCat(capfs::SplitLast(path).parent, "renamed");
+}
+
 std::string Listing(std::vector<std::string> entries) {
   std::sort(entries.begin(), entries.end());
   return absl::StrJoin(entries, ",");
@@ -103,6 +109,7 @@ const std::vector<Op>& AllOps() {
       {"RenameFrom", OpKind::kRenameFrom},
       {"RenameTo", OpKind::kRenameTo},
       {"RenameAcross", OpKind::kRenameAcross},
+      {"RenameWithin", OpKind::kRenameWithin},
   };
   return *ops;
 }
@@ -118,6 +125,7 @@ bool Mutates(const Op& op) {
     case OpKind::kRenameFrom:
     case OpKind::kRenameTo:
     case OpKind::kRenameAcross:
+    case OpKind::kRenameWithin:
       return true;
     default:
       return false;
@@ -232,6 +240,8 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return FromStatus(root.Rename("empty_file", root, path));
     case OpKind::kRenameAcross:
       return FromStatus(root.Rename(path, sub, "moved"));
+    case OpKind::kRenameWithin:
+      return FromStatus(root.Rename(path, root, Sibling(path)));
   }
   return RawResult{-1};
 }
@@ -310,6 +320,8 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       return FromErrno(renameat(dirfd, "empty_file", dirfd, p));
     case OpKind::kRenameAcross:
       return FromErrno(renameat(dirfd, p, subfd, "moved"));
+    case OpKind::kRenameWithin:
+      return FromErrno(renameat(dirfd, p, dirfd, Sibling(path).c_str()));
   }
   return RawResult{-1};
 }

@@ -32,6 +32,8 @@ enum class OpKind {
   kRenameFrom,    // path -> "renamed"
   kRenameTo,      // "empty_file" -> path
   kRenameAcross,  // path -> "moved" in a second Dir on dir/sub
+  kRenameWithin,  // path -> "renamed" beside it: the same text before the
+                  // last component (one parent for both ends)
 };
 
 struct Op {
