@@ -1,0 +1,325 @@
+// Fault injection of the kernel path, for real: a seccomp filter makes
+// openat2 fail with ENOSYS (a kernel without it), EPERM (a sandbox whose
+// profile predates it) or EAGAIN (a rename racing every ".." step), in a
+// child process.
+//
+//  - The whole conformance table runs in a child under each filter with
+//    Resolver::kAuto (and, under EAGAIN, Resolver::kKernel too, which must
+//    hand every resolution over to the userspace resolver): every case must
+//    pass.
+//  - Resolver::kKernel without openat2 must fail clearly: Dir::Open refuses
+//    with kUnimplemented, and a kKernel Dir opened while openat2 still
+//    worked refuses every call that needs a resolution, changing nothing;
+//    a kAuto Dir opened then falls back and gives the userspace answers.
+
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "capfs/capfs.h"
+#include "capfs/internal/kernel_resolver.h"
+#include "capfs_test/conformance/operations.h"
+#include "capfs_test/conformance/standard_tree.h"
+#include "capfs_test/testing/child.h"
+#include "capfs_test/testing/syscall_fault.h"
+#include "capfs_test/testing/temp_tree.h"
+#include "gtest/gtest.h"
+
+namespace capfs_test {
+namespace {
+
+using capfs::Dir;
+using capfs::DirOptions;
+using capfs::Resolver;
+
+// The conformance test binary, from this test's runfiles.
+std::string ConformanceBinary() {
+  const char* srcdir = getenv("TEST_SRCDIR");
+  const char* workspace = getenv("TEST_WORKSPACE");
+  if (srcdir != nullptr && workspace != nullptr) {
+    return absl::StrCat(srcdir, "/", workspace, "/capfs_test/conformance_test");
+  }
+  char self[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  CheckOrDie(n > 0, "readlink /proc/self/exe");
+  return absl::StrCat(absl::string_view(self, static_cast<size_t>(n)),
+                      ".runfiles/capfs/capfs_test/conformance_test");
+}
+
+// What a child run of a test binary printed, and how it ended.
+struct ChildRun {
+  std::string output;
+  int status = 0;
+};
+
+// Runs `binary` in a child process under the seccomp filter for `fault`,
+// with `env` added to this test's environment, minus what Bazel tells this
+// test alone (sharding, its XML and exit files).
+ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
+                       const std::vector<std::string>& env) {
+  int pipefd[2];
+  CheckOrDie(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2");
+  pid_t pid = fork();
+  CheckOrDie(pid >= 0, "fork");
+  if (pid == 0) {
+    dup2(pipefd[1], STDOUT_FILENO);
+    dup2(pipefd[1], STDERR_FILENO);
+    if (absl::Status s = InstallSyscallFault(fault); !s.ok()) {
+      fprintf(stderr, "%s\n", s.ToString().c_str());
+      _exit(97);
+    }
+    for (const char* var :
+         {"GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "GTEST_SHARD_STATUS_FILE",
+          "TEST_SHARD_INDEX", "TEST_TOTAL_SHARDS", "TEST_SHARD_STATUS_FILE",
+          "XML_OUTPUT_FILE", "GTEST_OUTPUT", "TEST_PREMATURE_EXIT_FILE"}) {
+      unsetenv(var);
+    }
+    for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
+    execl(binary.c_str(), binary.c_str(), "--gtest_brief=1", nullptr);
+    fprintf(stderr, "exec %s: %s\n", binary.c_str(), strerror(errno));
+    _exit(98);
+  }
+  close(pipefd[1]);
+  ChildRun run;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(pipefd[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    run.output.append(buf, static_cast<size_t>(n));
+  }
+  close(pipefd[0]);
+  while (waitpid(pid, &run.status, 0) < 0 && errno == EINTR) {
+  }
+  return run;
+}
+
+// "[==========] 46 tests from 1 test suite ran." -> 46, or -1.
+int TestsRan(const std::string& output) {
+  const std::string mark = "[==========] ";
+  size_t at = output.rfind(mark);
+  if (at == std::string::npos) return -1;
+  absl::string_view rest = absl::string_view(output).substr(at + mark.size());
+  int n = -1;
+  if (!absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &n)) return -1;
+  return n;
+}
+
+struct TableCase {
+  SyscallFault fault;
+  std::string resolvers;  // CAPFS_CONFORMANCE_RESOLVERS
+};
+
+class ConformanceUnderFaultTest : public testing::TestWithParam<TableCase> {};
+
+TEST_P(ConformanceUnderFaultTest, EveryCasePasses) {
+  const TableCase& c = GetParam();
+  ChildRun run = RunUnderFault(
+      c.fault, ConformanceBinary(),
+      {absl::StrCat("CAPFS_CONFORMANCE_RESOLVERS=", c.resolvers)});
+  const int want = 2 * static_cast<int>(AllOps().size());  // both scopes
+  const int ran = TestsRan(run.output);
+  std::string tail = run.output.size() > 20000
+                         ? run.output.substr(run.output.size() - 20000)
+                         : run.output;
+  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
+      << "conformance table under " << SyscallFaultName(c.fault)
+      << " with " << c.resolvers << " (status " << run.status << "):\n"
+      << tail;
+  EXPECT_EQ(ran, want) << tail;
+  std::cout << "[fault] openat2 " << SyscallFaultName(c.fault) << ", "
+            << c.resolvers << ": " << ran << " conformance tests ran, exit "
+            << (WIFEXITED(run.status) ? WEXITSTATUS(run.status) : -1)
+            << std::endl;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Faults, ConformanceUnderFaultTest,
+    testing::Values(TableCase{SyscallFault::kEnosys, "auto"},
+                    TableCase{SyscallFault::kEperm, "auto"},
+                    TableCase{SyscallFault::kEagain, "auto,kernel"}),
+    [](const testing::TestParamInfo<TableCase>& info) {
+      return SyscallFaultName(info.param.fault);
+    });
+
+absl::StatusOr<Dir> OpenWith(const std::string& path, Resolver resolver) {
+  DirOptions options;
+  options.resolver = resolver;
+  return Dir::Open(path, options);
+}
+
+// Every operation on a path that needs a resolution ("dir/inner"), through
+// `root`, each in words ("OpenRdonly: ok root/dir/inner (file)", ...). The
+// tree is rebuilt after a call that changed it.
+std::vector<std::string> EveryOperation(const std::string& case_dir,
+                                        const Dir& root,
+                                        std::vector<bool>* changed) {
+  const std::string pristine = SnapshotTree(case_dir);
+  std::vector<std::string> out;
+  for (const Op& op : AllOps()) {
+    // RenameAcross's destination, opened anew: a rebuild replaces it.
+    absl::StatusOr<Dir> sub =
+        OpenWith(case_dir + "/root/dir/sub", Resolver::kUserspace);
+    CheckOrDie(sub.ok(), "open dir/sub");
+    std::map<ino_t, std::string> inodes = InodePaths(case_dir);
+    RawResult r = RunCapfs(op, root, *sub, "dir/inner");
+    if (r.ino != 0 && Mutates(op)) inodes = InodePaths(case_dir);
+    out.push_back(absl::StrCat(op.name, ": ", Describe(r, inodes, case_dir)));
+    bool was_changed = SnapshotTree(case_dir) != pristine;
+    if (changed != nullptr) changed->push_back(was_changed);
+    if (was_changed) RebuildStandardTree(case_dir);
+  }
+  return out;
+}
+
+class KernelResolverUnderFaultTest
+    : public testing::TestWithParam<SyscallFault> {
+ protected:
+  void SetUp() override {
+    case_dir_ = temp_.Join("case");
+    CheckOrDie(mkdir(case_dir_.c_str(), 0755) == 0, "mkdir case");
+    BuildStandardTree(case_dir_);
+  }
+  std::string root() const { return case_dir_ + "/root"; }
+
+  TempDir temp_;
+  std::string case_dir_;
+};
+
+// ENOSYS and EPERM: no kernel resolver. Checked in a child that opens its
+// Dirs while openat2 still works (the probe has cached "available"), then
+// loads the filter.
+TEST_P(KernelResolverUnderFaultTest, KernelFailsClearlyAndAutoFallsBack) {
+  const SyscallFault fault = GetParam();
+  absl::StatusOr<std::string> report = RunInChild({}, [&]() -> std::string {
+    std::string failures;
+    auto fail = [&](const std::string& what) {
+      absl::StrAppend(&failures, what, "\n");
+    };
+    absl::StatusOr<Dir> user = OpenWith(root(), Resolver::kUserspace);
+    if (!user.ok()) return user.status().ToString();
+    const std::vector<std::string> want =
+        EveryOperation(case_dir_, *user, nullptr);
+    if (!capfs::internal::KernelResolverAvailable()) {
+      return std::string("openat2 unavailable before the filter");
+    }
+    absl::StatusOr<Dir> kernel = OpenWith(root(), Resolver::kKernel);
+    absl::StatusOr<Dir> automatic = OpenWith(root(), Resolver::kAuto);
+    if (!kernel.ok() || !automatic.ok()) return std::string("Dir::Open");
+
+    if (absl::Status s = InstallSyscallFault(fault); !s.ok()) {
+      return s.ToString();
+    }
+    const capfs::internal::KernelResolverCounts before =
+        capfs::internal::KernelResolverCountsNow();
+
+    // A kKernel Dir opened before: every call that needs a resolution is
+    // refused, saying why, and changes nothing.
+    std::vector<bool> changed;
+    std::vector<std::string> got =
+        EveryOperation(case_dir_, *kernel, &changed);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (!absl::StrContains(got[i], "error without errno") ||
+          !absl::StrContains(got[i], "Resolver::kKernel needs openat2")) {
+        fail("kKernel " + got[i]);
+      }
+      if (changed[i]) fail("kKernel changed the tree: " + got[i]);
+    }
+    // The failures re-probed and cached "unavailable".
+    if (capfs::internal::KernelResolverAvailable()) {
+      fail("KernelResolverAvailable() still true");
+    }
+    if (capfs::internal::KernelResolverCountsNow().unavailable ==
+        before.unavailable) {
+      fail("no call counted openat2 as unavailable");
+    }
+    // A new kKernel Dir is refused at once, by path and from a descriptor.
+    DirOptions kernel_options;
+    kernel_options.resolver = Resolver::kKernel;
+    absl::StatusOr<Dir> fresh = Dir::Open(root(), kernel_options);
+    if (fresh.ok() || fresh.status().code() != absl::StatusCode::kUnimplemented ||
+        !absl::StrContains(fresh.status().message(), "openat2")) {
+      fail("Dir::Open with kKernel: " + fresh.status().ToString());
+    }
+    int fd = open(root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+    absl::StatusOr<Dir> from_fd = Dir::FromFd(capfs::Fd(fd), kernel_options);
+    if (from_fd.ok() ||
+        from_fd.status().code() != absl::StatusCode::kUnimplemented) {
+      fail("Dir::FromFd with kKernel: " + from_fd.status().ToString());
+    }
+    // The kAuto Dir opened before falls back: the userspace answers.
+    got = EveryOperation(case_dir_, *automatic, nullptr);
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (got[i] != want[i]) fail("kAuto " + got[i] + " != " + want[i]);
+    }
+    return failures;
+  });
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(*report, "");
+}
+
+INSTANTIATE_TEST_SUITE_P(NoOpenat2, KernelResolverUnderFaultTest,
+                         testing::Values(SyscallFault::kEnosys,
+                                         SyscallFault::kEperm),
+                         [](const testing::TestParamInfo<SyscallFault>& i) {
+                           return SyscallFaultName(i.param);
+                         });
+
+// EAGAIN on every openat2: the kernel resolver retries, then hands each
+// resolution to the userspace one, for kKernel too; the answers are the
+// userspace resolver's.
+TEST(KernelResolverUnderEagainTest, EveryResolutionIsHandedOver) {
+  TempDir temp;
+  const std::string case_dir = temp.Join("case");
+  CheckOrDie(mkdir(case_dir.c_str(), 0755) == 0, "mkdir case");
+  BuildStandardTree(case_dir);
+  const std::string root = case_dir + "/root";
+  absl::StatusOr<std::string> report = RunInChild({}, [&]() -> std::string {
+    std::string failures;
+    absl::StatusOr<Dir> user = OpenWith(root, Resolver::kUserspace);
+    if (!user.ok()) return user.status().ToString();
+    std::vector<std::string> want = EveryOperation(case_dir, *user, nullptr);
+    if (absl::Status s = InstallSyscallFault(SyscallFault::kEagain); !s.ok()) {
+      return s.ToString();
+    }
+    for (Resolver r : {Resolver::kKernel, Resolver::kAuto}) {
+      absl::StatusOr<Dir> dir = OpenWith(root, r);
+      if (!dir.ok()) return dir.status().ToString();
+      const uint64_t busy_before =
+          capfs::internal::KernelResolverCountsNow().busy;
+      std::vector<std::string> got = EveryOperation(case_dir, *dir, nullptr);
+      const capfs::internal::KernelResolverCounts after =
+          capfs::internal::KernelResolverCountsNow();
+      for (size_t i = 0; i < got.size(); ++i) {
+        if (got[i] != want[i]) {
+          absl::StrAppend(&failures, got[i], " != ", want[i], "\n");
+        }
+      }
+      // At least one hand-over per operation (Rename resolves two parents).
+      if (after.busy - busy_before < AllOps().size()) {
+        absl::StrAppend(&failures, "only ", after.busy - busy_before,
+                        " hand-overs for ", AllOps().size(), " operations\n");
+      }
+      if (after.unavailable != 0) {
+        absl::StrAppend(&failures, "EAGAIN taken for unavailability\n");
+      }
+    }
+    return failures;
+  });
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(*report, "");
+}
+
+}  // namespace
+}  // namespace capfs_test
