@@ -17,6 +17,15 @@ namespace capfs {
 namespace internal {
 namespace {
 
+// Internal step results, beside the resolver codes of resolve.h.
+constexpr int kFollowed = -100;   // the leaf was a symlink: walk its target
+constexpr int kRetryStep = -101;  // the name changed under the step: redo it
+
+// How many times one resolution redoes a step because the name it looked at
+// changed between two calls (a rename racing the walk); past that, the
+// step's first error stands.
+constexpr int kMaxNameChanges = 64;
+
 // faccessat2 may be missing (before Linux 5.8) or refused by a seccomp
 // filter; then search permission is checked by looking "." up instead.
 std::atomic<bool> g_faccessat2_works{true};
@@ -87,12 +96,15 @@ class Walk {
   int PushTarget(absl::string_view target, int dirfd);
   const char* LeafName();
   int OpenSelf(int flags, mode_t mode, Fd* out);
+  int OpenLeaf(const char* name, int flags, mode_t mode, Fd* out);
+  int StatLeaf(const char* name, bool follow, struct stat* st);
 
   Root root_;
   // Inline room for a 256-byte path's worth of levels: no allocation there.
   absl::InlinedVector<Fd, 128> stack_;
   absl::InlinedVector<Segment, 2> segments_;
   int follows_left_ = kMaxSymlinkFollows;
+  int changes_left_ = kMaxNameChanges;
   Leaf leaf_;
   char name_buf_[kNameMax + 1];
 };
@@ -167,21 +179,46 @@ int Walk::Descend(absl::string_view name) {
   if (name.size() > kNameMax) return ENAMETOOLONG;
   memcpy(name_buf_, name.data(), name.size());
   name_buf_[name.size()] = '\0';
-  int fd = SysOpenAt(cur(), name_buf_, O_PATH | O_NOFOLLOW | O_DIRECTORY, 0);
-  if (fd >= 0) {
-    stack_.emplace_back(fd);
-    return 0;
+  for (;;) {
+    int fd =
+        SysOpenAt(cur(), name_buf_, O_PATH | O_NOFOLLOW | O_DIRECTORY, 0);
+    if (fd >= 0) {
+      stack_.emplace_back(fd);
+      return 0;
+    }
+    if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
+    if (int r = Follow(cur(), name_buf_, -fd); r != kRetryStep) return r;
   }
-  if (fd == -ENOTDIR || fd == -ELOOP) return Follow(cur(), name_buf_, -fd);
-  return -fd;
 }
 
-// `name` in `dirfd` looked like a symlink (the open said `not_a_link_err`):
-// continues the walk from its target, or returns `not_a_link_err` when it is
-// not a symlink after all.
+// `name` in `dirfd` looked like a symlink (the call that looked said
+// `not_a_link_err`: ELOOP when it saw a symlink, ENOTDIR when it saw a
+// symlink or another non-directory): continues the walk from its target, or
+// returns `not_a_link_err` when it is not a symlink after all.
+//
+// Between that call and readlinkat, a rename may have replaced the name: a
+// symlink exchanged with a directory or a file, or the name gone. Failing
+// then with ELOOP or ENOTDIR would be an answer that no state of the tree
+// gives, so kRetryStep asks the caller to redo the step on what is there
+// now (kMaxNameChanges times in one resolution at most).
 int Walk::Follow(int dirfd, const char* name, int not_a_link_err) {
   char target[kPathMax];
   ssize_t n = SysReadLinkAt(dirfd, name, target, sizeof(target));
+  if (n == -EINVAL || n == -ENOENT) {
+    bool changed = not_a_link_err == ELOOP || n == -ENOENT;
+    if (!changed) {
+      // ENOTDIR: a plain non-directory is that answer; a directory, a
+      // symlink or nothing at all there now means the name changed.
+      struct stat st;
+      int r = SysFstatAt(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+      changed = r == -ENOENT ||
+                (r == 0 && (S_ISDIR(st.st_mode) || S_ISLNK(st.st_mode)));
+    }
+    if (changed && changes_left_ > 0) {
+      --changes_left_;
+      return kRetryStep;
+    }
+  }
   if (n < 0) return not_a_link_err;
   if (static_cast<size_t>(n) >= sizeof(target)) return ENAMETOOLONG;
   return PushTarget(absl::string_view(target, static_cast<size_t>(n)), dirfd);
@@ -225,7 +262,6 @@ int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
 }
 
 int Walk::Open(int flags, mode_t mode, Fd* out) {
-  const bool nofollow = (flags & O_NOFOLLOW) != 0;
   for (;;) {
     if (int r = ToLast(); r != 0) return r;
     if (leaf_.name.empty()) return OpenSelf(flags, mode, out);
@@ -240,47 +276,57 @@ int Walk::Open(int flags, mode_t mode, Fd* out) {
     }
     const char* name = LeafName();
     if (name == nullptr) return ENAMETOOLONG;
-    int fd;
-    if (leaf_.trailing_slash) {
-      // A trailing slash asks for a directory and follows a symlink, even
-      // under O_NOFOLLOW. openat(fd, "x/", O_NOFOLLOW) would follow x in the
-      // kernel, unconfined: open "x" itself as a directory instead.
-      if (flags & O_CREAT) return EISDIR;
-      fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
-      if (fd >= 0) {
-        *out = Fd(fd);
-        return 0;
-      }
-      if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
-    } else {
-      fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW, mode);
-      if (fd >= 0) {
-        if ((flags & O_PATH) && !nofollow && !(flags & O_DIRECTORY)) {
-          // O_PATH|O_NOFOLLOW opens a symlink itself instead of failing.
-          struct stat st;
-          int r = SysFstat(fd, &st);
-          if (r < 0) {
-            Fd closer(fd);
-            return -r;
-          }
-          if (S_ISLNK(st.st_mode)) {
-            Fd closer(fd);
-            if (int r = Follow(cur(), name, ELOOP); r != 0) return r;
-            continue;
-          }
-        }
-        *out = Fd(fd);
-        return 0;
-      }
-      if (nofollow) return -fd;
-      // A symlink opened with O_NOFOLLOW is ELOOP, or ENOTDIR if O_DIRECTORY
-      // was asked for too.
-      bool maybe_link =
-          fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY));
-      if (!maybe_link) return -fd;
-    }
-    if (int r = Follow(cur(), name, -fd); r != 0) return r;
+    int r;
+    do {
+      r = OpenLeaf(name, flags, mode, out);
+    } while (r == kRetryStep);
+    if (r != kFollowed) return r;
   }
+}
+
+// Opens the leaf `name` in the current directory: 0 with `*out` set, an
+// error, kFollowed when it is a symlink to follow (its target is pushed),
+// or kRetryStep.
+int Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
+  const bool nofollow = (flags & O_NOFOLLOW) != 0;
+  int fd;
+  if (leaf_.trailing_slash) {
+    // A trailing slash asks for a directory and follows a symlink, even
+    // under O_NOFOLLOW. openat(fd, "x/", O_NOFOLLOW) would follow x in the
+    // kernel, unconfined: open "x" itself as a directory instead.
+    if (flags & O_CREAT) return EISDIR;
+    fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
+    if (fd >= 0) {
+      *out = Fd(fd);
+      return 0;
+    }
+    if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
+  } else {
+    fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW, mode);
+    if (fd >= 0) {
+      if ((flags & O_PATH) && !nofollow && !(flags & O_DIRECTORY)) {
+        // O_PATH|O_NOFOLLOW opens a symlink itself instead of failing.
+        Fd opened(fd);
+        struct stat st;
+        if (int r = SysFstat(fd, &st); r < 0) return -r;
+        if (S_ISLNK(st.st_mode)) {
+          int r = Follow(cur(), name, ELOOP);
+          return r == 0 ? kFollowed : r;
+        }
+        *out = std::move(opened);
+        return 0;
+      }
+      *out = Fd(fd);
+      return 0;
+    }
+    if (nofollow) return -fd;
+    // A symlink opened with O_NOFOLLOW is ELOOP, or ENOTDIR if O_DIRECTORY
+    // was asked for too.
+    bool maybe_link = fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY));
+    if (!maybe_link) return -fd;
+  }
+  int r = Follow(cur(), name, -fd);
+  return r == 0 ? kFollowed : r;
 }
 
 int Walk::Stat(bool follow, struct stat* st) {
@@ -300,15 +346,25 @@ int Walk::Stat(bool follow, struct stat* st) {
           break;
       }
     }
-    int r = SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
-    if (r < 0) return -r;
-    if (S_ISLNK(st->st_mode) && (follow || leaf_.trailing_slash)) {
-      if (int r = Follow(cur(), name, ELOOP); r != 0) return r;
-      continue;
-    }
-    if (leaf_.trailing_slash && !S_ISDIR(st->st_mode)) return ENOTDIR;
-    return 0;
+    int r;
+    do {
+      r = StatLeaf(name, follow, st);
+    } while (r == kRetryStep);
+    if (r != kFollowed) return r;
   }
+}
+
+// Stats the leaf `name` in the current directory: 0, an error, kFollowed
+// when it is a symlink to follow (its target is pushed), or kRetryStep.
+int Walk::StatLeaf(const char* name, bool follow, struct stat* st) {
+  int r = SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
+  if (r < 0) return -r;
+  if (S_ISLNK(st->st_mode) && (follow || leaf_.trailing_slash)) {
+    r = Follow(cur(), name, ELOOP);
+    return r == 0 ? kFollowed : r;
+  }
+  if (leaf_.trailing_slash && !S_ISDIR(st->st_mode)) return ENOTDIR;
+  return 0;
 }
 
 int Walk::ResolveParent(ParentDir* out) {

@@ -11,6 +11,11 @@
 // or restarts at the root (InRoot). A name with a trailing slash is never
 // handed to a call that would follow it.
 //
+// A name is looked at with one call and read as a symlink with another; a
+// rename in between (a symlink exchanged with a directory, say) makes the
+// step start again on what is there now, rather than fail with an ELOOP or
+// ENOTDIR that no state of the tree gives.
+//
 // Magic links (procfs links such as /proc/self/fd/N, whose targets are not
 // paths) are never followed: a symlink on procfs whose target is absolute or
 // has the "type:[...]" shape is ELOOP, as openat2 with

@@ -88,16 +88,6 @@ void Tally::AddBreach(const std::string& what) {
   if (details_.size() < kMaxDetails) details_.push_back(what);
 }
 
-std::vector<std::string> Tally::Labels() const {
-  std::map<std::string, bool> all;
-  for (const auto& [probe, outcomes] : seen_) {
-    for (const auto& [label, n] : outcomes) all[label] = true;
-  }
-  std::vector<std::string> out;
-  for (const auto& [label, unused] : all) out.push_back(label);
-  return out;
-}
-
 std::string Tally::Table() const {
   std::string out;
   for (const auto& [probe, outcomes] : seen_) {

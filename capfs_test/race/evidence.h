@@ -80,8 +80,10 @@ class Tally {
   // The first breaches, described.
   const std::vector<std::string>& breach_details() const { return details_; }
 
-  // Every outcome label seen, once each.
-  std::vector<std::string> Labels() const;
+  // Every probe with the count of each outcome label it gave.
+  const std::map<std::string, std::map<std::string, uint64_t>>& seen() const {
+    return seen_;
+  }
 
   // Every probe with its calm outcome and the count of each outcome seen.
   std::string Table() const;
