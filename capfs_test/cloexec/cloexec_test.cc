@@ -27,6 +27,7 @@
 #include "capfs_test/conformance/operations.h"
 #include "capfs_test/conformance/standard_tree.h"
 #include "capfs_test/testing/fd_leak_check.h"
+#include "capfs_test/testing/runfiles.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
@@ -62,19 +63,6 @@ std::set<int> Inheritable() {
   return out;
 }
 
-std::string FdLister() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  const char* workspace = getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && workspace != nullptr) {
-    return absl::StrCat(srcdir, "/", workspace, "/capfs_test/fd_lister");
-  }
-  char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  CheckOrDie(n > 0, "readlink /proc/self/exe");
-  return absl::StrCat(absl::string_view(self, static_cast<size_t>(n)),
-                      ".runfiles/capfs/capfs_test/fd_lister");
-}
-
 // Spawns the lister (posix_spawn, as a runtime would) and returns the
 // descriptors it started with, or {-1} if it could not be run.
 std::set<int> ChildInherits() {
@@ -83,7 +71,7 @@ std::set<int> ChildInherits() {
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, pipefd[1], STDOUT_FILENO);
-  const std::string lister = FdLister();
+  const std::string lister = RunfilePath("capfs_test/fd_lister");
   char* argv[] = {const_cast<char*>(lister.c_str()), nullptr};
   pid_t pid;
   int r = posix_spawn(&pid, lister.c_str(), &actions, nullptr, argv, environ);

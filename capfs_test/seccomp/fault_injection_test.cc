@@ -32,6 +32,7 @@
 #include "capfs_test/conformance/operations.h"
 #include "capfs_test/conformance/standard_tree.h"
 #include "capfs_test/testing/child.h"
+#include "capfs_test/testing/runfiles.h"
 #include "capfs_test/testing/syscall_fault.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
@@ -42,68 +43,6 @@ namespace {
 using capfs::Dir;
 using capfs::DirOptions;
 using capfs::Resolver;
-
-// The conformance test binary, from this test's runfiles.
-std::string ConformanceBinary() {
-  const char* srcdir = getenv("TEST_SRCDIR");
-  const char* workspace = getenv("TEST_WORKSPACE");
-  if (srcdir != nullptr && workspace != nullptr) {
-    return absl::StrCat(srcdir, "/", workspace, "/capfs_test/conformance_test");
-  }
-  char self[PATH_MAX];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  CheckOrDie(n > 0, "readlink /proc/self/exe");
-  return absl::StrCat(absl::string_view(self, static_cast<size_t>(n)),
-                      ".runfiles/capfs/capfs_test/conformance_test");
-}
-
-// What a child run of a test binary printed, and how it ended.
-struct ChildRun {
-  std::string output;
-  int status = 0;
-};
-
-// Runs `binary` in a child process under the seccomp filter for `fault`,
-// with `env` added to this test's environment, minus what Bazel tells this
-// test alone (sharding, its XML and exit files).
-ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
-                       const std::vector<std::string>& env) {
-  int pipefd[2];
-  CheckOrDie(pipe2(pipefd, O_CLOEXEC) == 0, "pipe2");
-  pid_t pid = fork();
-  CheckOrDie(pid >= 0, "fork");
-  if (pid == 0) {
-    dup2(pipefd[1], STDOUT_FILENO);
-    dup2(pipefd[1], STDERR_FILENO);
-    if (absl::Status s = InstallSyscallFault(fault); !s.ok()) {
-      fprintf(stderr, "%s\n", s.ToString().c_str());
-      _exit(97);
-    }
-    for (const char* var :
-         {"GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "GTEST_SHARD_STATUS_FILE",
-          "TEST_SHARD_INDEX", "TEST_TOTAL_SHARDS", "TEST_SHARD_STATUS_FILE",
-          "XML_OUTPUT_FILE", "GTEST_OUTPUT", "TEST_PREMATURE_EXIT_FILE"}) {
-      unsetenv(var);
-    }
-    for (const std::string& e : env) putenv(const_cast<char*>(e.c_str()));
-    execl(binary.c_str(), binary.c_str(), "--gtest_brief=1", nullptr);
-    fprintf(stderr, "exec %s: %s\n", binary.c_str(), strerror(errno));
-    _exit(98);
-  }
-  close(pipefd[1]);
-  ChildRun run;
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(pipefd[0], buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    run.output.append(buf, static_cast<size_t>(n));
-  }
-  close(pipefd[0]);
-  while (waitpid(pid, &run.status, 0) < 0 && errno == EINTR) {
-  }
-  return run;
-}
 
 // "[==========] 46 tests from 1 test suite ran." -> 46, or -1.
 int TestsRan(const std::string& output) {
@@ -126,14 +65,14 @@ class ConformanceUnderFaultTest : public testing::TestWithParam<TableCase> {};
 TEST_P(ConformanceUnderFaultTest, EveryCasePasses) {
   const TableCase& c = GetParam();
   ChildRun run = RunUnderFault(
-      c.fault, ConformanceBinary(),
+      c.fault, RunfilePath("capfs_test/conformance_test"), {"--gtest_brief=1"},
       {absl::StrCat("CAPFS_CONFORMANCE_RESOLVERS=", c.resolvers)});
   const int want = 2 * static_cast<int>(AllOps().size());  // both scopes
   const int ran = TestsRan(run.output);
   std::string tail = run.output.size() > 20000
                          ? run.output.substr(run.output.size() - 20000)
                          : run.output;
-  EXPECT_TRUE(WIFEXITED(run.status) && WEXITSTATUS(run.status) == 0)
+  EXPECT_TRUE(run.exited_ok())
       << "conformance table under " << SyscallFaultName(c.fault)
       << " with " << c.resolvers << " (status " << run.status << "):\n"
       << tail;

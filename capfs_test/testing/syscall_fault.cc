@@ -4,8 +4,11 @@
 #include <fcntl.h>
 #include <seccomp.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <string>
@@ -63,6 +66,65 @@ absl::Status InstallSyscallFault(SyscallFault fault) {
         " under the filter: ", strerror(errno)));
   }
   return absl::OkStatus();
+}
+
+bool ChildRun::exited_ok() const {
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
+                       const std::vector<std::string>& args,
+                       const std::vector<std::string>& env) {
+  // Everything the child needs is made before fork.
+  std::vector<char*> argv;
+  argv.push_back(const_cast<char*>(binary.c_str()));
+  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy = env;
+  ChildRun run;
+  int pipefd[2];
+  if (pipe2(pipefd, O_CLOEXEC) != 0) {
+    run.output = absl::StrCat("pipe2: ", strerror(errno));
+    run.status = -1;
+    return run;
+  }
+  pid_t pid = fork();
+  if (pid == 0) {
+    dup2(pipefd[1], STDOUT_FILENO);
+    dup2(pipefd[1], STDERR_FILENO);
+    if (absl::Status s = InstallSyscallFault(fault); !s.ok()) {
+      fprintf(stderr, "%s\n", s.ToString().c_str());
+      _exit(97);
+    }
+    for (const char* var :
+         {"GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "GTEST_SHARD_STATUS_FILE",
+          "TEST_SHARD_INDEX", "TEST_TOTAL_SHARDS", "TEST_SHARD_STATUS_FILE",
+          "XML_OUTPUT_FILE", "GTEST_OUTPUT", "TEST_PREMATURE_EXIT_FILE"}) {
+      unsetenv(var);
+    }
+    for (std::string& e : env_copy) putenv(e.data());
+    execv(binary.c_str(), argv.data());
+    fprintf(stderr, "exec %s: %s\n", binary.c_str(), strerror(errno));
+    _exit(98);
+  }
+  close(pipefd[1]);
+  if (pid < 0) {
+    close(pipefd[0]);
+    run.output = absl::StrCat("fork: ", strerror(errno));
+    run.status = -1;
+    return run;
+  }
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(pipefd[0], buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    run.output.append(buf, static_cast<size_t>(n));
+  }
+  close(pipefd[0]);
+  while (waitpid(pid, &run.status, 0) < 0 && errno == EINTR) {
+  }
+  return run;
 }
 
 }  // namespace capfs_test

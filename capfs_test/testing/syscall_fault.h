@@ -16,6 +16,7 @@
 #define CAPFS_TEST_TESTING_SYSCALL_FAULT_H_
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -35,6 +36,21 @@ std::string SyscallFaultName(SyscallFault fault);
 // Loads the filter for `fault` into the calling process, then checks that
 // openat2 now fails as it should.
 absl::Status InstallSyscallFault(SyscallFault fault);
+
+// What a child run of a test binary printed, and how it ended.
+struct ChildRun {
+  std::string output;  // stdout and stderr
+  int status = 0;      // as waitpid gives it
+  bool exited_ok() const;
+};
+
+// Runs the test binary `binary` with `args` in a child process under the
+// filter for `fault`, with `env` ("NAME=value") added to this test's
+// environment minus what Bazel tells this test alone (sharding, its XML and
+// exit files).
+ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
+                       const std::vector<std::string>& args,
+                       const std::vector<std::string>& env);
 
 }  // namespace capfs_test
 
