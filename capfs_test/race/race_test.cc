@@ -23,7 +23,6 @@
 
 #include <functional>
 #include <iostream>
-#include <memory>
 #include <string>
 #include <vector>
 
@@ -53,20 +52,11 @@ using capfs::Scope;
 constexpr int kCiIterations = 2000;
 
 // An O_PATH descriptor of an object of the test's own tree.
-class PathFd {
- public:
-  PathFd(int at, const std::string& rel)
-      : fd_(openat(at, rel.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC)) {
-    CheckOrDie(fd_ >= 0, "open " + rel);
-  }
-  PathFd(const PathFd&) = delete;
-  PathFd& operator=(const PathFd&) = delete;
-  ~PathFd() { close(fd_); }
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
+capfs::Fd OpenPath(int at, const std::string& rel) {
+  capfs::Fd fd(openat(at, rel.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+  CheckOrDie(fd.valid(), "open " + rel);
+  return fd;
+}
 
 bool Exists(int dirfd, const char* name, struct stat* st = nullptr) {
   struct stat buf;
@@ -331,16 +321,16 @@ std::string ParamName(const RaceParam& p) {
 class CaseDir {
  public:
   CaseDir(const TempDir& temp, const std::string& name)
-      : path_(MadeDir(temp.Join(name))), fd_(AT_FDCWD, path_) {
+      : path_(MadeDir(temp.Join(name))), fd_(OpenPath(AT_FDCWD, path_)) {
     MakeDir(fd_.get(), "root");
     MakeDir(fd_.get(), "outside");
-    root_ = std::make_unique<PathFd>(fd_.get(), "root");
-    outside_ = std::make_unique<PathFd>(fd_.get(), "outside");
+    root_ = OpenPath(fd_.get(), "root");
+    outside_ = OpenPath(fd_.get(), "outside");
   }
   const std::string& path() const { return path_; }
   int fd() const { return fd_.get(); }
-  int root() const { return root_->get(); }
-  int outside() const { return outside_->get(); }
+  int root() const { return root_.get(); }
+  int outside() const { return outside_.get(); }
 
  private:
   static std::string MadeDir(const std::string& path) {
@@ -349,9 +339,9 @@ class CaseDir {
   }
 
   std::string path_;
-  PathFd fd_;
-  std::unique_ptr<PathFd> root_;
-  std::unique_ptr<PathFd> outside_;
+  capfs::Fd fd_;
+  capfs::Fd root_;
+  capfs::Fd outside_;
 };
 
 class RaceTest : public testing::TestWithParam<RaceParam> {
@@ -500,10 +490,10 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
     MakeVictimDir(c.root(), "outside/etc", true);
     MakeVictimDir(c.outside(), "etc", false);
     Census census(c.path(), "root");
-    PathFd at(c.root(), parent.empty() ? "." : parent);
-    PathFd home(c.root(), p + "d/etc");
-    PathFd rerooted(c.root(), "etc");
-    PathFd rerooted_outside(c.root(), "outside/etc");
+    capfs::Fd at = OpenPath(c.root(), parent.empty() ? "." : parent);
+    capfs::Fd home = OpenPath(c.root(), p + "d/etc");
+    capfs::Fd rerooted = OpenPath(c.root(), "etc");
+    capfs::Fd rerooted_outside = OpenPath(c.root(), "outside/etc");
     Landing landing{{home.get(), rerooted.get(), rerooted_outside.get()},
                     &census};
     Dir dir = OpenRoot(c);
@@ -627,8 +617,8 @@ TEST_P(RaceTest, FileExchangedWithSymlinkToOutsideFile) {
     MakeFile(c.root(), p + "f", "inside f");
     MakeSymlink(c.root(), target, p + "l");
     MakeFile(c.outside(), "victim", "OUTSIDE victim");
-    PathFd home(c.root(), v.dir.empty() ? "." : v.dir);
-    PathFd victim(c.outside(), "victim");
+    capfs::Fd home = OpenPath(c.root(), v.dir.empty() ? "." : v.dir);
+    capfs::Fd victim = OpenPath(c.outside(), "victim");
     Census census(c.path(), "root");
     Dir dir = OpenRoot(c);
     const std::string f = p + "f";
@@ -711,7 +701,7 @@ TEST_P(RaceTest, RootRenamedWhileInUse) {
   MakeVictimDir(c.outside(), "impostor/dir", false);
   MakeDir(c.outside(), "impostor/dir/sub");
   Census census(c.path(), "root");
-  PathFd home(c.root(), "dir");
+  capfs::Fd home = OpenPath(c.root(), "dir");
   Landing landing{{home.get()}, &census};
   Dir dir = OpenRoot(c);
   std::vector<Probe> probes;

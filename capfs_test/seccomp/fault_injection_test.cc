@@ -175,6 +175,11 @@ TEST_P(KernelResolverUnderFaultTest, KernelFailsClearlyAndAutoFallsBack) {
       }
       if (changed[i]) fail("kKernel changed the tree: " + got[i]);
     }
+    // A single name needs no resolution: the plain *at call on the Dir's
+    // descriptor serves it, openat2 or not.
+    if (!kernel->Stat("file").ok() || !kernel->OpenAt("file", O_RDONLY).ok()) {
+      fail("kKernel on a single name failed");
+    }
     // The failures re-probed and cached "unavailable".
     if (capfs::internal::KernelResolverAvailable()) {
       fail("KernelResolverAvailable() still true");
