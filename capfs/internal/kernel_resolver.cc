@@ -14,6 +14,11 @@ namespace {
 enum Support : int { kUnknown, kAvailable, kUnavailable };
 std::atomic<int> g_support{kUnknown};
 
+// KernelResolverCounts, kept only on the rare paths.
+std::atomic<uint64_t> g_eagain{0};
+std::atomic<uint64_t> g_busy{0};
+std::atomic<uint64_t> g_unavailable{0};
+
 uint64_t ResolveFlags(Scope scope) {
   return kResolveNoMagiclinks |
          (scope == Scope::kInRoot ? kResolveInRoot : kResolveBeneath);
@@ -35,6 +40,7 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
     }
     switch (-r) {
       case EAGAIN:
+        g_eagain.fetch_add(1, std::memory_order_relaxed);
         continue;
       case EXDEV:
         return kEscape;
@@ -44,12 +50,16 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         // EPERM may be the file's own answer (O_NOATIME, an immutable
         // file): it is the kernel resolver's absence only if a probe fails
         // the same way.
-        if (!ReprobeKernelResolver()) return kKernelUnavailable;
+        if (!ReprobeKernelResolver()) {
+          g_unavailable.fetch_add(1, std::memory_order_relaxed);
+          return kKernelUnavailable;
+        }
         return -r;
       default:
         return -r;
     }
   }
+  g_busy.fetch_add(1, std::memory_order_relaxed);
   return kKernelBusy;
 }
 
@@ -83,6 +93,14 @@ bool KernelResolverAvailable() {
     g_support.store(s, std::memory_order_relaxed);
   }
   return s == kAvailable;
+}
+
+KernelResolverCounts KernelResolverCountsNow() {
+  KernelResolverCounts c;
+  c.eagain = g_eagain.load(std::memory_order_relaxed);
+  c.busy = g_busy.load(std::memory_order_relaxed);
+  c.unavailable = g_unavailable.load(std::memory_order_relaxed);
+  return c;
 }
 
 bool ReprobeKernelResolver() {

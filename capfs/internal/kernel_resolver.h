@@ -17,6 +17,7 @@
 #ifndef CAPFS_INTERNAL_KERNEL_RESOLVER_H_
 #define CAPFS_INTERNAL_KERNEL_RESOLVER_H_
 
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "capfs/fd.h"
@@ -34,6 +35,18 @@ bool ReprobeKernelResolver();
 
 // How many times an EAGAIN from openat2 is retried before kKernelBusy.
 inline constexpr int kKernelEagainRetries = 16;
+
+// How often the kernel resolver took its rare paths since the process
+// started: for tests and diagnostics (a race test counts the retries its
+// attacker caused). Each count is exact; the three are read one at a time,
+// so a snapshot taken while other threads resolve may mix moments.
+struct KernelResolverCounts {
+  uint64_t eagain = 0;       // openat2 said EAGAIN (each retry counts)
+  uint64_t busy = 0;         // retries ran out: kKernelBusy, finished in
+                             // userspace
+  uint64_t unavailable = 0;  // kKernelUnavailable (ENOSYS, seccomp's EPERM)
+};
+KernelResolverCounts KernelResolverCountsNow();
 
 int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out);
 int KernelStat(Root root, const char* path, bool follow, struct stat* st);

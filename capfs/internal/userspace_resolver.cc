@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <string>
+#include <utility>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
@@ -16,6 +17,16 @@
 namespace capfs {
 namespace internal {
 namespace {
+
+// Internal step results, beside the resolver codes of resolve.h.
+constexpr int kFollowed = -100;   // the leaf was a symlink: walk its target
+constexpr int kRetryStep = -101;  // the name changed under the step: redo it
+constexpr int kNotALink = -102;   // not a symlink (any more)
+
+// How many times one resolution opens its last component again because the
+// name changed between two lookups (a rename racing the walk); past that it
+// fails with EAGAIN, as openat2 does when renames keep racing it.
+constexpr int kMaxNameChanges = 64;
 
 // faccessat2 may be missing (before Linux 5.8) or refused by a seccomp
 // filter; then search permission is checked by looking "." up instead.
@@ -83,16 +94,21 @@ class Walk {
   int ToLast();
   int Pop();
   int Descend(absl::string_view name);
-  int Follow(int dirfd, const char* name, int not_a_link_err);
+  int FollowName(const char* name, Fd* object, struct stat* st);
+  int LookAt(const char* name, Fd* object, struct stat* st);
+  int FollowLink(const Fd& link);
   int PushTarget(absl::string_view target, int dirfd);
   const char* LeafName();
   int OpenSelf(int flags, mode_t mode, Fd* out);
+  int OpenLeaf(const char* name, int flags, mode_t mode, Fd* out);
+  int StatLeaf(const char* name, bool follow, struct stat* st);
 
   Root root_;
   // Inline room for a 256-byte path's worth of levels: no allocation there.
   absl::InlinedVector<Fd, 128> stack_;
   absl::InlinedVector<Segment, 2> segments_;
   int follows_left_ = kMaxSymlinkFollows;
+  int changes_left_ = kMaxNameChanges;
   Leaf leaf_;
   char name_buf_[kNameMax + 1];
 };
@@ -172,19 +188,60 @@ int Walk::Descend(absl::string_view name) {
     stack_.emplace_back(fd);
     return 0;
   }
-  if (fd == -ENOTDIR || fd == -ELOOP) return Follow(cur(), name_buf_, -fd);
-  return -fd;
+  if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
+  // A symlink, or another non-directory, or so it was at that lookup.
+  Fd object;
+  struct stat st;
+  int r = FollowName(name_buf_, &object, &st);
+  if (r != kNotALink) return r;
+  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+  stack_.push_back(std::move(object));
+  return 0;
 }
 
-// `name` in `dirfd` looked like a symlink (the open said `not_a_link_err`):
-// continues the walk from its target, or returns `not_a_link_err` when it is
-// not a symlink after all.
-int Walk::Follow(int dirfd, const char* name, int not_a_link_err) {
+// `name` in the current directory was a symlink (or may have been) to a
+// lookup: continues the walk from its target (0), or, when it is not a
+// symlink now, opens what is there to act on (kNotALink, with `*object`
+// and `*st`).
+//
+// The first lookup and readlinkat are two lookups; a rename in between (a
+// symlink exchanged with a directory, say) would make the walk fail with an
+// ELOOP or ENOTDIR that no state of the tree gives. So when readlinkat finds
+// no symlink, the name is looked up once more with O_PATH|O_NOFOLLOW and
+// the walk acts on that object through its descriptor.
+int Walk::FollowName(const char* name, Fd* object, struct stat* st) {
   char target[kPathMax];
-  ssize_t n = SysReadLinkAt(dirfd, name, target, sizeof(target));
-  if (n < 0) return not_a_link_err;
+  ssize_t n = SysReadLinkAt(cur(), name, target, sizeof(target));
+  if (n >= 0) {
+    if (static_cast<size_t>(n) >= sizeof(target)) return ENAMETOOLONG;
+    return PushTarget(absl::string_view(target, static_cast<size_t>(n)),
+                      cur());
+  }
+  if (n != -EINVAL && n != -ENOENT) return static_cast<int>(-n);
+  if (int r = LookAt(name, object, st); r != 0) return r;
+  if (S_ISLNK(st->st_mode)) return FollowLink(*object);
+  return kNotALink;
+}
+
+// Looks `name` up in the current directory without following it, and opens
+// what is there (O_PATH) to act on through its descriptor.
+int Walk::LookAt(const char* name, Fd* object, struct stat* st) {
+  int fd = SysOpenAt(cur(), name, O_PATH | O_NOFOLLOW, 0);
+  if (fd < 0) return -fd;
+  *object = Fd(fd);
+  int r = SysFstat(fd, st);
+  return r < 0 ? -r : 0;
+}
+
+// Continues the walk from the target of `link`, a symlink in the current
+// directory opened with O_PATH|O_NOFOLLOW.
+int Walk::FollowLink(const Fd& link) {
+  char target[kPathMax];
+  // readlinkat(2) of "" reads the symlink the descriptor refers to.
+  ssize_t n = SysReadLinkAt(link.get(), "", target, sizeof(target));
+  if (n < 0) return static_cast<int>(-n);
   if (static_cast<size_t>(n) >= sizeof(target)) return ENAMETOOLONG;
-  return PushTarget(absl::string_view(target, static_cast<size_t>(n)), dirfd);
+  return PushTarget(absl::string_view(target, static_cast<size_t>(n)), cur());
 }
 
 int Walk::PushTarget(absl::string_view target, int dirfd) {
@@ -225,7 +282,6 @@ int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
 }
 
 int Walk::Open(int flags, mode_t mode, Fd* out) {
-  const bool nofollow = (flags & O_NOFOLLOW) != 0;
   for (;;) {
     if (int r = ToLast(); r != 0) return r;
     if (leaf_.name.empty()) return OpenSelf(flags, mode, out);
@@ -240,47 +296,64 @@ int Walk::Open(int flags, mode_t mode, Fd* out) {
     }
     const char* name = LeafName();
     if (name == nullptr) return ENAMETOOLONG;
-    int fd;
-    if (leaf_.trailing_slash) {
-      // A trailing slash asks for a directory and follows a symlink, even
-      // under O_NOFOLLOW. openat(fd, "x/", O_NOFOLLOW) would follow x in the
-      // kernel, unconfined: open "x" itself as a directory instead.
-      if (flags & O_CREAT) return EISDIR;
-      fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
-      if (fd >= 0) {
-        *out = Fd(fd);
-        return 0;
-      }
-      if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
-    } else {
-      fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW, mode);
-      if (fd >= 0) {
-        if ((flags & O_PATH) && !nofollow && !(flags & O_DIRECTORY)) {
-          // O_PATH|O_NOFOLLOW opens a symlink itself instead of failing.
-          struct stat st;
-          int r = SysFstat(fd, &st);
-          if (r < 0) {
-            Fd closer(fd);
-            return -r;
-          }
-          if (S_ISLNK(st.st_mode)) {
-            Fd closer(fd);
-            if (int r = Follow(cur(), name, ELOOP); r != 0) return r;
-            continue;
-          }
-        }
-        *out = Fd(fd);
-        return 0;
-      }
-      if (nofollow) return -fd;
-      // A symlink opened with O_NOFOLLOW is ELOOP, or ENOTDIR if O_DIRECTORY
-      // was asked for too.
-      bool maybe_link =
-          fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY));
-      if (!maybe_link) return -fd;
-    }
-    if (int r = Follow(cur(), name, -fd); r != 0) return r;
+    int r;
+    do {
+      r = OpenLeaf(name, flags, mode, out);
+    } while (r == kRetryStep);
+    if (r != kFollowed) return r;
   }
+}
+
+// Opens the leaf `name` in the current directory: 0 with `*out` set, an
+// error, kFollowed when it is a symlink to follow (its target is pushed),
+// or kRetryStep when it changed between two lookups.
+int Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
+  const bool nofollow = (flags & O_NOFOLLOW) != 0;
+  int fd;
+  if (leaf_.trailing_slash) {
+    // A trailing slash asks for a directory and follows a symlink, even
+    // under O_NOFOLLOW. openat(fd, "x/", O_NOFOLLOW) would follow x in the
+    // kernel, unconfined: open "x" itself as a directory instead.
+    if (flags & O_CREAT) return EISDIR;
+    fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
+    if (fd >= 0) {
+      *out = Fd(fd);
+      return 0;
+    }
+    if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
+  } else {
+    fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW, mode);
+    if (fd >= 0) {
+      Fd opened(fd);
+      if ((flags & O_PATH) && !nofollow && !(flags & O_DIRECTORY)) {
+        // O_PATH|O_NOFOLLOW opens a symlink itself instead of failing.
+        struct stat st;
+        if (int r = SysFstat(fd, &st); r < 0) return -r;
+        if (S_ISLNK(st.st_mode)) {
+          int r = FollowLink(opened);
+          return r == 0 ? kFollowed : r;
+        }
+      }
+      *out = std::move(opened);
+      return 0;
+    }
+    if (nofollow) return -fd;
+    // A symlink opened with O_NOFOLLOW is ELOOP, or ENOTDIR if O_DIRECTORY
+    // was asked for too.
+    bool maybe_link = fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY));
+    if (!maybe_link) return -fd;
+  }
+  Fd object;
+  struct stat st;
+  if (int r = FollowName(name, &object, &st); r != kNotALink) {
+    return r == 0 ? kFollowed : r;
+  }
+  // Not a symlink now. A non-directory is the answer ENOTDIR gave; anything
+  // else replaced the symlink since the open: open again.
+  if (fd == -ENOTDIR && !S_ISDIR(st.st_mode)) return ENOTDIR;
+  if (changes_left_ == 0) return EAGAIN;
+  --changes_left_;
+  return kRetryStep;
 }
 
 int Walk::Stat(bool follow, struct stat* st) {
@@ -300,15 +373,23 @@ int Walk::Stat(bool follow, struct stat* st) {
           break;
       }
     }
-    int r = SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
-    if (r < 0) return -r;
-    if (S_ISLNK(st->st_mode) && (follow || leaf_.trailing_slash)) {
-      if (int r = Follow(cur(), name, ELOOP); r != 0) return r;
-      continue;
-    }
-    if (leaf_.trailing_slash && !S_ISDIR(st->st_mode)) return ENOTDIR;
-    return 0;
+    if (int r = StatLeaf(name, follow, st); r != kFollowed) return r;
   }
+}
+
+// Stats the leaf `name` in the current directory: 0, an error, or
+// kFollowed when it is a symlink to follow (its target is pushed).
+int Walk::StatLeaf(const char* name, bool follow, struct stat* st) {
+  int r = SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
+  if (r < 0) return -r;
+  if (S_ISLNK(st->st_mode) && (follow || leaf_.trailing_slash)) {
+    Fd object;
+    r = FollowName(name, &object, st);
+    if (r != kNotALink) return r == 0 ? kFollowed : r;
+    // Replaced by a non-symlink since fstatat: that is the answer.
+  }
+  if (leaf_.trailing_slash && !S_ISDIR(st->st_mode)) return ENOTDIR;
+  return 0;
 }
 
 int Walk::ResolveParent(ParentDir* out) {

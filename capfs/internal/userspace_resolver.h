@@ -11,6 +11,16 @@
 // or restarts at the root (InRoot). A name with a trailing slash is never
 // handed to a call that would follow it.
 //
+// A name that one lookup says is (or may be) a symlink is read with
+// readlinkat; when that finds no symlink (a rename in between: a symlink
+// exchanged with a directory, say), the name is looked up once more with
+// O_PATH|O_NOFOLLOW and the walk acts on that object through its descriptor
+// (fstat, readlinkat of ""), rather than fail with an ELOOP or ENOTDIR that
+// no state of the tree gives. Only opening the last component may need to
+// open it again (the symlink became a file); a resolution whose last
+// component keeps changing that way 64 times fails with EAGAIN, as openat2
+// does under racing renames.
+//
 // Magic links (procfs links such as /proc/self/fd/N, whose targets are not
 // paths) are never followed: a symlink on procfs whose target is absolute or
 // has the "type:[...]" shape is ELOOP, as openat2 with

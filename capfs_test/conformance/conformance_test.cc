@@ -7,15 +7,23 @@
 // escape (or as an absolute path) and change nothing. In InRoot scope every
 // path must give what the plain call gives in a child chroot'ed at the twin.
 // Nothing outside root/ may ever change.
+//
+// The table runs Resolver::kKernel and Resolver::kUserspace. The environment
+// variable CAPFS_CONFORMANCE_RESOLVERS (a comma-separated list of "kernel",
+// "userspace" and "auto") chooses others: the fault-injection test runs this
+// binary under a seccomp filter that blocks openat2, with "auto".
 
 #include <fcntl.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include <map>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "capfs/capfs.h"
 #include "capfs_test/conformance/operations.h"
 #include "capfs_test/conformance/standard_tree.h"
@@ -45,7 +53,43 @@ std::string ScopeName(Scope s) {
   return s == Scope::kBeneath ? "Beneath" : "InRoot";
 }
 std::string ResolverName(Resolver r) {
-  return r == Resolver::kKernel ? "kernel" : "userspace";
+  switch (r) {
+    case Resolver::kKernel:
+      return "kernel";
+    case Resolver::kUserspace:
+      return "userspace";
+    case Resolver::kAuto:
+      return "auto";
+  }
+  return "?";
+}
+
+// The resolvers every case runs with: CAPFS_CONFORMANCE_RESOLVERS, or the
+// kernel's and the userspace one. An unknown name aborts the run (a typo
+// must not shrink the table).
+const std::vector<Resolver>& ResolversUnderTest() {
+  static const std::vector<Resolver>* resolvers = [] {
+    auto* out = new std::vector<Resolver>;
+    const char* env = getenv("CAPFS_CONFORMANCE_RESOLVERS");
+    if (env == nullptr) {
+      *out = {Resolver::kKernel, Resolver::kUserspace};
+      return out;
+    }
+    for (absl::string_view name : absl::StrSplit(env, ',')) {
+      bool known = false;
+      for (Resolver r :
+           {Resolver::kKernel, Resolver::kUserspace, Resolver::kAuto}) {
+        if (name == ResolverName(r)) {
+          out->push_back(r);
+          known = true;
+        }
+      }
+      CheckOrDie(known, absl::StrCat("CAPFS_CONFORMANCE_RESOLVERS: unknown \"",
+                                     name, "\""));
+    }
+    return out;
+  }();
+  return *resolvers;
 }
 
 class ConformanceTest
@@ -180,7 +224,7 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
     } else {
       want = Oracle(pc, &want_tree);
     }
-    for (Resolver resolver : {Resolver::kKernel, Resolver::kUserspace}) {
+    for (Resolver resolver : ResolversUnderTest()) {
       SCOPED_TRACE(ResolverName(resolver));
       std::string tree;
       EXPECT_EQ(Capfs(pc, resolver, &tree), want);

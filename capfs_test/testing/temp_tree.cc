@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -128,18 +129,74 @@ std::string TempDir::Join(absl::string_view rel) const {
   return absl::StrCat(path_, "/", rel);
 }
 
+// The entries of the directory `dirfd`, without "." and "..".
+std::vector<std::string> ListDirAt(int dirfd) {
+  std::vector<std::string> names;
+  int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return names;
+  DIR* d = fdopendir(fd);
+  if (d == nullptr) {
+    close(fd);
+    return names;
+  }
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  return names;
+}
+
 void RemoveTree(const std::string& path) {
   struct stat st;
   if (lstat(path.c_str(), &st) != 0) return;
-  if (S_ISDIR(st.st_mode)) {
-    chmod(path.c_str(), 0700);
-    for (const std::string& n : ListDir(path)) {
-      RemoveTree(absl::StrCat(path, "/", n));
-    }
-    rmdir(path.c_str());
-  } else {
+  if (!S_ISDIR(st.st_mode)) {
     unlink(path.c_str());
+    return;
   }
+  // Depth first, relative to one descriptor at a time, so that trees deeper
+  // than PATH_MAX (or than the descriptor limit) go too.
+  chmod(path.c_str(), 0700);
+  int cur = open(path.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (cur < 0) return;
+  std::vector<std::string> entered;  // the directories below `path`
+  std::set<ino_t> stuck;  // directories that would not go: not entered again
+  for (;;) {
+    std::string subdir;
+    for (const std::string& n : ListDirAt(cur)) {
+      if (fstatat(cur, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      if (!S_ISDIR(st.st_mode)) {
+        unlinkat(cur, n.c_str(), 0);
+      } else if (unlinkat(cur, n.c_str(), AT_REMOVEDIR) != 0 &&
+                 stuck.count(st.st_ino) == 0) {
+        subdir = n;
+      }
+    }
+    if (!subdir.empty()) {
+      fchmodat(cur, subdir.c_str(), 0700, 0);
+      int next = openat(cur, subdir.c_str(),
+                        O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next >= 0) {
+        close(cur);
+        cur = next;
+        entered.push_back(subdir);
+      } else if (fstatat(cur, subdir.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        stuck.insert(st.st_ino);
+      }
+      continue;
+    }
+    if (entered.empty()) break;
+    // Empty, or all that is left would not go.
+    if (fstat(cur, &st) == 0) stuck.insert(st.st_ino);
+    int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    close(cur);
+    if (up < 0) return;
+    cur = up;
+    unlinkat(cur, entered.back().c_str(), AT_REMOVEDIR);
+    entered.pop_back();
+  }
+  close(cur);
+  rmdir(path.c_str());
 }
 
 void RemoveContents(const std::string& path) {
