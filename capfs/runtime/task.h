@@ -26,6 +26,8 @@
 #ifndef CAPFS_RUNTIME_TASK_H_
 #define CAPFS_RUNTIME_TASK_H_
 
+#include <stddef.h>
+
 #include <cassert>
 #include <concepts>
 #include <coroutine>
@@ -35,6 +37,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "capfs/runtime/internal/frame_allocator.h"
 
 namespace capfs {
 namespace runtime {
@@ -73,6 +76,11 @@ class PromiseBase {
 
   // Nothing may throw through the runtime.
   void unhandled_exception() noexcept { std::terminate(); }
+
+  static void* operator new(size_t size) { return AllocateFrame(size); }
+  static void operator delete(void* frame, size_t size) noexcept {
+    FreeFrame(frame, size);
+  }
 
   Fiber* fiber() const { return fiber_; }
   void set_fiber(Fiber* fiber) { fiber_ = fiber; }

@@ -83,6 +83,7 @@ void Scheduler::FireTimers() {
 }
 
 void Scheduler::PollIo(int64_t timeout_ns) {
+  resumes_since_poll_ = 0;
   events_.clear();
   int r = backend_->Wait(timeout_ns, &events_);
   if (r < 0) {
@@ -104,14 +105,17 @@ void Scheduler::PollIo(int64_t timeout_ns) {
 
 void Scheduler::RunUntil(const bool* done) {
   while (!*done) {
-    for (size_t n = run_queue_.size(); n > 0; --n) run_queue_.Pop().resume();
+    size_t batch = run_queue_.size();
+    resumes_since_poll_ += batch;
+    for (; batch > 0; --batch) run_queue_.Pop().resume();
     if (posted_.load(std::memory_order_acquire)) RunPosted();
     if (!timers_.empty()) FireTimers();
     if (*done) break;
     if (!run_queue_.empty()) {
-      // Keep descriptor waiters in the rotation while others run; with no
-      // such waiter there is nothing to ask.
-      if (fd_waits_ > 0) PollIo(0);
+      // Keep descriptor waiters in the rotation while others run, within a
+      // bounded number of resumes; with no such waiter there is nothing to
+      // ask.
+      if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) PollIo(0);
       continue;
     }
     int64_t timeout_ns = -1;

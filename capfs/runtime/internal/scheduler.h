@@ -8,9 +8,13 @@
 //      meanwhile, a yielding task included, wait for the next turn);
 //   2. run completions posted from other threads (worker jobs, Loop::Post);
 //   3. fire the timers whose deadline has passed, soonest first;
-//   4. ask the backend what is ready: without blocking if something is
-//      runnable (and only if some task waits on a descriptor), else until the
-//      next timer, a post, or a descriptor wakes it.
+//   4. ask the backend what is ready: if something is runnable, without
+//      blocking and only when some task waits on a descriptor and at least
+//      kResumesPerPoll resumes have passed since the last look (so a task
+//      waiting on a descriptor gets its turn within that many resumes of
+//      others, and a ping-pong that always empties its run queue makes no
+//      extra call); else until the next timer, a post, or a descriptor
+//      wakes it.
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep in the
@@ -107,6 +111,8 @@ class Scheduler {
   WorkerPool* workers_;
   std::vector<ReadyEvent> events_;
   int fd_waits_ = 0;
+  static constexpr size_t kResumesPerPoll = 64;
+  size_t resumes_since_poll_ = 0;
 
   Fd wakeup_;          // an eventfd, readable when a post woke the loop
   char wakeup_token_;  // its backend token: only the address matters
