@@ -117,6 +117,36 @@ TEST_P(FdIoTest, ReadGivesZeroAtEndOfFileEveryTime) {
   EXPECT_EQ(counts, (std::vector<size_t>{2, 0, 0}));
 }
 
+// The reader waits first; then, in one turn, the writer writes and closes, so
+// one backend report carries both the data and the hangup. After a short
+// read of the data, the end of file must still be seen.
+TEST_P(FdIoTest, EndOfFileReportedWithTheLastDataIsNotLost) {
+  std::vector<size_t> counts;
+  absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<PipeEnds> pipe = Pipe(scope);
+      if (!pipe.ok()) co_return pipe.status();
+      scope.Spawn([&]() -> Task<absl::Status> {
+        char buf[64];
+        for (int i = 0; i < 2; ++i) {
+          // A lost end of file would hang here: fail instead.
+          absl::StatusOr<size_t> n = co_await WithTimeout(
+              absl::Seconds(10), Read(pipe->read, absl::MakeSpan(buf)));
+          if (!n.ok()) co_return n.status();
+          counts.push_back(*n);
+        }
+        co_return absl::OkStatus();
+      });
+      absl::Status w = co_await Sleep(absl::Milliseconds(2));  // reader waits
+      if (w.ok()) w = co_await WriteAll(pipe->write, "last");
+      if (w.ok()) w = pipe->write.Close();
+      co_return co_await scope.Join(std::move(w));
+    });
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(counts, (std::vector<size_t>{4, 0}));
+}
+
 TEST_P(FdIoTest, WriteToAPipeWithNoReaderIsEpipe) {
   ::signal(SIGPIPE, SIG_IGN);  // else the write kills the test
   absl::Status s = RunMain([&]() -> Task<absl::Status> {

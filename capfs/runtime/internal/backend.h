@@ -33,10 +33,15 @@ namespace internal {
 
 inline constexpr uint32_t kReadable = 1;
 inline constexpr uint32_t kWritable = 2;
+// The direction has hung up (end of file, a closed peer, an error): it stays
+// ready for good, since every later call returns at once. Reported with the
+// matching kReadable / kWritable bit.
+inline constexpr uint32_t kReadClosed = 4;
+inline constexpr uint32_t kWriteClosed = 8;
 
 struct ReadyEvent {
   void* token;     // what Add was given
-  uint32_t ready;  // kReadable | kWritable; errors and hangups set both
+  uint32_t ready;  // the bits above
 };
 
 class Backend {

@@ -49,9 +49,12 @@ class EpollBackend final : public Backend {
     for (int i = 0; i < n; ++i) {
       uint32_t e = events_[i].events;
       uint32_t ready = 0;
-      if (e & (EPOLLIN | EPOLLRDHUP | EPOLLPRI)) ready |= kReadable;
+      if (e & (EPOLLIN | EPOLLPRI)) ready |= kReadable;
       if (e & EPOLLOUT) ready |= kWritable;
-      if (e & (EPOLLERR | EPOLLHUP)) ready |= kReadable | kWritable;
+      if (e & EPOLLRDHUP) ready |= kReadable | kReadClosed;
+      if (e & (EPOLLERR | EPOLLHUP)) {
+        ready |= kReadable | kWritable | kReadClosed | kWriteClosed;
+      }
       out->push_back({events_[i].data.ptr, ready});
     }
     return 0;

@@ -76,6 +76,9 @@ bool FdState::PollNow(uint32_t direction) {
 }
 
 void FdState::OnReady(uint32_t ready) {
+  if (ready & kReadClosed) hung_up_ |= kReadable;
+  if (ready & kWriteClosed) hung_up_ |= kWritable;
+  ready &= kReadable | kWritable;
   maybe_ready_ |= ready;
   if (ready & kReadable) {
     while (FdReadyAwaiter* w = readers_.PopFront()) {

@@ -17,6 +17,11 @@
 //
 // Reference-counted: the AsyncFd and each I/O call in progress hold a
 // reference. Loop-thread only. Not part of the API.
+//
+// Why hangups are sticky: with edge-triggered epoll, one event can carry both
+// the last data and the hangup. A reader woken by it takes the data with a
+// short read, which would clear the hint, and no edge would ever come for
+// the end of file that remains. Once a direction has hung up it stays ready.
 
 #ifndef CAPFS_RUNTIME_INTERNAL_FD_STATE_H_
 #define CAPFS_RUNTIME_INTERNAL_FD_STATE_H_
@@ -108,7 +113,9 @@ class FdState : public ListLink<ResourceTag> {
   bool maybe_ready(uint32_t direction) const {
     return (maybe_ready_ & direction) != 0;
   }
-  void SetNotReady(uint32_t direction) { maybe_ready_ &= ~direction; }
+  void SetNotReady(uint32_t direction) {
+    maybe_ready_ &= ~(direction & ~hung_up_);
+  }
   // After a call in `direction` moved `done` bytes of `requested` (0: size
   // unknown): a short transfer on a stream drained it.
   void AfterTransfer(uint32_t direction, size_t done, size_t requested) {
@@ -147,6 +154,7 @@ class FdState : public ListLink<ResourceTag> {
   bool watched_ = false;      // added to the backend
   bool close_deferred_ = false;
   uint32_t maybe_ready_ = kReadable | kWritable;
+  uint32_t hung_up_ = 0;  // directions that stay ready for good
   uint32_t interest_ = 0;
   int refs_ = 1;
   int worker_uses_ = 0;

@@ -61,9 +61,12 @@ class PollBackend final : public Backend {
       if (e == 0) continue;
       --n;
       uint32_t ready = 0;
-      if (e & (POLLIN | POLLRDHUP | POLLPRI)) ready |= kReadable;
+      if (e & (POLLIN | POLLPRI)) ready |= kReadable;
       if (e & POLLOUT) ready |= kWritable;
-      if (e & (POLLERR | POLLHUP | POLLNVAL)) ready |= kReadable | kWritable;
+      if (e & POLLRDHUP) ready |= kReadable | kReadClosed;
+      if (e & (POLLERR | POLLHUP | POLLNVAL)) {
+        ready |= kReadable | kWritable | kReadClosed | kWriteClosed;
+      }
       out->push_back({tokens_[i], ready});
     }
     return 0;
