@@ -9,8 +9,9 @@
 // turn, after the tasks runnable now and after the loop has looked at its
 // descriptors, so a task that never waits cannot starve the others. Every I/O
 // call yields once like this before touching its descriptor (as Eio does).
-// Gives kCancelled when the task's fiber is cancelled (then without
-// yielding), else OK.
+// When nothing else is runnable or due, the task simply goes on (the loop
+// would resume it next anyway). Gives kCancelled when the task's fiber is
+// cancelled (then without yielding), else OK.
 
 #ifndef CAPFS_RUNTIME_YIELD_H_
 #define CAPFS_RUNTIME_YIELD_H_
@@ -32,6 +33,7 @@ class YieldAwaiter {
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
     fiber_ = self.promise().fiber();
     if (fiber_->cancelled()) return false;
+    if (fiber_->scheduler()->YieldIsNoOp()) return false;
     fiber_->scheduler()->Schedule(self);
     return true;
   }

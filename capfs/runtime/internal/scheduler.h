@@ -91,6 +91,21 @@ class Scheduler {
   // does not ask the backend at all.
   void AddFdWaits(int delta) { fd_waits_ += delta; }
 
+  // True when a task yielding now would be the next to run anyway: nothing
+  // else is runnable, posted or due (timers, a look at descriptors). The
+  // yield then skips the round through the loop; it counts as a resume.
+  bool YieldIsNoOp() {
+    if (!run_queue_.empty() || posted_.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) return false;
+    if (!timers_.empty() && timers_.next_deadline() <= MonotonicNowNs()) {
+      return false;
+    }
+    ++resumes_since_poll_;
+    return true;
+  }
+
   // Thread-safe: queues `completion` to run on the loop thread, waking the
   // loop if it sleeps.
   void Post(RemoteCompletion* completion);
