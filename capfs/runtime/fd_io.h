@@ -1,0 +1,45 @@
+// Awaitable I/O on an AsyncFd: Read, Write, ReadV, WriteV, WriteAll.
+//
+//   char buf[4096];
+//   absl::StatusOr<size_t> n = co_await Read(fd, absl::MakeSpan(buf));
+//   if (n.ok() && *n > 0) s = co_await WriteAll(out, absl::string_view(buf, *n));
+//
+// Each is one read(2)/write(2)/readv(2)/writev(2) as DoIo (async_fd.h)
+// performs it: yields once first, waits while the descriptor is not ready,
+// and never blocks the loop. A short count is reported as it is (WriteAll
+// loops). 0 from Read is end of file. Errors keep their errno; a descriptor
+// closed before or during the call gives EBADF; cancellation gives
+// kCancelled, and then nothing was transferred unless the call had already
+// started on a worker (its count is then lost, as the call is). The buffers
+// must stay valid until the call returns.
+
+#ifndef CAPFS_RUNTIME_FD_IO_H_
+#define CAPFS_RUNTIME_FD_IO_H_
+
+#include <stddef.h>
+#include <sys/uio.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "capfs/runtime/async_fd.h"
+#include "capfs/runtime/task.h"
+
+namespace capfs {
+namespace runtime {
+
+Task<absl::StatusOr<size_t>> Read(AsyncFd& fd, absl::Span<char> buf);
+Task<absl::StatusOr<size_t>> Write(AsyncFd& fd, absl::string_view data);
+// At most IOV_MAX buffers, else EINVAL.
+Task<absl::StatusOr<size_t>> ReadV(AsyncFd& fd,
+                                   absl::Span<const struct iovec> iov);
+Task<absl::StatusOr<size_t>> WriteV(AsyncFd& fd,
+                                    absl::Span<const struct iovec> iov);
+// Writes all of `data`, over as many calls as it takes.
+Task<absl::Status> WriteAll(AsyncFd& fd, absl::string_view data);
+
+}  // namespace runtime
+}  // namespace capfs
+
+#endif  // CAPFS_RUNTIME_FD_IO_H_

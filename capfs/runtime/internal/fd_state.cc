@@ -1,0 +1,154 @@
+#include "capfs/runtime/internal/fd_state.h"
+
+#include <errno.h>
+#include <poll.h>
+
+#include <cassert>
+
+#include "capfs/runtime/internal/sys.h"
+#include "capfs/status.h"
+
+namespace capfs {
+namespace runtime {
+namespace internal {
+
+bool FdReadyAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
+  if (state_->closed()) {
+    closed_ = true;
+    return false;
+  }
+  if (!BeginWait(this, fiber, self)) {
+    cancelled_ = true;
+    return false;
+  }
+  state_->AddWaiter(this);
+  return true;
+}
+
+void FdReadyAwaiter::OnCancel() noexcept {
+  state_->RemoveWaiter(this);
+  cancelled_ = true;
+  EndWait(this);
+}
+
+absl::Status FdReadyAwaiter::await_resume() {
+  if (cancelled_) return absl::CancelledError(op_);
+  if (closed_) return ErrnoError(EBADF, op_, "");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FdState*> FdState::Create(
+    Scheduler* scheduler, Fd fd, FdIo io, bool stream,
+    IntrusiveList<FdState, ResourceTag>* resources) {
+  FdState* state = new FdState(scheduler, std::move(fd), io, stream);
+  if (io != FdIo::kWorker) {
+    int r = scheduler->backend().Add(state->fd_.get(), state);
+    if (r == -EPERM) {
+      // Not pollable after all (epoll refuses files that are always ready):
+      // serve it from the workers.
+      state->io_ = FdIo::kWorker;
+    } else if (r < 0) {
+      state->Unref();
+      return ErrnoError(-r, "watch descriptor", "");
+    } else {
+      state->watched_ = true;
+    }
+  }
+  state->resources_ = resources;
+  resources->PushBack(state);
+  return state;
+}
+
+FdState::FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream)
+    : scheduler_(scheduler), fd_(std::move(fd)), io_(io), stream_(stream) {}
+
+void FdState::Destroy() {
+  Close().IgnoreError();  // the owner dropped it without asking
+  delete this;
+}
+
+bool FdState::PollNow(uint32_t direction) {
+  struct pollfd p = {fd_.get(), 0, 0};
+  if (direction & kReadable) p.events |= POLLIN;
+  if (direction & kWritable) p.events |= POLLOUT;
+  // An error or hangup counts as ready: the call will report it.
+  return SysPoll(&p, 1, 0) > 0;
+}
+
+void FdState::OnReady(uint32_t ready) {
+  if (ready & kReadClosed) hung_up_ |= kReadable;
+  if (ready & kWriteClosed) hung_up_ |= kWritable;
+  ready &= kReadable | kWritable;
+  maybe_ready_ |= ready;
+  if (ready & kReadable) {
+    while (FdReadyAwaiter* w = readers_.PopFront()) {
+      scheduler_->AddFdWaits(-1);
+      w->Wake(/*closed=*/false);
+    }
+  }
+  if (ready & kWritable) {
+    while (FdReadyAwaiter* w = writers_.PopFront()) {
+      scheduler_->AddFdWaits(-1);
+      w->Wake(/*closed=*/false);
+    }
+  }
+  UpdateInterest();
+}
+
+void FdState::AddWaiter(FdReadyAwaiter* waiter) {
+  (waiter->direction() == kReadable ? readers_ : writers_).PushBack(waiter);
+  scheduler_->AddFdWaits(1);
+  UpdateInterest();
+}
+
+void FdState::RemoveWaiter(FdReadyAwaiter* waiter) {
+  (waiter->direction() == kReadable ? readers_ : writers_).Remove(waiter);
+  scheduler_->AddFdWaits(-1);
+  UpdateInterest();
+}
+
+void FdState::UpdateInterest() {
+  if (!watched_) return;
+  uint32_t interest = (readers_.empty() ? 0 : kReadable) |
+                      (writers_.empty() ? 0 : kWritable);
+  if (interest != interest_) {
+    interest_ = interest;
+    scheduler_->backend().SetInterest(fd_.get(), interest);
+  }
+}
+
+absl::Status FdState::Close() {
+  if (closed_) return absl::OkStatus();
+  closed_ = true;
+  if (watched_) {
+    scheduler_->backend().Remove(fd_.get());
+    watched_ = false;
+  }
+  for (auto* list : {&readers_, &writers_}) {
+    while (FdReadyAwaiter* w = list->PopFront()) {
+      scheduler_->AddFdWaits(-1);
+      w->Wake(/*closed=*/true);
+    }
+  }
+  if (resources_ != nullptr) {
+    resources_->Remove(this);
+    resources_ = nullptr;
+  }
+  if (worker_uses_ > 0) {
+    close_deferred_ = true;
+    return absl::OkStatus();
+  }
+  return fd_.Close();
+}
+
+void FdState::EndWorkerUse() {
+  assert(worker_uses_ > 0);
+  if (--worker_uses_ == 0 && close_deferred_) {
+    close_deferred_ = false;
+    fd_.Close().IgnoreError();  // nobody is left to tell
+  }
+}
+
+}  // namespace internal
+}  // namespace runtime
+}  // namespace capfs

@@ -1,0 +1,135 @@
+#include "capfs/runtime/internal/scheduler.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utility>
+
+#include "capfs/internal/syscall.h"
+#include "capfs/runtime/internal/fd_state.h"
+#include "capfs/status.h"
+
+namespace capfs {
+namespace runtime {
+namespace internal {
+
+absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
+    std::unique_ptr<Backend> backend, WorkerPool* workers) {
+  int fd = SysEventfd();
+  if (fd < 0) return ErrnoError(-fd, "eventfd", "");
+  std::unique_ptr<Scheduler> scheduler(
+      new Scheduler(std::move(backend), workers, Fd(fd)));
+  int r = scheduler->backend_->Add(fd, &scheduler->wakeup_token_);
+  if (r < 0) return ErrnoError(-r, "watch eventfd", "");
+  scheduler->backend_->SetInterest(fd, kReadable);
+  return scheduler;
+}
+
+Scheduler::Scheduler(std::unique_ptr<Backend> backend, WorkerPool* workers,
+                     Fd wakeup)
+    : backend_(std::move(backend)),
+      workers_(workers),
+      wakeup_(std::move(wakeup)) {}
+
+Scheduler::~Scheduler() {
+  // A poster still inside Post holds the mutex: wait for it to leave.
+  std::lock_guard<std::mutex> lock(posted_mu_);
+  for (RemoteCompletion* c = posted_head_; c != nullptr;) {
+    RemoteCompletion* next = c->next_;
+    c->Drop();
+    c = next;
+  }
+  backend_->Remove(wakeup_.get());
+}
+
+void Scheduler::Post(RemoteCompletion* completion) {
+  std::lock_guard<std::mutex> lock(posted_mu_);
+  completion->next_ = nullptr;
+  if (posted_tail_ != nullptr) {
+    posted_tail_->next_ = completion;
+  } else {
+    posted_head_ = completion;
+  }
+  posted_tail_ = completion;
+  posted_.store(true, std::memory_order_seq_cst);
+  // Pairs with RunUntil's store to sleeping_ then load of posted_: one of the
+  // two sides sees the other's store, so a post never sleeps unnoticed.
+  if (sleeping_.exchange(false, std::memory_order_seq_cst)) {
+    uint64_t one = 1;
+    ::capfs::internal::SysWrite(wakeup_.get(), &one, sizeof(one));
+  }
+}
+
+void Scheduler::RunPosted() {
+  RemoteCompletion* head;
+  {
+    std::lock_guard<std::mutex> lock(posted_mu_);
+    head = std::exchange(posted_head_, nullptr);
+    posted_tail_ = nullptr;
+    posted_.store(false, std::memory_order_relaxed);
+  }
+  while (head != nullptr) {
+    RemoteCompletion* next = head->next_;
+    head->Complete();
+    head = next;
+  }
+}
+
+void Scheduler::FireTimers() {
+  int64_t now = MonotonicNowNs();
+  while (TimerNode* node = timers_.PopDue(now)) node->OnTimerFired();
+}
+
+void Scheduler::PollIo(int64_t timeout_ns) {
+  resumes_since_poll_ = 0;
+  events_.clear();
+  int r = backend_->Wait(timeout_ns, &events_);
+  if (r < 0) {
+    // Only a bug (a bad descriptor or argument) gets here; continuing would
+    // spin or hang.
+    fprintf(stderr, "capfs runtime: %s wait failed: %s\n", backend_->name(),
+            strerror(-r));
+    abort();
+  }
+  for (const ReadyEvent& event : events_) {
+    if (event.token == &wakeup_token_) {
+      uint64_t count;
+      ::capfs::internal::SysRead(wakeup_.get(), &count, sizeof(count));
+      continue;
+    }
+    static_cast<FdState*>(event.token)->OnReady(event.ready);
+  }
+}
+
+void Scheduler::RunUntil(const bool* done) {
+  while (!*done) {
+    size_t batch = run_queue_.size();
+    resumes_since_poll_ += batch;
+    for (; batch > 0; --batch) run_queue_.Pop().resume();
+    if (posted_.load(std::memory_order_acquire)) RunPosted();
+    if (!timers_.empty()) FireTimers();
+    if (*done) break;
+    if (!run_queue_.empty()) {
+      // Keep descriptor waiters in the rotation while others run, within a
+      // bounded number of resumes; with no such waiter there is nothing to
+      // ask.
+      if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) PollIo(0);
+      continue;
+    }
+    int64_t timeout_ns = -1;
+    if (!timers_.empty()) {
+      timeout_ns = timers_.next_deadline() - MonotonicNowNs();
+      if (timeout_ns < 0) timeout_ns = 0;
+    }
+    sleeping_.store(true, std::memory_order_seq_cst);
+    if (posted_.load(std::memory_order_seq_cst)) timeout_ns = 0;
+    PollIo(timeout_ns);
+    sleeping_.store(false, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace internal
+}  // namespace runtime
+}  // namespace capfs

@@ -1,0 +1,146 @@
+// Scheduler: the engine of one Loop.
+//
+// It owns the run queue, the timer heap, the I/O backend and the wakeup
+// eventfd, and turns them in this order, forever, until the loop's main task
+// is done:
+//
+//   1. run the tasks that were runnable when the turn began (tasks queued
+//      meanwhile, a yielding task included, wait for the next turn);
+//   2. run completions posted from other threads (worker jobs, Loop::Post);
+//   3. fire the timers whose deadline has passed, soonest first;
+//   4. ask the backend what is ready: if something is runnable, without
+//      blocking and only when some task waits on a descriptor and at least
+//      kResumesPerPoll resumes have passed since the last look (so a task
+//      waiting on a descriptor gets its turn within that many resumes of
+//      others, and a ping-pong that always empties its run queue makes no
+//      extra call); else until the next timer, a post, or a descriptor
+//      wakes it.
+//
+// Other threads reach the loop only through Post, which queues under a mutex
+// and writes the eventfd only when the loop is (about to be) asleep in the
+// backend, so a busy loop takes posts with no syscall on either side.
+//
+// Loop-thread only, except Post. Not part of the API.
+
+#ifndef CAPFS_RUNTIME_INTERNAL_SCHEDULER_H_
+#define CAPFS_RUNTIME_INTERNAL_SCHEDULER_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <atomic>
+#include <coroutine>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "capfs/fd.h"
+#include "capfs/runtime/internal/backend.h"
+#include "capfs/runtime/internal/run_queue.h"
+#include "capfs/runtime/internal/sys.h"
+#include "capfs/runtime/internal/timer_heap.h"
+
+namespace capfs {
+namespace runtime {
+
+class WorkerPool;
+
+namespace internal {
+
+// Work another thread hands to a loop. The node belongs to the poster and
+// must stay alive until Complete (or Drop) is called.
+class RemoteCompletion {
+ public:
+  RemoteCompletion() = default;
+  // Moved only before it is posted.
+  RemoteCompletion(RemoteCompletion&&) noexcept {}
+  RemoteCompletion& operator=(const RemoteCompletion&) = delete;
+
+  // Runs on the loop thread.
+  virtual void Complete() noexcept = 0;
+  // The loop is being destroyed with this still queued.
+  virtual void Drop() noexcept {}
+
+ protected:
+  ~RemoteCompletion() = default;
+
+ private:
+  friend class Scheduler;
+  RemoteCompletion* next_ = nullptr;
+};
+
+class Scheduler {
+ public:
+  // A scheduler over `backend`, running blocking jobs on `workers` (which
+  // must outlive it).
+  static absl::StatusOr<std::unique_ptr<Scheduler>> Create(
+      std::unique_ptr<Backend> backend, WorkerPool* workers);
+  Scheduler(const Scheduler&) = delete;
+  Scheduler& operator=(const Scheduler&) = delete;
+  ~Scheduler();
+
+  // Queues `handle` to run on a later turn.
+  void Schedule(std::coroutine_handle<> handle) { run_queue_.Push(handle); }
+
+  TimerHeap& timers() { return timers_; }
+  Backend& backend() { return *backend_; }
+  WorkerPool& workers() { return *workers_; }
+
+  // Tasks waiting on a descriptor, now; while there are none, a busy loop
+  // does not ask the backend at all.
+  void AddFdWaits(int delta) { fd_waits_ += delta; }
+
+  // True when a task yielding now would be the next to run anyway: nothing
+  // else is runnable, posted or due (timers, a look at descriptors). The
+  // yield then skips the round through the loop; it counts as a resume.
+  bool YieldIsNoOp() {
+    if (!run_queue_.empty() || posted_.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) return false;
+    if (!timers_.empty() && timers_.next_deadline() <= MonotonicNowNs()) {
+      return false;
+    }
+    ++resumes_since_poll_;
+    return true;
+  }
+
+  // Thread-safe: queues `completion` to run on the loop thread, waking the
+  // loop if it sleeps.
+  void Post(RemoteCompletion* completion);
+
+  // Turns the loop until `*done` is true.
+  void RunUntil(const bool* done);
+
+ private:
+  Scheduler(std::unique_ptr<Backend> backend, WorkerPool* workers,
+            Fd wakeup);
+  void RunPosted();
+  void FireTimers();
+  void PollIo(int64_t timeout_ns);
+
+  RunQueue run_queue_;
+  TimerHeap timers_;
+  std::unique_ptr<Backend> backend_;
+  WorkerPool* workers_;
+  std::vector<ReadyEvent> events_;
+  int fd_waits_ = 0;
+  static constexpr size_t kResumesPerPoll = 64;
+  size_t resumes_since_poll_ = 0;
+
+  Fd wakeup_;          // an eventfd, readable when a post woke the loop
+  char wakeup_token_;  // its backend token: only the address matters
+
+  std::mutex posted_mu_;
+  RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_
+  RemoteCompletion* posted_tail_ = nullptr;  // guarded by posted_mu_
+  std::atomic<bool> posted_{false};    // posted_head_ != nullptr, for peeking
+  std::atomic<bool> sleeping_{false};  // in (or entering) a blocking wait
+};
+
+}  // namespace internal
+}  // namespace runtime
+}  // namespace capfs
+
+#endif  // CAPFS_RUNTIME_INTERNAL_SCHEDULER_H_

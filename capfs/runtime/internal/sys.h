@@ -1,0 +1,39 @@
+// The system calls only the runtime makes, each behind one wrapper.
+//
+// Same conventions as capfs/internal/syscall.h: EINTR is retried (except by
+// the waits, which return early so that their caller recomputes the timeout),
+// results are the call's own or -errno, and every descriptor created is
+// close-on-exec.
+//
+// Not part of the API.
+
+#ifndef CAPFS_RUNTIME_INTERNAL_SYS_H_
+#define CAPFS_RUNTIME_INTERNAL_SYS_H_
+
+#include <poll.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+
+namespace capfs {
+namespace runtime {
+namespace internal {
+
+int SysEpollCreate();
+int SysEpollCtl(int epfd, int op, int fd, struct epoll_event* event);
+// epoll_pwait2(2) with a nanosecond timeout (-1: none). EINTR gives 0.
+int SysEpollWait(int epfd, struct epoll_event* events, int max_events,
+                 int64_t timeout_ns);
+// ppoll(2) with a nanosecond timeout (-1: none). EINTR gives 0.
+int SysPoll(struct pollfd* fds, size_t count, int64_t timeout_ns);
+// An eventfd(2) counter, nonblocking.
+int SysEventfd();
+// pipe2(2), both ends nonblocking when `nonblocking`.
+int SysPipe(int fds[2], bool nonblocking);
+// Nanoseconds on CLOCK_MONOTONIC.
+int64_t MonotonicNowNs();
+
+}  // namespace internal
+}  // namespace runtime
+}  // namespace capfs
+
+#endif  // CAPFS_RUNTIME_INTERNAL_SYS_H_

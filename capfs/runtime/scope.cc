@@ -1,0 +1,77 @@
+#include "capfs/runtime/scope.h"
+
+#include <cassert>
+
+namespace capfs {
+namespace runtime {
+namespace internal {
+
+ChildFiber::ChildFiber(Scope* scope, Task<absl::Status> task)
+    : TaskFiber<absl::Status>(scope->scheduler_, &scope->context_,
+                              std::move(task)),
+      scope_(scope) {}
+
+void ChildFiber::OnRootDone() noexcept { scope_->OnChildDone(this); }
+
+bool JoinAwaiter::await_ready() noexcept { return scope_->children_.empty(); }
+
+void JoinAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
+  assert(scope_->joiner_ == nullptr && "only the body joins its scope");
+  BeginShieldedWait(this, fiber, self);
+  scope_->joiner_ = this;
+}
+
+absl::Status JoinAwaiter::await_resume() noexcept {
+  return scope_->first_error_;
+}
+
+ScopeRunner::ScopeRunner(Fiber* body)
+    : body_(body), outer_(body->context()), scope_(body) {
+  body_->SwitchContext(&scope_.context_);
+}
+
+absl::Status ScopeRunner::Finish() {
+  assert(scope_.children_.empty());
+  body_->SwitchContext(outer_);
+  scope_.resources_.ForEach(
+      [](FdState* state) { state->Close().IgnoreError(); });
+  return scope_.first_error_;
+}
+
+}  // namespace internal
+
+Scope::Scope(internal::Fiber* body)
+    : scheduler_(body->scheduler()), context_(body->context()) {}
+
+Scope::~Scope() { assert(children_.empty() && resources_.empty()); }
+
+void Scope::Spawn(Task<absl::Status> task) {
+  Start(new internal::ChildFiber(this, std::move(task)));
+}
+
+void Scope::Start(internal::ChildFiber* child) {
+  children_.PushBack(child);
+  child->Start();
+}
+
+void Scope::Cancel() { Record(absl::CancelledError("scope cancelled")); }
+
+void Scope::Record(const absl::Status& status) {
+  if (status.ok()) return;
+  if (first_error_.ok()) first_error_ = status;
+  context_.Cancel();
+}
+
+void Scope::OnChildDone(internal::ChildFiber* child) {
+  absl::Status status = child->TakeResult();
+  children_.Remove(child);
+  // The child's frame is suspended at its end: destroying it here is allowed.
+  delete child;
+  Record(status);
+  if (children_.empty() && joiner_ != nullptr) {
+    internal::EndWait(std::exchange(joiner_, nullptr));
+  }
+}
+
+}  // namespace runtime
+}  // namespace capfs

@@ -1,0 +1,103 @@
+#include "capfs/runtime/worker_pool.h"
+
+#include <algorithm>
+#include <chrono>
+#include <utility>
+
+namespace capfs {
+namespace runtime {
+
+WorkerPool::WorkerPool(WorkerPoolOptions options) : options_([&] {
+  options.max_threads = std::max(options.max_threads, 1);
+  return options;
+}()) {}
+
+WorkerPool::~WorkerPool() {
+  std::unique_lock<std::mutex> lock(mu_);
+  closing_ = true;
+  work_.notify_all();
+  ThreadList threads;
+  threads.splice(threads.end(), running_);
+  threads.splice(threads.end(), exited_);
+  lock.unlock();
+  for (std::thread& t : threads) t.join();
+}
+
+int WorkerPool::threads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(running_.size());
+}
+
+int WorkerPool::peak_threads() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return peak_;
+}
+
+size_t WorkerPool::jobs_started() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return started_;
+}
+
+void WorkerPool::Submit(internal::Job* job) {
+  std::unique_lock<std::mutex> lock(mu_);
+  queue_.PushBack(job);
+  if (static_cast<int>(queue_.size()) > idle_ &&
+      static_cast<int>(running_.size()) < options_.max_threads) {
+    // The new thread takes the lock before touching its list entry, so the
+    // entry is filled in by the time it looks.
+    auto self = running_.emplace(running_.end());
+    *self = std::thread(&WorkerPool::WorkerMain, this, self);
+    ++idle_;  // it takes the job as soon as it runs
+    peak_ = std::max(peak_, static_cast<int>(running_.size()));
+  } else {
+    work_.notify_one();
+  }
+  JoinExited(lock);
+}
+
+bool WorkerPool::Withdraw(internal::Job* job) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!job->linked()) return false;
+  queue_.Remove(job);
+  return true;
+}
+
+void WorkerPool::JoinExited(std::unique_lock<std::mutex>& lock) {
+  if (exited_.empty()) return;
+  ThreadList exited;
+  exited.swap(exited_);
+  lock.unlock();
+  // They have left WorkerMain's critical section for good: joins are short.
+  for (std::thread& t : exited) t.join();
+  lock.lock();
+}
+
+void WorkerPool::WorkerMain(ThreadList::iterator self) {
+  const auto idle_timeout = std::chrono::nanoseconds(
+      absl::ToInt64Nanoseconds(options_.idle_timeout));
+  std::unique_lock<std::mutex> lock(mu_);
+  for (;;) {
+    if (queue_.empty() && !closing_) {
+      bool woken = work_.wait_for(lock, idle_timeout, [&] {
+        return !queue_.empty() || closing_;
+      });
+      if (!woken) break;  // idle too long
+    }
+    if (queue_.empty()) break;  // closing
+    internal::Job* job = queue_.PopFront();
+    --idle_;
+    ++started_;
+    lock.unlock();
+    job->Run();
+    lock.lock();
+    ++idle_;
+    lock.unlock();
+    job->Finish();
+    lock.lock();
+  }
+  --idle_;
+  if (!closing_) exited_.splice(exited_.end(), running_, self);
+}
+
+}  // namespace runtime
+}  // namespace capfs
