@@ -91,6 +91,10 @@ const std::vector<Op>& AllOps() {
       {"OpenTruncate", OpKind::kOpen, O_WRONLY | O_TRUNC},
       {"OpenAppend", OpKind::kOpen, O_RDWR | O_APPEND},
       {"OpenTmpfile", OpKind::kOpen, O_TMPFILE | O_RDWR, 0600},
+      // Flags the kernel refuses (EINVAL) before it looks the path up.
+      {"OpenCreateDirectory", OpKind::kOpen, O_RDONLY | O_CREAT | O_DIRECTORY,
+       0640},
+      {"OpenTmpfileReadOnly", OpKind::kOpen, O_TMPFILE | O_RDONLY, 0600},
       {"OpenDir", OpKind::kOpenDir},
       {"Stat", OpKind::kStat},
       {"Lstat", OpKind::kLstat},
@@ -122,6 +126,17 @@ bool Mutates(const Op& op) {
     default:
       return false;
   }
+}
+
+bool RefusesFlags(const Op& op) {
+  if (op.kind != OpKind::kOpen) return false;
+  // fs/open.c, build_open_flags: O_CREAT with O_DIRECTORY (O_TMPFILE
+  // carries O_DIRECTORY), and O_TMPFILE without write access.
+  if ((op.flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY)) {
+    return true;
+  }
+  return (op.flags & O_TMPFILE) == O_TMPFILE &&
+         (op.flags & O_ACCMODE) == O_RDONLY;
 }
 
 bool FollowsLast(const Op& op, const std::string& path) {

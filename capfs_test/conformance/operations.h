@@ -50,6 +50,10 @@ const std::vector<Op>& AllOps();
 // True when `op` may change the tree.
 bool Mutates(const Op& op);
 
+// True when the kernel refuses `op`'s open flags (EINVAL) before it looks any
+// path up: then no path leaves the Dir, and every path gives EINVAL.
+bool RefusesFlags(const Op& op);
+
 // True when `op` on `path` follows the last component if it is a symlink
 // (so that an escaping last link makes the call an escape).
 bool FollowsLast(const Op& op, const std::string& path);
