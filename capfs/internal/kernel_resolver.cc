@@ -38,6 +38,14 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         continue;
       case EXDEV:
         return kEscape;
+      case ELOOP:
+        // With RESOLVE_BENEATH, a ".." at the root aborts openat2's RCU walk
+        // (-ECHILD) and the walk restarts from the top, but the symlinks the
+        // aborted attempt followed still count (Linux 6.18, fs/namei.c): an
+        // escape after more than 20 symlinks comes back as ELOOP instead of
+        // EXDEV. The userspace walk counts exactly: it gives the answer.
+        if (root.scope == Scope::kBeneath) return kKernelBusy;
+        return ELOOP;
       case ENOSYS:
       case EPERM:
       case E2BIG:

@@ -150,6 +150,11 @@ std::vector<PathCase> MakePaths() {
       {"link_abs_root/file", Y}, {"link_sub/../../..", Y},
       {"dir/link_dotdot/..", Y}, {"link_dot/..", Y},
       {"dir/link_abs_in/../inner", Y},
+      // Escapes after more than 20 symlinks: openat2 restarts its walk when
+      // ".." leaves the root and counts the first attempt's links again, so
+      // it says ELOOP; they are escapes all the same. (The double count
+      // needs the d chain cached, which the paths above see to.)
+      {"d21/../..", Y}, {"d39/../..", Y}, {"d40/../../outside", Y},
       // Absolute paths (kAbsolutePath in Beneath scope).
       {"/", N}, {"//", N}, {"/file", N}, {"/dir/inner", N}, {"/..", N},
       {"/../file", N}, {"/../../dir/", N}, {"/link_abs_root/file", N},
