@@ -326,13 +326,26 @@ absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
   if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
   CPath from_path(from);
   CPath to_path(to);
+  // renameat2 looks each last name up in its parent, which needs search
+  // permission there, before it walks the other path: check it as each
+  // parent is found, so the errors come in the kernel's order.
   ParentDir from_parent;
   if (int r = ParentResolved(*this, from_path, &from_parent); r != 0) {
     return CodeError(r, kOp, from);
   }
+  if (from_parent.last != nullptr && confined()) {
+    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, from);
+    }
+  }
   ParentDir to_parent;
   if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
     return CodeError(r, kOp, to);
+  }
+  if (to_parent.last != nullptr && to_dir.confined()) {
+    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, to);
+    }
   }
   if (from_parent.last == nullptr || to_parent.last == nullptr) {
     return ErrnoError(EBUSY, kOp, absl::StrCat(from, " -> ", to));

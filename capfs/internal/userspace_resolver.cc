@@ -21,8 +21,8 @@ namespace {
 // filter; then search permission is checked by looking "." up instead.
 std::atomic<bool> g_faccessat2_works{true};
 
-// 0 when the caller may search `dirfd` (look a name up in it), else EACCES
-// or the error that stops the check.
+}  // namespace
+
 int CheckSearch(int dirfd) {
   if (g_faccessat2_works.load(std::memory_order_relaxed)) {
     int r = SysFaccessat2(dirfd, "", X_OK, AT_EMPTY_PATH);
@@ -34,6 +34,8 @@ int CheckSearch(int dirfd) {
   Fd closer(fd);
   return 0;
 }
+
+namespace {
 
 // The kernel refuses some open(2) flag combinations with EINVAL before it
 // looks the path up (fs/open.c, build_open_flags); openat2 does so too. The

@@ -107,6 +107,7 @@ const std::vector<Op>& AllOps() {
       {"RenameFrom", OpKind::kRenameFrom},
       {"RenameTo", OpKind::kRenameTo},
       {"RenameAcross", OpKind::kRenameAcross},
+      {"RenameToMissing", OpKind::kRenameToMissing},
   };
   return *ops;
 }
@@ -122,6 +123,7 @@ bool Mutates(const Op& op) {
     case OpKind::kRenameFrom:
     case OpKind::kRenameTo:
     case OpKind::kRenameAcross:
+    case OpKind::kRenameToMissing:
       return true;
     default:
       return false;
@@ -247,6 +249,8 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return FromStatus(root.Rename("empty_file", root, path));
     case OpKind::kRenameAcross:
       return FromStatus(root.Rename(path, sub, "moved"));
+    case OpKind::kRenameToMissing:
+      return FromStatus(root.Rename(path, root, "missing_dir/x"));
   }
   return RawResult{-1};
 }
@@ -325,6 +329,8 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       return FromErrno(renameat(dirfd, "empty_file", dirfd, p));
     case OpKind::kRenameAcross:
       return FromErrno(renameat(dirfd, p, subfd, "moved"));
+    case OpKind::kRenameToMissing:
+      return FromErrno(renameat(dirfd, p, dirfd, "missing_dir/x"));
   }
   return RawResult{-1};
 }

@@ -32,6 +32,7 @@ enum class OpKind {
   kRenameFrom,    // path -> "renamed"
   kRenameTo,      // "empty_file" -> path
   kRenameAcross,  // path -> "moved" in a second Dir on dir/sub
+  kRenameToMissing,  // path -> "missing_dir/x": which side fails first
 };
 
 struct Op {
