@@ -256,11 +256,16 @@ Dir Dir::Unconfined() { return Dir(Fd(), AT_FDCWD, DirOptions(), true); }
 absl::StatusOr<Fd> Dir::OpenAt(absl::string_view path, int flags,
                                mode_t mode) const {
   constexpr absl::string_view kOp = "openat";
+  flags = NormalizeOpenFlags(flags);
+  // The kernel refuses these flags before it reads the path; so does capfs,
+  // whatever the path and the resolver.
+  if (int err = internal::OpenFlagsError(flags); err != 0) {
+    return ErrnoError(err, kOp, path);
+  }
   if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
   if (flags & kWritingFlags) {
     if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
   }
-  flags = NormalizeOpenFlags(flags);
   mode = internal::CreatesFile(flags) ? (mode & 07777) : 0;
   CPath p(path);
   Fd out;
@@ -305,7 +310,10 @@ absl::Status Dir::Rmdir(absl::string_view path) const {
 absl::Status Dir::Symlink(absl::string_view target,
                           absl::string_view link_path) const {
   constexpr absl::string_view kOp = "symlink";
-  // The target is stored, not resolved: any string the kernel takes.
+  // The target is stored, not resolved: any string the kernel takes. The
+  // kernel reads it before it looks the link's path up, so its errors come
+  // first; an empty one is ENOENT.
+  if (target.empty()) return ErrnoError(ENOENT, kOp, target);
   if (target.find('\0') != absl::string_view::npos) {
     return ErrnoError(EINVAL, kOp, target);
   }

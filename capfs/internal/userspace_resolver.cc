@@ -37,23 +37,6 @@ int CheckSearch(int dirfd) {
 
 namespace {
 
-// The kernel refuses some open(2) flag combinations with EINVAL before it
-// looks the path up (fs/open.c, build_open_flags); openat2 does so too. The
-// walk must refuse them first as well, not report what it met on the way
-// ("missing/x" with O_CREAT|O_DIRECTORY is EINVAL, not ENOENT).
-int CheckOpenFlags(int flags) {
-  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
-  // Also O_TMPFILE|O_CREAT: O_TMPFILE carries O_DIRECTORY.
-  if ((flags & (O_DIRECTORY | O_CREAT)) == (O_DIRECTORY | O_CREAT)) {
-    return EINVAL;
-  }
-  if (flags & kTmpfileBit) {
-    if (!(flags & O_DIRECTORY)) return EINVAL;
-    if ((flags & O_ACCMODE) == O_RDONLY) return EINVAL;  // needs write access
-  }
-  return 0;
-}
-
 // True when `dirfd` is a directory on procfs, where symlinks may be magic.
 bool OnProcfs(int dirfd) {
   struct statfs st;
@@ -358,7 +341,6 @@ int Walk::ResolveParent(ParentDir* out) {
 
 int UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
                   Fd* out) {
-  if (int r = CheckOpenFlags(flags); r != 0) return r;
   return Walk(root, path).Open(flags, mode, out);
 }
 

@@ -108,6 +108,7 @@ const std::vector<Op>& AllOps() {
       {"RenameTo", OpKind::kRenameTo},
       {"RenameAcross", OpKind::kRenameAcross},
       {"RenameToMissing", OpKind::kRenameToMissing},
+      {"SymlinkEmptyTarget", OpKind::kSymlinkEmptyTarget},
   };
   return *ops;
 }
@@ -124,13 +125,15 @@ bool Mutates(const Op& op) {
     case OpKind::kRenameTo:
     case OpKind::kRenameAcross:
     case OpKind::kRenameToMissing:
+    case OpKind::kSymlinkEmptyTarget:
       return true;
     default:
       return false;
   }
 }
 
-bool RefusesFlags(const Op& op) {
+bool FailsBeforeLookup(const Op& op) {
+  if (op.kind == OpKind::kSymlinkEmptyTarget) return true;
   if (op.kind != OpKind::kOpen) return false;
   // fs/open.c, build_open_flags: O_CREAT with O_DIRECTORY (O_TMPFILE
   // carries O_DIRECTORY), and O_TMPFILE without write access.
@@ -251,6 +254,8 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return FromStatus(root.Rename(path, sub, "moved"));
     case OpKind::kRenameToMissing:
       return FromStatus(root.Rename(path, root, "missing_dir/x"));
+    case OpKind::kSymlinkEmptyTarget:
+      return FromStatus(root.Symlink("", path));
   }
   return RawResult{-1};
 }
@@ -331,6 +336,8 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       return FromErrno(renameat(dirfd, p, subfd, "moved"));
     case OpKind::kRenameToMissing:
       return FromErrno(renameat(dirfd, p, dirfd, "missing_dir/x"));
+    case OpKind::kSymlinkEmptyTarget:
+      return FromErrno(symlinkat("", dirfd, p));
   }
   return RawResult{-1};
 }

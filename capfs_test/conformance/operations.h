@@ -33,6 +33,7 @@ enum class OpKind {
   kRenameTo,      // "empty_file" -> path
   kRenameAcross,  // path -> "moved" in a second Dir on dir/sub
   kRenameToMissing,  // path -> "missing_dir/x": which side fails first
+  kSymlinkEmptyTarget,  // symlink("", path): ENOENT before any lookup
 };
 
 struct Op {
@@ -51,9 +52,10 @@ const std::vector<Op>& AllOps();
 // True when `op` may change the tree.
 bool Mutates(const Op& op);
 
-// True when the kernel refuses `op`'s open flags (EINVAL) before it looks any
-// path up: then no path leaves the Dir, and every path gives EINVAL.
-bool RefusesFlags(const Op& op);
+// True when the kernel refuses `op` before it looks any path up (open flags
+// it rejects with EINVAL, an empty symlink target): then no path leaves the
+// Dir, and every path gives that error.
+bool FailsBeforeLookup(const Op& op);
 
 // True when `op` on `path` follows the last component if it is a symlink
 // (so that an escaping last link makes the call an escape).
