@@ -88,6 +88,7 @@ class Walk {
   int Follow(int dirfd, const char* name, int not_a_link_err);
   int PushTarget(absl::string_view target, int dirfd);
   const char* LeafName();
+  int RefuseHere(int err);
   int OpenSelf(int flags, mode_t mode, Fd* out);
 
   Root root_;
@@ -166,7 +167,7 @@ int Walk::Pop() {
 }
 
 int Walk::Descend(absl::string_view name) {
-  if (name.size() > kNameMax) return ENAMETOOLONG;
+  if (name.size() > kNameMax) return RefuseHere(ENAMETOOLONG);
   memcpy(name_buf_, name.data(), name.size());
   name_buf_[name.size()] = '\0';
   int fd = SysOpenAt(cur(), name_buf_, O_PATH | O_NOFOLLOW | O_DIRECTORY, 0);
@@ -211,6 +212,15 @@ int Walk::PushTarget(absl::string_view target, int dirfd) {
   return 0;
 }
 
+// `err`, for a component of the current directory that the walk refuses
+// without a syscall (a name longer than NAME_MAX, O_CREAT with a trailing
+// slash): the kernel first checks search permission on the directory, as it
+// does before every component, so EACCES comes first.
+int Walk::RefuseHere(int err) {
+  if (int r = CheckSearch(cur()); r != 0) return r;
+  return err;
+}
+
 // The leaf's name without its slashes, NUL-terminated; nullptr when too long.
 const char* Walk::LeafName() {
   if (leaf_.name.size() > kNameMax) return nullptr;
@@ -240,14 +250,16 @@ int Walk::Open(int flags, mode_t mode, Fd* out) {
       case ComponentKind::kName:
         break;
     }
+    // O_CREAT with a trailing slash is EISDIR before the name is looked up
+    // (so before its length matters).
+    if (leaf_.trailing_slash && (flags & O_CREAT)) return RefuseHere(EISDIR);
     const char* name = LeafName();
-    if (name == nullptr) return ENAMETOOLONG;
+    if (name == nullptr) return RefuseHere(ENAMETOOLONG);
     int fd;
     if (leaf_.trailing_slash) {
       // A trailing slash asks for a directory and follows a symlink, even
       // under O_NOFOLLOW. openat(fd, "x/", O_NOFOLLOW) would follow x in the
       // kernel, unconfined: open "x" itself as a directory instead.
-      if (flags & O_CREAT) return EISDIR;
       fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
       if (fd >= 0) {
         *out = Fd(fd);
@@ -298,7 +310,7 @@ int Walk::Stat(bool follow, struct stat* st) {
           break;
         case ComponentKind::kName:
           name = LeafName();
-          if (name == nullptr) return ENAMETOOLONG;
+          if (name == nullptr) return RefuseHere(ENAMETOOLONG);
           break;
       }
     }
