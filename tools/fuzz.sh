@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the differential resolver fuzzer (capfs_test/fuzz) for SECONDS.
 #
-#   tools/fuzz.sh SECONDS [libFuzzer flags...]
+#   tools/fuzz.sh SECONDS [libFuzzer flags or more corpus dirs...]
 #   tools/fuzz.sh --merge GROWN_CORPUS_DIR
 #
 # The first form builds //capfs_test/fuzz:resolver_diff_fuzzer with
@@ -69,7 +69,7 @@ echo "fuzz: ${seconds}s on $start_files corpus files; scratch: $scratch" >&2
 status=0
 "$bin" -max_total_time="$seconds" -timeout=20 -dict="$dict" \
   -print_final_stats=1 -artifact_prefix="$scratch/artifacts/" \
-  "$@" "$scratch/corpus" >"$scratch/fuzz.log" 2>&1 || status=$?
+  "$scratch/corpus" "$@" >"$scratch/fuzz.log" 2>&1 || status=$?
 
 # The last status line and the final statistics.
 grep -E '^#[0-9]+.*(pulse|DONE|NEW|REDUCE)' "$scratch/fuzz.log" | tail -n 1 >&2 || true

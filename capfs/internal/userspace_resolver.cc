@@ -1,6 +1,7 @@
 #include "capfs/internal/userspace_resolver.h"
 
 #include <fcntl.h>
+#include <stdio.h>
 #include <linux/magic.h>
 #include <string.h>
 #include <sys/statfs.h>
@@ -90,6 +91,7 @@ class Walk {
   const char* LeafName();
   int RefuseHere(int err);
   int OpenSelf(int flags, mode_t mode, Fd* out);
+  int OpenWithoutLookup(int flags, mode_t mode, Fd* out);
 
   Root root_;
   // Inline room for a 256-byte path's worth of levels: no allocation there.
@@ -236,11 +238,35 @@ int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
   return 0;
 }
 
+// The directory the walk is at, for a path that names it with no component
+// at all ("/" in InRoot scope, or a link to "/"): the kernel opens it with
+// no lookup, so without the search permission on it that openat(fd, ".")
+// needs. When that is what fails, the directory is reopened through
+// /proc/self/fd: a magic link, but to the very directory the walk holds,
+// not one a path named. O_NOFOLLOW would stop at that link; the path it
+// stands in for has no last component not to follow.
+int Walk::OpenWithoutLookup(int flags, mode_t mode, Fd* out) {
+  int fd = SysOpenAt(cur(), ".", flags, mode);
+  if (fd == -EACCES) {
+    char proc[64];
+    if (cur() == AT_FDCWD) {
+      snprintf(proc, sizeof(proc), "/proc/self/cwd");
+    } else {
+      snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cur());
+    }
+    int again = SysOpenAt(AT_FDCWD, proc, flags & ~O_NOFOLLOW, mode);
+    if (again != -ENOENT) fd = again;  // no /proc: EACCES it is
+  }
+  if (fd < 0) return -fd;
+  *out = Fd(fd);
+  return 0;
+}
+
 int Walk::Open(int flags, mode_t mode, Fd* out) {
   const bool nofollow = (flags & O_NOFOLLOW) != 0;
   for (;;) {
     if (int r = ToLast(); r != 0) return r;
-    if (leaf_.name.empty()) return OpenSelf(flags, mode, out);
+    if (leaf_.name.empty()) return OpenWithoutLookup(flags, mode, out);
     switch (KindOf(leaf_.name)) {
       case ComponentKind::kDotDot:
         if (int r = Pop(); r != 0) return r;
@@ -314,7 +340,11 @@ int Walk::Stat(bool follow, struct stat* st) {
           break;
       }
     }
-    int r = SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
+    // No component at all ("/" in InRoot scope): the directory itself, with
+    // no lookup, so no search permission needed, as in the kernel.
+    int r = leaf_.name.empty()
+                ? SysFstatAt(cur(), "", st, AT_EMPTY_PATH)
+                : SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -r;
     if (S_ISLNK(st->st_mode) && (follow || leaf_.trailing_slash)) {
       if (int r = Follow(cur(), name, ELOOP); r != 0) return r;

@@ -308,6 +308,20 @@ std::vector<Seed> SeedPrograms() {
       .Stat("f", 1).Stat("/f", 1).Stat("..", 1).Open("f", kCreate, 1)
       .AddTo(&seeds);
 
+  // A Dir on a directory that may not be searched: "/" (InRoot) names it
+  // with no lookup, so it opens; "." is a lookup, so it does not.
+  Builder("unsearchable-root")
+      .Dir("a", 0600).Dir("a/b").Link("a/c", "/").Link("a/d", "//")
+      .Dir("e", 0300)
+      .OpenDir("a").OpenDir("e")
+      .Open("/", kRead | O_DIRECTORY, 1).Open("//", kRead | O_NOFOLLOW, 1)
+      .Open("/", O_PATH, 1).Open(".", kRead, 1).Stat("/", 1).Stat(".", 1)
+      .ReadDir("/", 1).OpenDir("/", 1).Open("/", kCreate, 1)
+      .Open("/", kCreate | O_EXCL, 1).Lstat("//", 1).Open("/", kRead, 2)
+      .ReadDir("/", 2).Stat("/", 2).Open("/", O_PATH | O_NOFOLLOW, 2)
+      .Open("/", O_TMPFILE | O_RDWR, 2).Stat("..", 1).Open("/..", kRead, 2)
+      .AddTo(&seeds);
+
   Builder("sub-dir-escapes")
       .Dir("a").Dir("a/b").Link("a/b/c", "../..").File("d")
       .Link("a/e", "/d")
