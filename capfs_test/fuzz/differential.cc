@@ -59,12 +59,16 @@ int OpenPath(int dirfd, const char* name) {
 }
 
 // The names in the directory `dirfd` (opened for reading), "." and ".."
-// left out, with their d_type; sorted.
-std::vector<std::pair<std::string, unsigned char>> ListDir(int dirfd) {
+// left out, with their d_type; sorted. getdents64's errno (ENOENT for a
+// removed directory) goes to `*err` when it is not null.
+std::vector<std::pair<std::string, unsigned char>> ListDir(
+    int dirfd, int* err = nullptr) {
   std::vector<std::pair<std::string, unsigned char>> names;
   alignas(8) char buf[4096];
+  if (err != nullptr) *err = 0;
   for (;;) {
     long n = syscall(SYS_getdents64, dirfd, buf, sizeof(buf));
+    if (n < 0 && err != nullptr) *err = errno;
     if (n <= 0) break;
     for (long off = 0; off < n;) {
       struct Dirent64 {
@@ -581,7 +585,13 @@ Raw ExecutePlain(const Operation& op, size_t slot, Twin& twin) {
       if (fd < 0) return PlainError();
       capfs::Fd closer(fd);
       std::vector<std::string> names;
-      for (const auto& [name, type] : ListDir(fd)) {
+      int err;
+      auto entries = ListDir(fd, &err);
+      if (err != 0) {
+        errno = err;
+        return PlainError();
+      }
+      for (const auto& [name, type] : entries) {
         const char* kind = type == DT_REG   ? "file"
                            : type == DT_DIR ? "dir"
                            : type == DT_LNK ? "symlink"
