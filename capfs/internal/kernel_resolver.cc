@@ -39,13 +39,15 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
       case EXDEV:
         return kEscape;
       case ELOOP:
-        // With RESOLVE_BENEATH, a ".." at the root aborts openat2's RCU walk
-        // (-ECHILD) and the walk restarts from the top, but the symlinks the
-        // aborted attempt followed still count (Linux 6.18, fs/namei.c): an
-        // escape after more than 20 symlinks comes back as ELOOP instead of
-        // EXDEV. The userspace walk counts exactly: it gives the answer.
-        if (root.scope == Scope::kBeneath) return kKernelBusy;
-        return ELOOP;
+        // When the kernel's RCU walk is aborted (-ECHILD) it restarts from
+        // the top, but the symlinks the aborted attempt followed still count
+        // (Linux 6.18, fs/namei.c): a walk through more than 20 symlinks may
+        // say ELOOP. With RESOLVE_BENEATH a ".." at the root always aborts
+        // it, so an escape after 21 links is ELOOP instead of EXDEV; in any
+        // scope a mount or rename anywhere on the system can abort it, so a
+        // path through 40 links is now and then ELOOP. The userspace walk
+        // counts exactly: it gives the answer.
+        return kKernelBusy;
       case ENOSYS:
       case EPERM:
       case E2BIG:

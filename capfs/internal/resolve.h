@@ -28,7 +28,7 @@ namespace internal {
 inline constexpr int kEscape = -1;             // the path leaves the root
 inline constexpr int kKernelUnavailable = -2;  // no openat2 here (kernel only)
 // openat2's answer cannot be relied on (kernel only): it kept saying EAGAIN,
-// or said ELOOP where it may have counted symlinks twice. Finish in
+// or said ELOOP, which it may after counting symlinks twice. Finish in
 // userspace.
 inline constexpr int kKernelBusy = -3;
 

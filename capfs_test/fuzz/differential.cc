@@ -822,6 +822,15 @@ std::string Differential::Run(const Program& prog, std::string* log) {
     Twin& c = twins[kPlainTwin];
     const size_t slot = op.slot % c.plain_slots.size();
     Raw r = ExecutePlain(op, slot, c);
+    // The kernel's own walk says ELOOP now and then for a path within the
+    // 40-symlink budget: an RCU walk aborted by a mount or rename anywhere
+    // on the system restarts with the links it followed still counted
+    // (kernel_resolver.cc). A failed call changed nothing: ask again.
+    for (int retry = 0; retry < 3 && capfs::ErrnoOf(r.status) == ELOOP &&
+                        capfs::ErrnoOf(kernel_raw.status) != ELOOP;
+         ++retry) {
+      r = ExecutePlain(op, slot, c);
+    }
     if (MayChangeTree(op)) c.Rescan();
     described[kPlainTwin] = Describe(r, c);
     if (log != nullptr) {
