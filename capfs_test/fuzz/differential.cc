@@ -690,14 +690,14 @@ std::string CheckConfined(const Raw& r, const Twin& twin, int dir_fd) {
   }
   if (!r.status.ok() || !r.has_object || r.tmpfile) return "";
   if (r.dev != twin.dev) return "reached another filesystem";
-  std::string name = twin.NameOf(r.ino);
-  if (name == "<unnamed>") return "reached an inode outside the case directory";
   struct stat st;
   CheckOrDie(fstat(dir_fd, &st) == 0, "fstat Dir");
+  // The Dir's own directory, even removed (renamed over) and so nameless.
+  if (st.st_ino == r.ino) return "";
+  std::string name = twin.NameOf(r.ino);
+  if (name == "<unnamed>") return "reached an inode outside the case directory";
   std::string within = twin.NameOf(st.st_ino);
   if (within == "<unnamed>") {
-    // The Dir's directory was removed: only itself is reachable.
-    if (st.st_ino == r.ino) return "";
     return absl::StrCat("reached ", name, " from a removed Dir");
   }
   if (name == within || absl::StartsWith(name, within + "/")) return "";
