@@ -2,24 +2,37 @@
 # Runs the differential resolver fuzzer (capfs_test/fuzz) for SECONDS.
 #
 #   tools/fuzz.sh SECONDS [libFuzzer flags or more corpus dirs...]
-#   tools/fuzz.sh --merge GROWN_CORPUS_DIR
+#   tools/fuzz.sh --merge GROWN_CORPUS_DIR...
 #
 # The first form builds //capfs_test/fuzz:resolver_diff_fuzzer with
 # --config=fuzz (clang-14, libFuzzer, ASan+UBSan), copies the checked-in
 # corpus into a scratch directory and fuzzes there, so the checked-in corpus
 # only changes on purpose. It prints the executions, the speed, the corpus
 # growth and any crash file, and exits non-zero when the fuzzer found
-# something. The second form minimizes a grown corpus into the checked-in
+# something. The second form minimizes grown corpora into the checked-in
 # one (libFuzzer -merge=1): only inputs that add coverage are kept.
 #
 # Needs tools/setup.sh's packages (clang-14, libclang-rt-14-dev). Building
 # with --config=fuzz reconfigures Bazel's C++ toolchain; the next plain build
 # reconfigures it back (one rebuild each way).
 set -euo pipefail
+caller_dir="$PWD"
 cd "$(dirname "$0")/.."
 
+# Arguments that are not flags are directories named from the caller's
+# directory: make them absolute, since this script runs from the root.
+args=()
+for a in "$@"; do
+  case "$a" in
+    -* | /*) args+=("$a") ;;
+    *) if [ -e "$caller_dir/$a" ]; then args+=("$caller_dir/$a"); else args+=("$a"); fi ;;
+  esac
+done
+set -- "${args[@]}"
+
 usage() {
-  echo "usage: $0 SECONDS [libFuzzer flags...] | $0 --merge GROWN_CORPUS_DIR" >&2
+  echo "usage: $0 SECONDS [libFuzzer flags or corpus dirs...]" >&2
+  echo "       $0 --merge GROWN_CORPUS_DIR..." >&2
   exit 2
 }
 [ $# -ge 1 ] || usage
@@ -41,14 +54,17 @@ rm -f "$build_log"
 bin="$(bazel info "${bazel_flags[@]}" bazel-bin 2>/dev/null)/capfs_test/fuzz/resolver_diff_fuzzer"
 
 if [ "$1" = "--merge" ]; then
-  [ $# -eq 2 ] && [ -d "$2" ] || usage
+  shift
+  [ $# -ge 1 ] || usage
+  for d in "$@"; do [ -d "$d" ] || usage; done
   before=$(ls "$corpus" | wc -l)
   # Merge the grown corpus into a fresh copy of the checked-in one, then
   # replace it: -merge=1 keeps the files already there and adds only those
   # that bring new coverage.
   merged="$(mktemp -d "${TMPDIR:-/tmp}/capfs-fuzz-merge.XXXXXX")"
   cp "$corpus"/* "$merged"/
-  "$bin" -merge=1 -dict="$dict" "$merged" "$2" 2>&1 | grep -E '^MERGE-OUTER|ERROR' >&2 || true
+  "$bin" -merge=1 -dict="$dict" "$merged" "$@" 2>&1 |
+    grep -E '^MERGE-OUTER|ERROR' >&2 || true
   rm -f "$corpus"/*
   cp "$merged"/* "$corpus"/
   rm -rf "$merged"

@@ -64,8 +64,8 @@ TEST(SeedsTest, EncodeAndDecodeBackToTheSameProgram) {
   for (const Seed& seed : seeds) {
     absl::StatusOr<std::string> bytes = Encode(seed.program);
     ASSERT_TRUE(bytes.ok()) << seed.name << ": " << bytes.status();
-    Program back = Decode(reinterpret_cast<const uint8_t*>(bytes->data()),
-                          bytes->size());
+    Program back =
+        Decode(reinterpret_cast<const uint8_t*>(bytes->data()), bytes->size());
     EXPECT_EQ(ShowProgram(back), ShowProgram(seed.program)) << seed.name;
   }
 }
@@ -73,8 +73,7 @@ TEST(SeedsTest, EncodeAndDecodeBackToTheSameProgram) {
 TEST(SeedsTest, ResolversAgreeAndNothingEscapes) {
   for (const Seed& seed : SeedPrograms()) {
     std::string log;
-    EXPECT_EQ(Shared().Run(seed.program, &log), "")
-        << seed.name << "\n" << log;
+    EXPECT_EQ(Shared().Run(seed.program, &log), "") << seed.name << "\n" << log;
   }
 }
 
@@ -95,10 +94,9 @@ TEST(CorpusTest, ResolversAgreeAndNothingEscapes) {
 TEST(DecodeTest, AnyBytesDecode) {
   // Every prefix of every corpus file, and some patterns, decode without
   // crashing (the sanitizer builds check the memory side).
-  std::vector<std::string> inputs = {std::string(), std::string(1, '\xff'),
-                                     std::string(4096, '\xff'),
-                                     std::string(4096, '\0'),
-                                     std::string(4096, '\xe1')};
+  std::vector<std::string> inputs = {
+      std::string(), std::string(1, '\xff'), std::string(4096, '\xff'),
+      std::string(4096, '\0'), std::string(4096, '\xe1')};
   for (const std::string& name : CorpusFiles()) {
     inputs.push_back(ReadFile(std::string(kCorpusDir) + "/" + name));
   }
@@ -214,8 +212,8 @@ TEST(PlainOracleTest, AnAnswerOtherThanThePlainCallsIsCaught) {
   Shared().SetTamperForTest([](int twin, const std::string& case_dir) {
     if (twin == 2) unlink((case_dir + "/root/a").c_str());
   });
-  std::string failure = Shared().Run(
-      Parse({OpOn(OpKind::kStat, "a")}, capfs::Scope::kBeneath));
+  std::string failure =
+      Shared().Run(Parse({OpOn(OpKind::kStat, "a")}, capfs::Scope::kBeneath));
   Shared().SetTamperForTest(nullptr);
   EXPECT_TRUE(absl::StartsWith(failure, "NOT THE KERNEL'S ANSWER")) << failure;
 }

@@ -61,8 +61,8 @@ int OpenPath(int dirfd, const char* name) {
 // The names in the directory `dirfd` (opened for reading), "." and ".."
 // left out, with their d_type; sorted. getdents64's errno (ENOENT for a
 // removed directory) goes to `*err` when it is not null.
-std::vector<std::pair<std::string, unsigned char>> ListDir(
-    int dirfd, int* err = nullptr) {
+std::vector<std::pair<std::string, unsigned char>> ListDir(int dirfd,
+                                                           int* err = nullptr) {
   std::vector<std::pair<std::string, unsigned char>> names;
   alignas(8) char buf[4096];
   if (err != nullptr) *err = 0;
@@ -95,8 +95,8 @@ void RemoveBelow(int dirfd) {
     const char* n = name.c_str();
     if (type == DT_DIR) {
       CheckOrDie(fchmodat(dirfd, n, 0700, 0) == 0, "chmod " + name);
-      int sub = openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                     O_CLOEXEC);
+      int sub =
+          openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       CheckOrDie(sub >= 0, "open " + name);
       RemoveBelow(sub);
       close(sub);
@@ -172,8 +172,7 @@ void Scan(int dirfd, const std::string& rel, const CaseDirs& case_dirs,
       char target[PATH_MAX];
       ssize_t n = readlinkat(dirfd, name.c_str(), target, sizeof(target));
       std::string t(target, n < 0 ? 0 : static_cast<size_t>(n));
-      absl::StrAppend(&out->listing, " -> ",
-                      HideCaseDirs(t, case_dirs));
+      absl::StrAppend(&out->listing, " -> ", HideCaseDirs(t, case_dirs));
     }
     absl::StrAppend(&out->listing, "\n");
     if (!S_ISDIR(st.st_mode)) continue;
@@ -287,10 +286,11 @@ class Differential::Sentinel {
     MakeSymlink(c, absl::StrCat(kMarker, "-target"),
                 absl::StrCat("outside/", kMarker, "-link"));
     inodes_.clear();
-    for (std::string rel : {std::string("."), std::string(kMarker),
-                            std::string("outside"), std::string("outside/secret"),
-                            std::string("outside/a"), std::string("outside/a/b"),
-                            absl::StrCat("outside/", kMarker, "-link")}) {
+    for (std::string rel :
+         {std::string("."), std::string(kMarker), std::string("outside"),
+          std::string("outside/secret"), std::string("outside/a"),
+          std::string("outside/a/b"),
+          absl::StrCat("outside/", kMarker, "-link")}) {
       int fd = OpenPath(c, rel.c_str());
       CheckOrDie(fd >= 0, "open " + rel);
       struct stat st;
@@ -342,8 +342,8 @@ struct Twin {
   const char* resolver_name = "";
   const std::map<ino_t, std::string>* sentinel_inodes = nullptr;
   const CaseDirs* case_dirs = nullptr;  // of all twins
-  std::vector<capfs::Dir> slots;  // the capfs twins' Dirs
-  std::vector<capfs::Fd> plain_slots;  // the plain twin's directories
+  std::vector<capfs::Dir> slots;        // the capfs twins' Dirs
+  std::vector<capfs::Fd> plain_slots;   // the plain twin's directories
   dev_t dev = 0;
   TreeScan scan;
 
@@ -384,9 +384,9 @@ void BuildTree(const Program& prog, int root_fd, const std::string& case_dir) {
         if (mkdirat(root_fd, p, 0700) == 0) chmods.emplace_back(e.path, e.mode);
         break;
       case TreeEntry::kFile: {
-        int fd = openat(root_fd, p,
-                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                        0600);
+        int fd =
+            openat(root_fd, p,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) break;
         // Distinct sizes per path: a scan tells files apart.
         std::string content = absl::StrCat("content of ", e.path);
@@ -413,16 +413,13 @@ void BuildTree(const Program& prog, int root_fd, const std::string& case_dir) {
 
 bool MayChangeTree(const Operation& op) {
   switch (op.kind) {
-    case OpKind::kOpenAt:
-      return (op.flags & (O_CREAT | O_TRUNC)) != 0;
+    case OpKind::kOpenAt: return (op.flags & (O_CREAT | O_TRUNC)) != 0;
     case OpKind::kMkdir:
     case OpKind::kUnlink:
     case OpKind::kRmdir:
     case OpKind::kRename:
-    case OpKind::kSymlink:
-      return true;
-    default:
-      return false;
+    case OpKind::kSymlink: return true;
+    default: return false;
   }
 }
 
@@ -462,15 +459,9 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
       }
       return r;
     }
-    case OpKind::kMkdir:
-      r.status = dir.Mkdir(path, op.mode);
-      return r;
-    case OpKind::kUnlink:
-      r.status = dir.Unlink(path);
-      return r;
-    case OpKind::kRmdir:
-      r.status = dir.Rmdir(path);
-      return r;
+    case OpKind::kMkdir: r.status = dir.Mkdir(path, op.mode); return r;
+    case OpKind::kUnlink: r.status = dir.Unlink(path); return r;
+    case OpKind::kRmdir: r.status = dir.Rmdir(path); return r;
     case OpKind::kRename: {
       const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];
       r.status = dir.Rename(path, to, Render(op.path2, twin.case_dir));
@@ -499,9 +490,9 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
       r.has_object = true;
       r.ino = st->ino;
       r.dev = st->dev;
-      r.details = absl::StrFormat("%s %04o size=%d links=%d",
-                                  KindName(st->kind), st->perm, st->size,
-                                  st->nlink);
+      r.details =
+          absl::StrFormat("%s %04o size=%d links=%d", KindName(st->kind),
+                          st->perm, st->size, st->nlink);
       return r;
     }
     case OpKind::kReadDir: {
@@ -560,12 +551,9 @@ Raw ExecutePlain(const Operation& op, size_t slot, Twin& twin) {
       }
       return r;
     }
-    case OpKind::kMkdir:
-      return PlainResult(mkdirat(dirfd, p, op.mode));
-    case OpKind::kUnlink:
-      return PlainResult(unlinkat(dirfd, p, 0));
-    case OpKind::kRmdir:
-      return PlainResult(unlinkat(dirfd, p, AT_REMOVEDIR));
+    case OpKind::kMkdir: return PlainResult(mkdirat(dirfd, p, op.mode));
+    case OpKind::kUnlink: return PlainResult(unlinkat(dirfd, p, 0));
+    case OpKind::kRmdir: return PlainResult(unlinkat(dirfd, p, AT_REMOVEDIR));
     case OpKind::kRename: {
       int to = twin.plain_slots[op.to_slot % twin.plain_slots.size()].get();
       std::string to_path = Render(op.path2, twin.case_dir);
@@ -654,14 +642,10 @@ std::string Describe(const Raw& r, const Twin& twin) {
   };
   if (!r.status.ok()) {
     switch (capfs::ViolationOf(r.status)) {
-      case capfs::Violation::kEscape:
-        return "refused: escape";
-      case capfs::Violation::kAbsolutePath:
-        return "refused: absolute path";
-      case capfs::Violation::kReadOnly:
-        return "refused: read-only";
-      case capfs::Violation::kNone:
-        break;
+      case capfs::Violation::kEscape: return "refused: escape";
+      case capfs::Violation::kAbsolutePath: return "refused: absolute path";
+      case capfs::Violation::kReadOnly: return "refused: read-only";
+      case capfs::Violation::kNone: break;
     }
     if (int err = capfs::ErrnoOf(r.status); err != 0) {
       const char* name = strerrorname_np(err);
@@ -799,9 +783,9 @@ std::string Differential::Run(const Program& prog, std::string* log) {
       described[k] = Describe(r, t);
       std::string escaped = CheckConfined(r, t, t.slots[slot].fd());
       if (!escaped.empty()) {
-        failure = absl::StrCat("ESCAPE (", t.resolver_name, " resolver) at ",
-                               what, ": ", escaped, "; outcome: ",
-                               described[k]);
+        failure =
+            absl::StrCat("ESCAPE (", t.resolver_name, " resolver) at ", what,
+                         ": ", escaped, "; outcome: ", described[k]);
       } else if (!r.cloexec) {
         failure = absl::StrCat("descriptor without close-on-exec (",
                                t.resolver_name, " resolver) at ", what);
@@ -815,8 +799,9 @@ std::string Differential::Run(const Program& prog, std::string* log) {
     }
     if (!failure.empty()) break;
     if (described[0] != described[1]) {
-      failure = absl::StrCat("DIVERGENCE at ", what, "\n  kernel:    ",
-                             described[0], "\n  userspace: ", described[1]);
+      failure =
+          absl::StrCat("DIVERGENCE at ", what, "\n  kernel:    ", described[0],
+                       "\n  userspace: ", described[1]);
       break;
     }
     if (twins[0].slots.size() != twins[1].slots.size()) {
@@ -861,21 +846,20 @@ std::string Differential::Run(const Program& prog, std::string* log) {
     }
     std::string escaped = CheckConfined(r, c, c.plain_slots[slot].get());
     if (!escaped.empty()) {
-      failure = absl::StrCat(
-          "ESCAPE MISSED at ", what, ": capfs said ", described[0],
-          ", but the plain call on the same path ", escaped);
+      failure =
+          absl::StrCat("ESCAPE MISSED at ", what, ": capfs said ", described[0],
+                       ", but the plain call on the same path ", escaped);
     } else if (described[kPlainTwin] != described[0]) {
-      failure = absl::StrCat("NOT THE KERNEL'S ANSWER at ", what,
-                             "\n  capfs (both resolvers): ", described[0],
-                             "\n  plain call:             ",
-                             described[kPlainTwin]);
+      failure =
+          absl::StrCat("NOT THE KERNEL'S ANSWER at ", what,
+                       "\n  capfs (both resolvers): ", described[0],
+                       "\n  plain call:             ", described[kPlainTwin]);
     } else if (c.plain_slots.size() != twins[0].slots.size()) {
       failure = absl::StrCat("fuzzer bug: plain slots differ after ", what);
-    } else if (MayChangeTree(op) &&
-               c.scan.listing != twins[0].scan.listing) {
-      failure = absl::StrCat("TREES DIFFER after ", what, "\ncapfs:\n",
-                             twins[0].scan.listing, "plain call:\n",
-                             c.scan.listing);
+    } else if (MayChangeTree(op) && c.scan.listing != twins[0].scan.listing) {
+      failure =
+          absl::StrCat("TREES DIFFER after ", what, "\ncapfs:\n",
+                       twins[0].scan.listing, "plain call:\n", c.scan.listing);
     }
   }
 

@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 
 namespace capfs_fuzz {
@@ -265,7 +265,8 @@ absl::StatusOr<uint8_t> ModeIndex(const mode_t (&table)[N], mode_t mode) {
   for (size_t i = 0; i < N; ++i) {
     if (table[i] == mode) return static_cast<uint8_t>(i);
   }
-  return absl::InvalidArgumentError(absl::StrCat("mode ", mode, " not in table"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("mode ", mode, " not in table"));
 }
 
 absl::StatusOr<uint8_t> EncodeFlags(int flags) {
@@ -311,9 +312,9 @@ std::string FlagNames(int flags) {
     default: names.push_back("O_RDWR"); break;
   }
   static const std::pair<int, const char*> kNamed[] = {
-      {O_CREAT, "O_CREAT"},         {O_EXCL, "O_EXCL"},
-      {O_NOFOLLOW, "O_NOFOLLOW"},   {O_DIRECTORY, "O_DIRECTORY"},
-      {O_PATH, "O_PATH"},           {O_TRUNC, "O_TRUNC"}};
+      {O_CREAT, "O_CREAT"},       {O_EXCL, "O_EXCL"},
+      {O_NOFOLLOW, "O_NOFOLLOW"}, {O_DIRECTORY, "O_DIRECTORY"},
+      {O_PATH, "O_PATH"},         {O_TRUNC, "O_TRUNC"}};
   for (const auto& [bit, name] : kNamed) {
     if (flags & bit) names.push_back(name);
   }
@@ -441,9 +442,7 @@ Program Decode(const uint8_t* data, size_t size) {
         op.path = DecodePath(r);
         op.path2 = DecodePath(r);
         break;
-      default:
-        op.path = DecodePath(r);
-        break;
+      default: op.path = DecodePath(r); break;
     }
     if (op.kind != OpKind::kRename) op.to_slot = 0;
     prog.ops.push_back(std::move(op));
@@ -492,9 +491,7 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
         k |= static_cast<uint8_t>(1 | (*m << 5));
         break;
       }
-      case TreeEntry::kSymlink:
-        k |= 2;
-        break;
+      case TreeEntry::kSymlink: k |= 2; break;
     }
     out.push_back(static_cast<char>(k));
     out.push_back(static_cast<char>(nit - std::begin(kNames)));
@@ -517,8 +514,8 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
         op.to_slot >= kMaxSlots) {
       return absl::InvalidArgumentError("bad slot");
     }
-    out.push_back(static_cast<char>(kind_index | (op.slot << 4) |
-                                    (op.to_slot << 6)));
+    out.push_back(
+        static_cast<char>(kind_index | (op.slot << 4) | (op.to_slot << 6)));
     switch (op.kind) {
       case OpKind::kOpenAt: {
         absl::StatusOr<uint8_t> f = EncodeFlags(op.flags);
@@ -532,8 +529,7 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
         out.push_back(static_cast<char>(*m));
         break;
       }
-      default:
-        break;
+      default: break;
     }
     if (absl::Status s = EncodeSpec(op.path, &out); !s.ok()) return s;
     if (op.kind == OpKind::kRename || op.kind == OpKind::kSymlink) {
@@ -560,9 +556,7 @@ std::string ShowOp(const Operation& op) {
     case OpKind::kSymlink:
       absl::StrAppend(&out, "target ", Show(op.path2), ", ", Show(op.path));
       break;
-    default:
-      absl::StrAppend(&out, Show(op.path));
-      break;
+    default: absl::StrAppend(&out, Show(op.path)); break;
   }
   return out + ")";
 }
@@ -574,8 +568,8 @@ std::string ShowProgram(const Program& prog) {
   for (const TreeEntry& e : prog.tree) {
     switch (e.kind) {
       case TreeEntry::kDir:
-        absl::StrAppend(&out, "  dir  ", e.path, absl::StrFormat(" 0%o", e.mode),
-                        "\n");
+        absl::StrAppend(&out, "  dir  ", e.path,
+                        absl::StrFormat(" 0%o", e.mode), "\n");
         break;
       case TreeEntry::kFile:
         absl::StrAppend(&out, "  file ", e.path,

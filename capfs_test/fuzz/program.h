@@ -12,8 +12,9 @@
 //   header   bit 0: InRoot scope (else Beneath); bits 1-3 all set: read-only
 //   tree     1 count byte (mod 17), then per entry:
 //              kind byte: bits 0-1 kind (dir, file, symlink, symlink),
-//                         bits 2-4 parent (index among the dirs so far, "" first),
-//                         bits 5-7 mode (index in the kind's mode table)
+//                         bits 2-4 parent (index among the dirs so far, ""
+//                         first), bits 5-7 mode (index in the kind's mode
+//                         table)
 //              name byte: one of kNames
 //              symlinks:  a path (the target)
 //   ops      until the input ends (at most kMaxOps), per op:
