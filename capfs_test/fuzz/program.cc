@@ -409,7 +409,11 @@ Program Decode(const uint8_t* data, size_t size) {
     if (e.kind == TreeEntry::kSymlink) {
       e.target = DecodePath(r);
     } else {
-      e.mode = (e.kind == TreeEntry::kDir ? kDirModes : kFileModes)[k >> 5];
+      // Not `(dir ? kDirModes : kFileModes)[k >> 5]`: g++ 12 with
+      // -fsanitize=shift (--config=asan) miscompiles a shifted index into a
+      // conditional array, here into the previous iteration's value.
+      const mode_t* modes = e.kind == TreeEntry::kDir ? kDirModes : kFileModes;
+      e.mode = modes[k >> 5];
     }
     // A name is created once; a later entry with the same path is dropped
     // (its bytes are still consumed, so the rest decodes the same).
