@@ -1,8 +1,8 @@
 #include "capfs/internal/userspace_resolver.h"
 
 #include <fcntl.h>
-#include <stdio.h>
 #include <linux/magic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/statfs.h>
 
