@@ -299,11 +299,16 @@ Dir Dir::Unconfined() { return Dir(Fd(), AT_FDCWD, DirOptions(), true); }
 absl::StatusOr<Fd> Dir::OpenAt(absl::string_view path, int flags,
                                mode_t mode) const {
   constexpr absl::string_view kOp = "openat";
+  flags = NormalizeOpenFlags(flags);
+  // The kernel refuses these flags before it reads the path; so does capfs,
+  // whatever the path and the resolver.
+  if (int err = internal::OpenFlagsError(flags); err != 0) {
+    return ErrnoError(err, kOp, path);
+  }
   if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
   if (flags & kWritingFlags) {
     if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
   }
-  flags = NormalizeOpenFlags(flags);
   mode = internal::CreatesFile(flags) ? (mode & 07777) : 0;
   CPath p(path);
   Fd out;
@@ -348,7 +353,10 @@ absl::Status Dir::Rmdir(absl::string_view path) const {
 absl::Status Dir::Symlink(absl::string_view target,
                           absl::string_view link_path) const {
   constexpr absl::string_view kOp = "symlink";
-  // The target is stored, not resolved: any string the kernel takes.
+  // The target is stored, not resolved: any string the kernel takes. The
+  // kernel reads it before it looks the link's path up, so its errors come
+  // first; an empty one is ENOENT.
+  if (target.empty()) return ErrnoError(ENOENT, kOp, target);
   if (target.find('\0') != absl::string_view::npos) {
     return ErrnoError(EINVAL, kOp, target);
   }
@@ -369,9 +377,17 @@ absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
   if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
   CPath from_path(from);
   CPath to_path(to);
+  // renameat2 looks each last name up in its parent, which needs search
+  // permission there, before it walks the other path: check it as each
+  // parent is found, so the errors come in the kernel's order.
   ParentDir from_parent;
   if (int r = ParentResolved(*this, from_path, &from_parent); r != 0) {
     return CodeError(r, kOp, from);
+  }
+  if (from_parent.last != nullptr && confined()) {
+    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, from);
+    }
   }
   ParentDir to_parent;
   if (SameParent(*this, from, to_dir, to)) {
@@ -381,6 +397,11 @@ absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
     to_parent.last = to_path.c_str() + SplitLast(to).parent.size();
   } else if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
     return CodeError(r, kOp, to);
+  }
+  if (to_parent.last != nullptr && to_dir.confined()) {
+    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, to);
+    }
   }
   if (from_parent.last == nullptr || to_parent.last == nullptr) {
     return ErrnoError(EBUSY, kOp, absl::StrCat(from, " -> ", to));

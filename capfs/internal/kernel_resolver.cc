@@ -44,6 +44,16 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         continue;
       case EXDEV:
         return kEscape;
+      case ELOOP:
+        // When the kernel's RCU walk is aborted (-ECHILD) it restarts from
+        // the top, but the symlinks the aborted attempt followed still count
+        // (Linux 6.18, fs/namei.c): a walk through more than 20 symlinks may
+        // say ELOOP. With RESOLVE_BENEATH a ".." at the root always aborts
+        // it, so an escape after 21 links is ELOOP instead of EXDEV; in any
+        // scope a mount or rename anywhere on the system can abort it, so a
+        // path through 40 links is now and then ELOOP. The userspace walk
+        // counts exactly: it gives the answer.
+        return kKernelBusy;
       case ENOSYS:
       case EPERM:
       case E2BIG:
@@ -133,15 +143,9 @@ int KernelResolveParent(Root root, char* path, ParentDir* out) {
     return 0;
   }
   absl::string_view last_name = split.last.substr(0, split.last.find('/'));
-  if (KindOf(last_name) == ComponentKind::kDotDot &&
-      root.scope == Scope::kBeneath) {
-    // The *at call will not look ".." up, but a path whose last step leaves
-    // the root is an escape all the same: ask openat2 where it leads.
-    Fd check;
-    int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0, &check);
-    if (r != 0) return r;
-  }
-  if (split.parent.empty()) return 0;
+  const bool last_leaves = KindOf(last_name) == ComponentKind::kDotDot &&
+                           root.scope == Scope::kBeneath;
+  if (split.parent.empty()) return last_leaves ? kEscape : 0;
   size_t cut = split.parent.size();
   char saved = path[cut];
   path[cut] = '\0';
@@ -149,7 +153,23 @@ int KernelResolveParent(Root root, char* path, ParentDir* out) {
   path[cut] = saved;
   if (r != 0) return r;
   out->fd = out->owned.get();
-  return 0;
+  if (!last_leaves) return 0;
+  // The *at call will not look ".." up, but a path whose last step leaves
+  // the root is an escape all the same: it does when the parent is the root
+  // itself. (Not by asking openat2 to walk the "..", which fails on a parent
+  // that may not be searched: that error belongs to the *at call, in its
+  // order.)
+  struct stat parent_st;
+  struct stat root_st;
+  if (int e = SysFstatAt(out->fd, "", &parent_st, AT_EMPTY_PATH); e < 0) {
+    return -e;
+  }
+  if (int e = SysFstatAt(root.fd, "", &root_st, AT_EMPTY_PATH); e < 0) {
+    return -e;
+  }
+  const bool at_root = parent_st.st_dev == root_st.st_dev &&
+                       parent_st.st_ino == root_st.st_ino;
+  return at_root ? kEscape : 0;
 }
 
 }  // namespace internal

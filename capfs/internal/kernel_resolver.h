@@ -3,10 +3,12 @@
 //
 // EXDEV from openat2 is the escape (kEscape). EAGAIN (a rename or mount
 // somewhere on the system raced a ".." step) is retried a bounded number of
-// times, then kKernelBusy tells the caller to finish in userspace. ENOSYS, or
-// EPERM from a seccomp filter, mean there is no kernel resolver here: that is
-// probed once and cached (KernelResolverAvailable), and re-probed when a call
-// fails that way later, since a filter may be installed at any time.
+// times, then kKernelBusy tells the caller to finish in userspace; so does an
+// ELOOP, which openat2 may give for an escape or for a path within the
+// symlink budget (see kernel_resolver.cc). ENOSYS, or EPERM from a seccomp
+// filter, mean there is no kernel resolver here: that is probed once and
+// cached (KernelResolverAvailable), and re-probed when a call fails that way
+// later, since a filter may be installed at any time.
 //
 // Operations with no openat2 form (mkdir, unlink, rename, ...) resolve the
 // parent with openat2 and call the *at syscall on the last name; a last name

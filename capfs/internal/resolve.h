@@ -27,8 +27,10 @@ namespace internal {
 // Result codes: 0 for success, a positive errno, or one of these.
 inline constexpr int kEscape = -1;             // the path leaves the root
 inline constexpr int kKernelUnavailable = -2;  // no openat2 here (kernel only)
-inline constexpr int kKernelBusy = -3;  // openat2 kept saying EAGAIN (kernel
-                                        // only): finish in userspace
+// openat2's answer cannot be relied on (kernel only): it kept saying EAGAIN,
+// or said ELOOP, which it may after counting symlinks twice. Finish in
+// userspace.
+inline constexpr int kKernelBusy = -3;
 
 // The maximum number of symlinks one resolution follows (path_resolution(7)).
 inline constexpr int kMaxSymlinkFollows = 40;

@@ -57,6 +57,23 @@ inline constexpr int kValidOpenFlags =
 inline constexpr int kPathOpenFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH |
                                       O_CLOEXEC;
 
+// EINVAL for the open(2) flag combinations the kernel refuses before it reads
+// the path (fs/open.c, build_open_flags), else 0: O_CREAT with O_DIRECTORY
+// (O_TMPFILE carries O_DIRECTORY, so O_TMPFILE|O_CREAT too), and O_TMPFILE
+// without write access. `flags` as openat(2) keeps them (unknown bits
+// dropped, O_PATH's companions only).
+inline int OpenFlagsError(int flags) {
+  if ((flags & (O_DIRECTORY | O_CREAT)) == (O_DIRECTORY | O_CREAT)) {
+    return EINVAL;
+  }
+  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
+  if ((flags & kTmpfileBit) &&
+      (!(flags & O_DIRECTORY) || (flags & O_ACCMODE) == O_RDONLY)) {
+    return EINVAL;
+  }
+  return 0;
+}
+
 // True when `flags` create a file, so that a mode applies.
 inline bool CreatesFile(int flags) {
   // O_TMPFILE contains O_DIRECTORY's bit: test for all of it.

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/statfs.h>
 
@@ -32,8 +33,8 @@ constexpr int kMaxNameChanges = 64;
 // filter; then search permission is checked by looking "." up instead.
 std::atomic<bool> g_faccessat2_works{true};
 
-// 0 when the caller may search `dirfd` (look a name up in it), else EACCES
-// or the error that stops the check.
+}  // namespace
+
 int CheckSearch(int dirfd) {
   if (g_faccessat2_works.load(std::memory_order_relaxed)) {
     int r = SysFaccessat2(dirfd, "", X_OK, AT_EMPTY_PATH);
@@ -45,6 +46,8 @@ int CheckSearch(int dirfd) {
   Fd closer(fd);
   return 0;
 }
+
+namespace {
 
 // True when `dirfd` is a directory on procfs, where symlinks may be magic.
 bool OnProcfs(int dirfd) {
@@ -99,7 +102,9 @@ class Walk {
   int FollowLink(const Fd& link);
   int PushTarget(absl::string_view target, int dirfd);
   const char* LeafName();
+  int RefuseHere(int err);
   int OpenSelf(int flags, mode_t mode, Fd* out);
+  int OpenWithoutLookup(int flags, mode_t mode, Fd* out);
   int OpenLeaf(const char* name, int flags, mode_t mode, Fd* out);
   int StatLeaf(const char* name, bool follow, struct stat* st);
 
@@ -180,7 +185,7 @@ int Walk::Pop() {
 }
 
 int Walk::Descend(absl::string_view name) {
-  if (name.size() > kNameMax) return ENAMETOOLONG;
+  if (name.size() > kNameMax) return RefuseHere(ENAMETOOLONG);
   memcpy(name_buf_, name.data(), name.size());
   name_buf_[name.size()] = '\0';
   int fd = SysOpenAt(cur(), name_buf_, O_PATH | O_NOFOLLOW | O_DIRECTORY, 0);
@@ -266,6 +271,15 @@ int Walk::PushTarget(absl::string_view target, int dirfd) {
   return 0;
 }
 
+// `err`, for a component of the current directory that the walk refuses
+// without a syscall (a name longer than NAME_MAX, O_CREAT with a trailing
+// slash): the kernel first checks search permission on the directory, as it
+// does before every component, so EACCES comes first.
+int Walk::RefuseHere(int err) {
+  if (int r = CheckSearch(cur()); r != 0) return r;
+  return err;
+}
+
 // The leaf's name without its slashes, NUL-terminated; nullptr when too long.
 const char* Walk::LeafName() {
   if (leaf_.name.size() > kNameMax) return nullptr;
@@ -281,10 +295,34 @@ int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
   return 0;
 }
 
+// The directory the walk is at, for a path that names it with no component
+// at all ("/" in InRoot scope, or a link to "/"): the kernel opens it with
+// no lookup, so without the search permission on it that openat(fd, ".")
+// needs. When that is what fails, the directory is reopened through
+// /proc/self/fd: a magic link, but to the very directory the walk holds,
+// not one a path named. O_NOFOLLOW would stop at that link; the path it
+// stands in for has no last component not to follow.
+int Walk::OpenWithoutLookup(int flags, mode_t mode, Fd* out) {
+  int fd = SysOpenAt(cur(), ".", flags, mode);
+  if (fd == -EACCES) {
+    char proc[64];
+    if (cur() == AT_FDCWD) {
+      snprintf(proc, sizeof(proc), "/proc/self/cwd");
+    } else {
+      snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cur());
+    }
+    int again = SysOpenAt(AT_FDCWD, proc, flags & ~O_NOFOLLOW, mode);
+    if (again != -ENOENT) fd = again;  // no /proc: EACCES it is
+  }
+  if (fd < 0) return -fd;
+  *out = Fd(fd);
+  return 0;
+}
+
 int Walk::Open(int flags, mode_t mode, Fd* out) {
   for (;;) {
     if (int r = ToLast(); r != 0) return r;
-    if (leaf_.name.empty()) return OpenSelf(flags, mode, out);
+    if (leaf_.name.empty()) return OpenWithoutLookup(flags, mode, out);
     switch (KindOf(leaf_.name)) {
       case ComponentKind::kDotDot:
         if (int r = Pop(); r != 0) return r;
@@ -294,8 +332,11 @@ int Walk::Open(int flags, mode_t mode, Fd* out) {
       case ComponentKind::kName:
         break;
     }
+    // O_CREAT with a trailing slash is EISDIR before the name is looked up
+    // (so before its length matters).
+    if (leaf_.trailing_slash && (flags & O_CREAT)) return RefuseHere(EISDIR);
     const char* name = LeafName();
-    if (name == nullptr) return ENAMETOOLONG;
+    if (name == nullptr) return RefuseHere(ENAMETOOLONG);
     int r;
     do {
       r = OpenLeaf(name, flags, mode, out);
@@ -313,8 +354,8 @@ int Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
   if (leaf_.trailing_slash) {
     // A trailing slash asks for a directory and follows a symlink, even
     // under O_NOFOLLOW. openat(fd, "x/", O_NOFOLLOW) would follow x in the
-    // kernel, unconfined: open "x" itself as a directory instead.
-    if (flags & O_CREAT) return EISDIR;
+    // kernel, unconfined: open "x" itself as a directory instead. (O_CREAT
+    // never gets here: Open refuses it with EISDIR first.)
     fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
     if (fd >= 0) {
       *out = Fd(fd);
@@ -369,9 +410,15 @@ int Walk::Stat(bool follow, struct stat* st) {
           break;
         case ComponentKind::kName:
           name = LeafName();
-          if (name == nullptr) return ENAMETOOLONG;
+          if (name == nullptr) return RefuseHere(ENAMETOOLONG);
           break;
       }
+    }
+    if (leaf_.name.empty()) {
+      // No component at all ("/" in InRoot scope): the directory itself,
+      // with no lookup, so no search permission needed, as in the kernel.
+      int r = SysFstatAt(cur(), "", st, AT_EMPTY_PATH);
+      return r < 0 ? -r : 0;
     }
     if (int r = StatLeaf(name, follow, st); r != kFollowed) return r;
   }

@@ -47,6 +47,11 @@ int UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
 int UserspaceStat(Root root, const char* path, bool follow, struct stat* st);
 int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
 
+// 0 when the caller may search `dirfd` (look a name up in it), else EACCES
+// or the error that stops the check: the test the kernel makes on each
+// directory of a walk, the last one included.
+int CheckSearch(int dirfd);
+
 }  // namespace internal
 }  // namespace capfs
 

@@ -97,6 +97,10 @@ const std::vector<Op>& AllOps() {
       {"OpenTruncate", OpKind::kOpen, O_WRONLY | O_TRUNC},
       {"OpenAppend", OpKind::kOpen, O_RDWR | O_APPEND},
       {"OpenTmpfile", OpKind::kOpen, O_TMPFILE | O_RDWR, 0600},
+      // Flags the kernel refuses (EINVAL) before it looks the path up.
+      {"OpenCreateDirectory", OpKind::kOpen, O_RDONLY | O_CREAT | O_DIRECTORY,
+       0640},
+      {"OpenTmpfileReadOnly", OpKind::kOpen, O_TMPFILE | O_RDONLY, 0600},
       {"OpenDir", OpKind::kOpenDir},
       {"Stat", OpKind::kStat},
       {"Lstat", OpKind::kLstat},
@@ -110,6 +114,8 @@ const std::vector<Op>& AllOps() {
       {"RenameTo", OpKind::kRenameTo},
       {"RenameAcross", OpKind::kRenameAcross},
       {"RenameWithin", OpKind::kRenameWithin},
+      {"RenameToMissing", OpKind::kRenameToMissing},
+      {"SymlinkEmptyTarget", OpKind::kSymlinkEmptyTarget},
   };
   return *ops;
 }
@@ -126,10 +132,24 @@ bool Mutates(const Op& op) {
     case OpKind::kRenameTo:
     case OpKind::kRenameAcross:
     case OpKind::kRenameWithin:
+    case OpKind::kRenameToMissing:
+    case OpKind::kSymlinkEmptyTarget:
       return true;
     default:
       return false;
   }
+}
+
+bool FailsBeforeLookup(const Op& op) {
+  if (op.kind == OpKind::kSymlinkEmptyTarget) return true;
+  if (op.kind != OpKind::kOpen) return false;
+  // fs/open.c, build_open_flags: O_CREAT with O_DIRECTORY (O_TMPFILE
+  // carries O_DIRECTORY), and O_TMPFILE without write access.
+  if ((op.flags & (O_CREAT | O_DIRECTORY)) == (O_CREAT | O_DIRECTORY)) {
+    return true;
+  }
+  return (op.flags & O_TMPFILE) == O_TMPFILE &&
+         (op.flags & O_ACCMODE) == O_RDONLY;
 }
 
 bool FollowsLast(const Op& op, const std::string& path) {
@@ -242,6 +262,10 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return FromStatus(root.Rename(path, sub, "moved"));
     case OpKind::kRenameWithin:
       return FromStatus(root.Rename(path, root, Sibling(path)));
+    case OpKind::kRenameToMissing:
+      return FromStatus(root.Rename(path, root, "missing_dir/x"));
+    case OpKind::kSymlinkEmptyTarget:
+      return FromStatus(root.Symlink("", path));
   }
   return RawResult{-1};
 }
@@ -322,6 +346,10 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       return FromErrno(renameat(dirfd, p, subfd, "moved"));
     case OpKind::kRenameWithin:
       return FromErrno(renameat(dirfd, p, dirfd, Sibling(path).c_str()));
+    case OpKind::kRenameToMissing:
+      return FromErrno(renameat(dirfd, p, dirfd, "missing_dir/x"));
+    case OpKind::kSymlinkEmptyTarget:
+      return FromErrno(symlinkat("", dirfd, p));
   }
   return RawResult{-1};
 }

@@ -34,6 +34,8 @@ enum class OpKind {
   kRenameAcross,  // path -> "moved" in a second Dir on dir/sub
   kRenameWithin,  // path -> "renamed" beside it: the same text before the
                   // last component (one parent for both ends)
+  kRenameToMissing,  // path -> "missing_dir/x": which side fails first
+  kSymlinkEmptyTarget,  // symlink("", path): ENOENT before any lookup
 };
 
 struct Op {
@@ -51,6 +53,11 @@ const std::vector<Op>& AllOps();
 
 // True when `op` may change the tree.
 bool Mutates(const Op& op);
+
+// True when the kernel refuses `op` before it looks any path up (open flags
+// it rejects with EINVAL, an empty symlink target): then no path leaves the
+// Dir, and every path gives that error.
+bool FailsBeforeLookup(const Op& op);
 
 // True when `op` on `path` follows the last component if it is a symlink
 // (so that an escaping last link makes the call an escape).
