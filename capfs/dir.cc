@@ -174,6 +174,18 @@ inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
   return StatResolvedSlow(dir, path, follow, st);
 }
 
+// Stat (follow) and Lstat: the resolved object's metadata.
+inline absl::StatusOr<FileStat> StatPath(const Dir& dir, absl::string_view op,
+                                         absl::string_view path, bool follow) {
+  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
+  CPath p(path);
+  struct stat st;
+  if (int r = StatResolved(dir, p, follow, &st); r != 0) {
+    return CodeError(r, op, path);
+  }
+  return FileStatFromStat(st);
+}
+
 // Finds the directory holding the last component of `path` beneath `dir`.
 int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
   if (!dir.confined() || IsOneComponent(path.view())) {
@@ -437,25 +449,11 @@ absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
 }
 
 absl::StatusOr<FileStat> Dir::Stat(absl::string_view path) const {
-  constexpr absl::string_view kOp = "stat";
-  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
-  CPath p(path);
-  struct stat st;
-  if (int r = StatResolved(*this, p, true, &st); r != 0) {
-    return CodeError(r, kOp, path);
-  }
-  return FileStatFromStat(st);
+  return StatPath(*this, "stat", path, /*follow=*/true);
 }
 
 absl::StatusOr<FileStat> Dir::Lstat(absl::string_view path) const {
-  constexpr absl::string_view kOp = "lstat";
-  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
-  CPath p(path);
-  struct stat st;
-  if (int r = StatResolved(*this, p, false, &st); r != 0) {
-    return CodeError(r, kOp, path);
-  }
-  return FileStatFromStat(st);
+  return StatPath(*this, "lstat", path, /*follow=*/false);
 }
 
 absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(

@@ -17,6 +17,12 @@ absl::StatusOr<T> Result(T r, absl::string_view op) {
   return r;
 }
 
+// A transfer's byte count, or its error.
+absl::StatusOr<size_t> Count(ssize_t r, absl::string_view op) {
+  if (r < 0) return ErrnoError(static_cast<int>(-r), op, "");
+  return static_cast<size_t>(r);
+}
+
 absl::Status Done(int r, absl::string_view op) {
   if (r < 0) return ErrnoError(-r, op, "");
   return absl::OkStatus();
@@ -26,14 +32,22 @@ absl::Status Done(int r, absl::string_view op) {
 
 FileKind FileKindFromMode(mode_t mode) {
   switch (mode & S_IFMT) {
-    case S_IFREG: return FileKind::kRegular;
-    case S_IFDIR: return FileKind::kDirectory;
-    case S_IFLNK: return FileKind::kSymlink;
-    case S_IFBLK: return FileKind::kBlockDevice;
-    case S_IFCHR: return FileKind::kCharDevice;
-    case S_IFIFO: return FileKind::kFifo;
-    case S_IFSOCK: return FileKind::kSocket;
-    default: return FileKind::kUnknown;
+    case S_IFREG:
+      return FileKind::kRegular;
+    case S_IFDIR:
+      return FileKind::kDirectory;
+    case S_IFLNK:
+      return FileKind::kSymlink;
+    case S_IFBLK:
+      return FileKind::kBlockDevice;
+    case S_IFCHR:
+      return FileKind::kCharDevice;
+    case S_IFIFO:
+      return FileKind::kFifo;
+    case S_IFSOCK:
+      return FileKind::kSocket;
+    default:
+      return FileKind::kUnknown;
   }
 }
 
@@ -54,47 +68,37 @@ FileStat FileStatFromStat(const struct stat& st) {
 }
 
 absl::StatusOr<size_t> Read(const Fd& fd, absl::Span<char> buf) {
-  ssize_t r = internal::SysRead(fd.get(), buf.data(), buf.size());
-  if (r < 0) return ErrnoError(static_cast<int>(-r), "read", "");
-  return static_cast<size_t>(r);
+  return Count(internal::SysRead(fd.get(), buf.data(), buf.size()), "read");
 }
 
 absl::StatusOr<size_t> Write(const Fd& fd, absl::string_view data) {
-  ssize_t r = internal::SysWrite(fd.get(), data.data(), data.size());
-  if (r < 0) return ErrnoError(static_cast<int>(-r), "write", "");
-  return static_cast<size_t>(r);
+  return Count(internal::SysWrite(fd.get(), data.data(), data.size()), "write");
 }
 
-absl::StatusOr<size_t> PRead(const Fd& fd, absl::Span<char> buf,
-                             off_t offset) {
-  ssize_t r = internal::SysPread(fd.get(), buf.data(), buf.size(), offset);
-  if (r < 0) return ErrnoError(static_cast<int>(-r), "pread", "");
-  return static_cast<size_t>(r);
+absl::StatusOr<size_t> PRead(const Fd& fd, absl::Span<char> buf, off_t offset) {
+  return Count(internal::SysPread(fd.get(), buf.data(), buf.size(), offset),
+               "pread");
 }
 
 absl::StatusOr<size_t> PWrite(const Fd& fd, absl::string_view data,
                               off_t offset) {
-  ssize_t r = internal::SysPwrite(fd.get(), data.data(), data.size(), offset);
-  if (r < 0) return ErrnoError(static_cast<int>(-r), "pwrite", "");
-  return static_cast<size_t>(r);
+  return Count(internal::SysPwrite(fd.get(), data.data(), data.size(), offset),
+               "pwrite");
 }
 
-absl::StatusOr<size_t> ReadV(const Fd& fd,
-                             absl::Span<const struct iovec> iov) {
+absl::StatusOr<size_t> ReadV(const Fd& fd, absl::Span<const struct iovec> iov) {
   if (iov.size() > IOV_MAX) return ErrnoError(EINVAL, "readv", "");
-  ssize_t r = internal::SysReadv(fd.get(), iov.data(),
-                                 static_cast<int>(iov.size()));
-  if (r < 0) return ErrnoError(static_cast<int>(-r), "readv", "");
-  return static_cast<size_t>(r);
+  return Count(
+      internal::SysReadv(fd.get(), iov.data(), static_cast<int>(iov.size())),
+      "readv");
 }
 
 absl::StatusOr<size_t> WriteV(const Fd& fd,
                               absl::Span<const struct iovec> iov) {
   if (iov.size() > IOV_MAX) return ErrnoError(EINVAL, "writev", "");
-  ssize_t r = internal::SysWritev(fd.get(), iov.data(),
-                                  static_cast<int>(iov.size()));
-  if (r < 0) return ErrnoError(static_cast<int>(-r), "writev", "");
-  return static_cast<size_t>(r);
+  return Count(
+      internal::SysWritev(fd.get(), iov.data(), static_cast<int>(iov.size())),
+      "writev");
 }
 
 absl::StatusOr<off_t> Seek(const Fd& fd, off_t offset, Whence whence) {

@@ -252,7 +252,8 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
       bool eloop = absl::StrContains(want, "ELOOP");
       outcomes.clear();
       for (Resolver resolver : ResolversUnderTest()) {
-        Outcome o{resolver};
+        Outcome o;
+        o.resolver = resolver;
         o.got = Capfs(pc, resolver, &o.tree);
         agree = agree && o.got == want && o.tree == want_tree;
         eloop = eloop || absl::StrContains(o.got, "ELOOP");

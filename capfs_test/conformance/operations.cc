@@ -51,6 +51,13 @@ RawResult FromStatus(const absl::Status& s) {
   return r;
 }
 
+// A result that is only an errno (or -1 for an operation with no case).
+RawResult ErrorResult(int err) {
+  RawResult r;
+  r.err = err;
+  return r;
+}
+
 RawResult FromStat(const struct stat& st) {
   RawResult r;
   r.ino = st.st_ino;
@@ -60,7 +67,7 @@ RawResult FromStat(const struct stat& st) {
 
 RawResult FromFd(int fd) {
   struct stat st;
-  if (fstat(fd, &st) != 0) return RawResult{errno};
+  if (fstat(fd, &st) != 0) return ErrorResult(errno);
   return FromStat(st);
 }
 
@@ -267,7 +274,7 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
     case OpKind::kSymlinkEmptyTarget:
       return FromStatus(root.Symlink("", path));
   }
-  return RawResult{-1};
+  return ErrorResult(-1);
 }
 
 RawResult RunPlain(const Op& op, int dirfd, int subfd,
@@ -276,14 +283,14 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
   switch (op.kind) {
     case OpKind::kOpen: {
       int fd = openat(dirfd, p, op.flags | O_CLOEXEC, op.mode);
-      if (fd < 0) return RawResult{errno};
+      if (fd < 0) return ErrorResult(errno);
       RawResult r = FromFd(fd);
       close(fd);
       return r;
     }
     case OpKind::kOpenDir: {
       int fd = openat(dirfd, p, O_PATH | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) return RawResult{errno};
+      if (fd < 0) return ErrorResult(errno);
       RawResult r = FromFd(fd);
       close(fd);
       return r;
@@ -292,25 +299,25 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
     case OpKind::kLstat: {
       struct stat st;
       int flags = op.kind == OpKind::kStat ? 0 : AT_SYMLINK_NOFOLLOW;
-      if (fstatat(dirfd, p, &st, flags) != 0) return RawResult{errno};
+      if (fstatat(dirfd, p, &st, flags) != 0) return ErrorResult(errno);
       return FromStat(st);
     }
     case OpKind::kReadLink: {
       char buf[PATH_MAX];
       ssize_t n = readlinkat(dirfd, p, buf, sizeof(buf));
-      if (n < 0) return RawResult{errno};
+      if (n < 0) return ErrorResult(errno);
       RawResult r;
       r.text = std::string(buf, static_cast<size_t>(n));
       return r;
     }
     case OpKind::kReadDir: {
       int fd = openat(dirfd, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-      if (fd < 0) return RawResult{errno};
+      if (fd < 0) return ErrorResult(errno);
       DIR* d = fdopendir(fd);
       if (d == nullptr) {
         int err = errno;
         close(fd);
-        return RawResult{err};
+        return ErrorResult(err);
       }
       std::vector<std::string> names;
       errno = 0;
@@ -325,7 +332,7 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       }
       int err = errno;
       closedir(d);
-      if (err != 0) return RawResult{err};
+      if (err != 0) return ErrorResult(err);
       RawResult r;
       r.text = Listing(names);
       return r;
@@ -351,7 +358,7 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
     case OpKind::kSymlinkEmptyTarget:
       return FromErrno(symlinkat("", dirfd, p));
   }
-  return RawResult{-1};
+  return ErrorResult(-1);
 }
 
 std::string Describe(const RawResult& r,

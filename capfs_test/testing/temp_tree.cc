@@ -98,7 +98,9 @@ void Inodes(const std::string& root, const std::string& rel,
 
 void CheckOrDie(bool ok, absl::string_view what) {
   if (ok) return;
-  fprintf(stderr, "test setup failed: %.*s: %s\n",
+  // errno tells the cause when `ok` came from a syscall; otherwise it is
+  // only whatever the last call left there.
+  fprintf(stderr, "test setup failed: %.*s (errno: %s)\n",
           static_cast<int>(what.size()), what.data(), strerror(errno));
   abort();
 }
