@@ -8,7 +8,10 @@
 // A sleeping task costs a heap slot and nothing else (the timer lives in the
 // task's frame); cancelling it removes the slot at once. Timers with the
 // same deadline fire in the order they were armed. Wall-clock changes do not
-// move them.
+// move them. Durations saturate: a deadline past what the clock can count
+// (absl::InfiniteDuration(), or hundreds of years) is "never", and arms no
+// timer at all; so Sleep(absl::InfiniteDuration()) ends only by
+// cancellation and WithTimeout(absl::InfiniteDuration(), x) only waits for x.
 
 #ifndef CAPFS_RUNTIME_TIMER_H_
 #define CAPFS_RUNTIME_TIMER_H_
@@ -31,6 +34,15 @@ namespace capfs {
 namespace runtime {
 namespace internal {
 
+// A deadline that never comes: no timer is armed for it.
+inline constexpr int64_t kNoDeadline = INT64_MAX;
+
+// `deadline` (since the monotonic clock's zero) in nanoseconds, saturating:
+// kNoDeadline when it is infinite or too far to count.
+int64_t DeadlineAt(absl::Duration deadline);
+// MonotonicNowNs() + `duration`, saturating the same way.
+int64_t DeadlineAfter(absl::Duration duration);
+
 class SleepAwaiter final : public Waiter, public TimerNode {
  public:
   explicit SleepAwaiter(int64_t deadline_ns) : deadline_ns_(deadline_ns) {}
@@ -43,7 +55,9 @@ class SleepAwaiter final : public Waiter, public TimerNode {
       cancelled_ = true;
       return false;
     }
-    fiber->scheduler()->timers().Add(this, deadline_ns_);
+    if (deadline_ns_ != kNoDeadline) {
+      fiber->scheduler()->timers().Add(this, deadline_ns_);
+    }
     return true;
   }
   absl::Status await_resume() noexcept {
@@ -53,7 +67,7 @@ class SleepAwaiter final : public Waiter, public TimerNode {
  private:
   void OnTimerFired() noexcept override { EndWait(this); }
   void OnCancel() noexcept override {
-    fiber()->scheduler()->timers().Remove(this);
+    if (armed()) fiber()->scheduler()->timers().Remove(this);
     cancelled_ = true;
     EndWait(this);
   }
@@ -104,14 +118,13 @@ inline absl::Duration MonotonicNow() {
 // Suspends the task until `deadline` on the monotonic clock (MonotonicNow)
 // has passed. OK, or kCancelled as soon as the task is cancelled.
 inline internal::SleepAwaiter SleepUntil(absl::Duration deadline) {
-  return internal::SleepAwaiter(absl::ToInt64Nanoseconds(deadline));
+  return internal::SleepAwaiter(internal::DeadlineAt(deadline));
 }
 
 // Suspends the task for `duration` (at least one loop turn, even if it is
 // zero or negative). OK, or kCancelled as soon as the task is cancelled.
 inline internal::SleepAwaiter Sleep(absl::Duration duration) {
-  return internal::SleepAwaiter(internal::MonotonicNowNs() +
-                                absl::ToInt64Nanoseconds(duration));
+  return internal::SleepAwaiter(internal::DeadlineAfter(duration));
 }
 
 // Awaits `awaitable` (a Task<R> or any runtime awaitable whose result R is
