@@ -120,9 +120,9 @@ TEST_P(WorkerPoolTest, ConcurrencyIsBoundedByMaxThreads) {
 
 // The pool's bound is all there is: idle threads exit after idle_timeout.
 // (Waits for it, but asserts no duration.)
-TEST(WorkerPoolIdleTest, IdleThreadsExit) {
+TEST_P(WorkerPoolTest, IdleThreadsExit) {
   WorkerPool pool({.max_threads = 4, .idle_timeout = absl::Milliseconds(1)});
-  LoopOptions options;
+  LoopOptions options = Options();
   options.workers = &pool;
   absl::Status s = runtime::Run(
       [&]() -> Task<absl::Status> {
@@ -356,17 +356,26 @@ TEST_P(WorkerPoolTest, QueuedJobWithdrawnOnCancelNeverRuns) {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           scope.Spawn([&]() -> Task<absl::Status> {
             co_return co_await RunBlocking([&] {
+              blocker_started = true;
               while (!release) std::this_thread::yield();
+              blocker_finished = true;
               return absl::OkStatus();
             });
           });
+          absl::Status y;
+          // Withdrawing a blocker not started yet would hand the thread to
+          // the other job before its own cancellation reached it.
+          while (!blocker_started && y.ok()) y = co_await Yield();
+          bool queueing = false;
           scope.Spawn([&]() -> Task<absl::Status> {
-            co_return co_await RunBlocking([&] {
+            queueing = true;  // and queues it in the same turn
+            queued_result = co_await RunBlocking([&] {
               queued_job_ran = true;
               return absl::OkStatus();
             });
+            co_return queued_result;
           });
-          absl::Status y = co_await Yield();
+          while (!queueing && y.ok()) y = co_await Yield();
           scope.Cancel();
           release = true;
           co_return co_await scope.Join(std::move(y));
@@ -374,15 +383,20 @@ TEST_P(WorkerPoolTest, QueuedJobWithdrawnOnCancelNeverRuns) {
       }(),
       options);
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
+  EXPECT_TRUE(absl::IsCancelled(queued_result)) << queued_result;
   EXPECT_FALSE(queued_job_ran);
+  EXPECT_TRUE(blocker_finished);
 }
 
-// A job that has started runs to its end; what it produced (an open Fd) is
-// released when its task turns out to be cancelled.
+// A job that has started runs to its end, and its task resumes only after
+// that; what it produced (an open Fd) is released when the task turns out
+// to be cancelled.
 TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
   std::atomic<bool> started{false};
   std::atomic<bool> release{false};
+  std::atomic<bool> finished{false};
   std::atomic<int> opened{-1};
+  bool finished_when_resumed = false;
   absl::StatusOr<Fd> result;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
@@ -392,8 +406,12 @@ TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
           while (!release) std::this_thread::yield();
           int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
           opened = fd;
+          // The loop may run on meanwhile: nothing waits for this.
+          std::this_thread::sleep_for(std::chrono::milliseconds(2));
+          finished = true;
           return Fd(fd);
         });
+        finished_when_resumed = finished;
         co_return absl::OkStatus();
       });
       absl::Status y;
@@ -405,6 +423,7 @@ TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
   });
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
   EXPECT_TRUE(absl::IsCancelled(result.status())) << result.status();
+  EXPECT_TRUE(finished_when_resumed);
   ASSERT_GE(opened.load(), 0);
   EXPECT_EQ(testing::OpenFds().count(opened.load()), 0u);
 }
