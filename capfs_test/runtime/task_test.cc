@@ -179,7 +179,8 @@ class EmptyTaskTest
     : public ::testing::TestWithParam<std::tuple<IoBackend, EmptyTaskCase>> {};
 
 TEST_P(EmptyTaskTest, IsFailedPrecondition) {
-  const auto& [backend, c] = GetParam();
+  const IoBackend backend = std::get<0>(GetParam());
+  const auto& c = std::get<1>(GetParam());
   LoopOptions options;
   options.backend = backend;
   absl::Status s = runtime::Run(c.misuse(), options);

@@ -149,7 +149,8 @@ class LongDurationTest
 };
 
 TEST_P(LongDurationTest, NeitherWrapsNorFiresEarly) {
-  const auto& [backend, c] = GetParam();
+  const IoBackend backend = std::get<0>(GetParam());
+  const auto& c = std::get<1>(GetParam());
   LoopOptions options;
   options.backend = backend;
   absl::Status s = runtime::Run(

@@ -159,7 +159,8 @@ class LongIdleTimeoutTest
 };
 
 TEST_P(LongIdleTimeoutTest, OneThreadServesSequentialJobs) {
-  const auto& [backend, c] = GetParam();
+  const IoBackend backend = std::get<0>(GetParam());
+  const auto& c = std::get<1>(GetParam());
   WorkerPool pool({.max_threads = 4, .idle_timeout = c.idle_timeout});
   LoopOptions options;
   options.backend = backend;
