@@ -19,6 +19,15 @@ void JoinAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
   assert(scope_->joiner_ == nullptr && "only the body joins its scope");
   BeginShieldedWait(this, fiber, self);
   scope_->joiner_ = this;
+  // Awaited already cancelled (a WithTimeout whose time was up before the
+  // join began): no OnCancel will come, so act on it now.
+  if (fiber->cancelled()) OnCancel();
+}
+
+void JoinAwaiter::OnCancel() noexcept {
+  // When the scope's own context was cancelled, its tasks already were;
+  // the join's fiber is in a context below it (a timeout) otherwise.
+  if (!scope_->cancelled()) scope_->CancelFromJoin();
 }
 
 absl::Status JoinAwaiter::await_resume() noexcept {
@@ -55,6 +64,12 @@ void Scope::Start(internal::ChildFiber* child) {
 }
 
 void Scope::Cancel() { Record(absl::CancelledError("scope cancelled")); }
+
+void Scope::CancelFromJoin() {
+  // Runs inside a cancellation walk (of a context below this scope's):
+  // Record only marks and walks, so that is allowed.
+  Record(absl::CancelledError("scope join cancelled"));
+}
 
 void Scope::Record(const absl::Status& status) {
   if (status.ok()) return;

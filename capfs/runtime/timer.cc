@@ -29,7 +29,7 @@ TimeoutGuard::~TimeoutGuard() {
 }
 
 void TimeoutGuard::OnTimerFired() noexcept {
-  fired_ = true;
+  timed_out_ = !outer_->cancelled();
   context_.Cancel();
 }
 

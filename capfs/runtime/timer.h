@@ -85,9 +85,11 @@ class TimeoutGuard final : public TimerNode {
   TimeoutGuard& operator=(const TimeoutGuard&) = delete;
   ~TimeoutGuard();
 
-  // The deadline passed (and cancelled what was guarded) before the guard
-  // ended, and not because the enclosing context was cancelled anyway.
-  bool timed_out() const { return fired_ && !outer_->cancelled(); }
+  // The deadline passed before the guard ended, while the enclosing context
+  // was not cancelled: the timeout, not the enclosing context, cancelled
+  // what was guarded. (What that cancellation leads to may cancel the
+  // enclosing context afterwards: a join cancels its scope.)
+  bool timed_out() const { return timed_out_; }
 
  private:
   void OnTimerFired() noexcept override;
@@ -95,7 +97,7 @@ class TimeoutGuard final : public TimerNode {
   Fiber* fiber_;
   CancelContext* outer_;
   CancelContext context_;
-  bool fired_ = false;
+  bool timed_out_ = false;
 };
 
 // What `co_await` on an A gives.
