@@ -13,15 +13,21 @@ ChildFiber::ChildFiber(Scope* scope, Task<absl::Status> task)
 
 void ChildFiber::OnRootDone() noexcept { scope_->OnChildDone(this); }
 
-bool JoinAwaiter::await_ready() noexcept { return scope_->children_.empty(); }
-
-void JoinAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
-  assert(scope_->joiner_ == nullptr && "only the body joins its scope");
+bool JoinAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
+  if (fiber != scope_->body_) {
+    // A task spawned in the scope would wait for itself; any other task
+    // breaks the contract. Either way, say so rather than hang.
+    not_the_body_ = true;
+    return false;
+  }
+  if (scope_->children_.empty()) return false;
+  assert(scope_->joiner_ == nullptr && "the body joins once at a time");
   BeginShieldedWait(this, fiber, self);
   scope_->joiner_ = this;
   // Awaited already cancelled (a WithTimeout whose time was up before the
   // join began): no OnCancel will come, so act on it now.
   if (fiber->cancelled()) OnCancel();
+  return true;
 }
 
 void JoinAwaiter::OnCancel() noexcept {
@@ -31,6 +37,11 @@ void JoinAwaiter::OnCancel() noexcept {
 }
 
 absl::Status JoinAwaiter::await_resume() noexcept {
+  if (not_the_body_) {
+    return absl::FailedPreconditionError(
+        "Scope::Join awaited by a task other than the scope's body (a task "
+        "spawned in the scope would wait for itself)");
+  }
   return scope_->first_error_;
 }
 
@@ -50,7 +61,7 @@ absl::Status ScopeRunner::Finish() {
 }  // namespace internal
 
 Scope::Scope(internal::Fiber* body)
-    : scheduler_(body->scheduler()), context_(body->context()) {}
+    : scheduler_(body->scheduler()), body_(body), context_(body->context()) {}
 
 Scope::~Scope() { assert(children_.empty() && resources_.empty()); }
 

@@ -93,21 +93,26 @@ class CallableChildFiber final : private CallableBox<Fn>, public ChildFiber {
 class JoinAwaiter final : public Waiter {
  public:
   explicit JoinAwaiter(Scope* scope) : scope_(scope) {}
-  bool await_ready() noexcept;
+  // The awaiting fiber decides (see Suspend): always suspend to find it.
+  bool await_ready() noexcept { return false; }
   template <RuntimePromise Promise>
-  void await_suspend(std::coroutine_handle<Promise> self) noexcept {
-    Suspend(self.promise().fiber(), self);
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return Suspend(self.promise().fiber(), self);
   }
-  // The scope's first error so far, or OK.
+  // The scope's first error, or OK; kFailedPrecondition when a task other
+  // than the scope's body awaited it.
   absl::Status await_resume() noexcept;
 
  private:
-  void Suspend(Fiber* fiber, std::coroutine_handle<> self);
+  // Returns false (do not suspend) when there is nothing to wait for, or
+  // when `fiber` is not the scope's body.
+  bool Suspend(Fiber* fiber, std::coroutine_handle<> self);
   // The join's own wait was cancelled: cancel the scope, unless that is
   // where the cancellation came from. The join keeps waiting.
   void OnCancel() noexcept override;
 
   Scope* scope_;
+  bool not_the_body_ = false;
 };
 
 template <typename T>
@@ -155,6 +160,10 @@ class Scope {
   //   absl::Status s =
   //       co_await WithTimeout(absl::Seconds(5), scope.Join());
   //   // kDeadlineExceeded: the tasks were cancelled, and have ended.
+  //
+  // Awaited by any task but the body (a task spawned in this scope would
+  // wait for itself forever), it gives kFailedPrecondition at once instead
+  // of waiting, in every build mode.
   internal::JoinAwaiter Join(absl::Status body_status = absl::OkStatus()) {
     Record(body_status);
     return internal::JoinAwaiter(this);
@@ -189,6 +198,7 @@ class Scope {
   void Record(const absl::Status& status);
 
   internal::Scheduler* scheduler_;
+  internal::Fiber* body_;  // the fiber running WithScope
   internal::CancelContext context_;
   internal::IntrusiveList<internal::Fiber, internal::ScopeTag> children_;
   internal::IntrusiveList<internal::FdState, internal::ResourceTag> resources_;

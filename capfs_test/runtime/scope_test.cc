@@ -262,6 +262,61 @@ INSTANTIATE_TEST_SUITE_P(
                           std::get<1>(info.param).name);
     });
 
+// Only the body may join its scope. A task spawned in it that joins would
+// wait for itself; it gets kFailedPrecondition at once instead, however
+// deep in nested scopes the join is.
+struct ForeignJoinCase {
+  std::string name;
+  bool from_nested_scope;  // the task joins from the body of a scope of its own
+};
+
+void PrintTo(const ForeignJoinCase& c, std::ostream* os) { *os << c.name; }
+
+class ForeignJoinTest
+    : public ::testing::TestWithParam<std::tuple<IoBackend, ForeignJoinCase>> {
+};
+
+TEST_P(ForeignJoinTest, TaskJoiningItsOwnScopeFailsAtOnce) {
+  const auto& [backend, c] = GetParam();
+  LoopOptions options;
+  options.backend = backend;
+  absl::Status joined;
+  absl::Status s = runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          scope.Spawn([&]() -> Task<absl::Status> {
+            if (c.from_nested_scope) {
+              joined = co_await WithScope(
+                  [&](Scope&) -> Task<absl::Status> {
+                    co_return co_await scope.Join();
+                  });
+            } else {
+              joined = co_await scope.Join();
+            }
+            co_return joined;
+          });
+          co_return absl::OkStatus();
+        });
+      }(),
+      options);
+  EXPECT_EQ(joined.code(), absl::StatusCode::kFailedPrecondition) << joined;
+  EXPECT_NE(joined.message().find("other than the scope's body"),
+            absl::string_view::npos)
+      << joined;
+  EXPECT_EQ(s, joined);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, ForeignJoinTest,
+    ::testing::Combine(
+        ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
+        ::testing::Values(ForeignJoinCase{"SpawnedTask", false},
+                          ForeignJoinCase{"NestedScopeBody", true})),
+    [](const auto& info) {
+      return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
+                          std::get<1>(info.param).name);
+    });
+
 // Cancellation must reach every kind of suspension point. Each case starts a
 // task that suspends in one kind of wait and would stay there for good; the
 // scope is then cancelled, and the task must end with kCancelled.
