@@ -137,7 +137,9 @@ TEST_P(FdIoTest, EndOfFileReportedWithTheLastDataIsNotLost) {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       absl::StatusOr<PipeEnds> pipe = Pipe(scope);
       if (!pipe.ok()) co_return pipe.status();
+      internal::Fiber* reader = nullptr;
       scope.Spawn([&]() -> Task<absl::Status> {
+        reader = co_await internal::CurrentFiber();
         char buf[64];
         for (int i = 0; i < 2; ++i) {
           // A lost end of file would hang here: fail instead.
@@ -148,7 +150,8 @@ TEST_P(FdIoTest, EndOfFileReportedWithTheLastDataIsNotLost) {
         }
         co_return absl::OkStatus();
       });
-      absl::Status w = co_await Sleep(absl::Milliseconds(2));  // reader waits
+      absl::Status w = co_await testing::YieldUntilWaitingIn<
+          internal::FdReadyAwaiter>(&reader);
       if (w.ok()) w = co_await WriteAll(pipe->write, "last");
       if (w.ok()) w = pipe->write.Close();
       co_return co_await scope.Join(std::move(w));
@@ -266,14 +269,17 @@ TEST_P(FdIoTest, BlockingDescriptorsAreServedByWorkers) {
       if (!out.ok()) co_return out.status();
       EXPECT_FALSE(in->on_loop());
       EXPECT_EQ(::fcntl(fds[0], F_GETFL) & O_NONBLOCK, 0);  // left as it was
+      internal::Fiber* reader = nullptr;
       scope.Spawn([&]() -> Task<absl::Status> {
+        reader = co_await internal::CurrentFiber();
         absl::StatusOr<std::string> got = co_await ReadToEnd(*in);
         if (!got.ok()) co_return got.status();
         received = *std::move(got);
         co_return absl::OkStatus();
       });
-      // Give the reader time to wait for readiness first.
-      absl::Status w = co_await Sleep(absl::Milliseconds(5));
+      // The reader waits for readiness on the loop first.
+      absl::Status w = co_await testing::YieldUntilWaitingIn<
+          internal::FdReadyAwaiter>(&reader);
       if (w.ok()) w = co_await WriteAll(*out, "through workers");
       if (w.ok()) w = out->Close();
       co_return co_await scope.Join(std::move(w));
@@ -338,12 +344,15 @@ TEST_P(FdIoTest, EventfdsWork) {
       absl::StatusOr<AsyncFd> efd = AsyncFd::Adopt(
           scope, Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
       if (!efd.ok()) co_return efd.status();
+      internal::Fiber* reader = nullptr;
       scope.Spawn([&]() -> Task<absl::Status> {
+        reader = co_await internal::CurrentFiber();
         absl::StatusOr<size_t> n = co_await Read(
             *efd, absl::MakeSpan(reinterpret_cast<char*>(&got), sizeof(got)));
         co_return n.status();
       });
-      absl::Status w = co_await Sleep(absl::Milliseconds(2));
+      absl::Status w = co_await testing::YieldUntilWaitingIn<
+          internal::FdReadyAwaiter>(&reader);
       uint64_t five = 5;
       if (w.ok()) {
         w = (co_await Write(*efd, absl::string_view(
@@ -394,14 +403,23 @@ TEST_P(FdIoTest, HangupFollowedByANewWriterWaitsAgain) {
         reads.emplace_back(buf, *n);
       }
       Fd second(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
+      internal::Fiber* reader = nullptr;
       scope.Spawn([&]() -> Task<absl::Status> {
+        reader = co_await internal::CurrentFiber();
         absl::StatusOr<size_t> n = co_await Read(*in, absl::MakeSpan(buf));
         if (!n.ok()) co_return n.status();
         reads.emplace_back(buf, *n);
         co_return absl::OkStatus();
       });
-      absl::Status w = co_await Sleep(absl::Milliseconds(5));  // needs a turn
-      if (w.ok() && ::write(second.get(), "b", 1) != 1) {
+      // Write once the read has said EAGAIN and waits. (A spinning read
+      // never waits; the watchdog's byte then ends it.)
+      absl::Status w;
+      while (w.ok() && reads.size() < 3 &&
+             dynamic_cast<internal::FdReadyAwaiter*>(
+                 reader == nullptr ? nullptr : reader->waiting()) == nullptr) {
+        w = co_await Yield();
+      }
+      if (w.ok() && reads.size() < 3 && ::write(second.get(), "b", 1) != 1) {
         w = ErrnoError(errno, "write", "");
       }
       co_return co_await scope.Join(std::move(w));
