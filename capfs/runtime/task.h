@@ -24,8 +24,13 @@
 // Spawn or Run, is a bug, caught in every build mode: where T can carry a
 // status (absl::Status, absl::StatusOr<U>) the result is
 // kFailedPrecondition; otherwise the process stops with a message, since
-// there is no T to give. A task runs on the loop of the task that awaits it and inherits
-// that task's cancellation (see scope.h): it is part of the same fiber.
+// there is no T to give. A task runs on the loop of the task that awaits it
+// and inherits that task's cancellation (see scope.h): it is part of the
+// same fiber.
+//
+// Task is [[nodiscard]]: a call whose Task is dropped never runs, and the
+// compiler warns (the runtime and its tests build with
+// -Werror=unused-result).
 //
 // A child task that finishes without suspending returns straight into its
 // parent, so a loop over many such awaits never deepens the stack.
