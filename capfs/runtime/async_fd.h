@@ -12,7 +12,9 @@
 // readiness on it, and every call queued for a worker but not started, ends
 // at once with EBADF (errno kept, see capfs/status.h). A call a worker has
 // already started cannot be stopped: it finishes with its own result, and
-// close(2) waits for it, so the number is not reused under it.
+// close(2) is put off until it has (Close does not block; it then returns
+// OK, and close(2)'s own result is not reported), so the number is not
+// reused under it.
 //
 // How its I/O runs depends on what the descriptor is (IoMode):
 //  - nonblocking and pollable (pipes, sockets, eventfds): on the loop thread;
@@ -97,8 +99,9 @@ class AsyncFd {
                                  state_->io() == internal::FdIo::kLoopDontWait);
   }
 
-  // Closes now; see the file comment. Closing twice, or an empty AsyncFd, is
-  // OK.
+  // Closes; see the file comment. Gives close(2)'s result, or OK when
+  // close(2) is put off behind a call a worker has started. Closing twice,
+  // or an empty AsyncFd, is OK.
   absl::Status Close();
 
   // For the runtime.

@@ -131,7 +131,8 @@ inline internal::SleepAwaiter Sleep(absl::Duration duration) {
 
 // Awaits `awaitable` (a Task<R> or any runtime awaitable whose result R is
 // an absl::Status or absl::StatusOr) for at most `timeout`. When the time is
-// up, everything it waits on is cancelled; once it has returned, a
+// up, everything it waits on is cancelled (around a Scope::Join, the whole
+// scope is: see scope.h); once it has returned, a
 // kCancelled result caused by the timeout becomes kDeadlineExceeded. Any
 // other result, including one that finished despite the cancellation, is
 // returned as it is.
