@@ -30,9 +30,16 @@ bool IsStream(int fd, const struct stat& st) {
 }  // namespace
 
 absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
+  int fd_flags = SysFcntl(fd.get(), F_GETFD, 0);
+  if (fd_flags < 0) return ErrnoError(-fd_flags, "fcntl(F_GETFD)", "");
+  if (!(fd_flags & FD_CLOEXEC)) {
+    int r = SysFcntl(fd.get(), F_SETFD, fd_flags | FD_CLOEXEC);
+    if (r < 0) return ErrnoError(-r, "fcntl(F_SETFD)", "");
+  }
   struct stat st;
   int r = SysFstat(fd.get(), &st);
   if (r < 0) return ErrnoError(-r, "fstat", "");
+  const bool socket = S_ISSOCK(st.st_mode);
   internal::FdIo io = internal::FdIo::kWorker;
   bool pollable = !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
                     S_ISBLK(st.st_mode));
@@ -44,27 +51,44 @@ absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
       if (r < 0) return ErrnoError(-r, "fcntl(F_SETFL)", "");
       flags |= O_NONBLOCK;
     }
-    io = (mode != IoMode::kBlocking && (flags & O_NONBLOCK))
-             ? internal::FdIo::kLoop
-             : internal::FdIo::kWorkerWhenReady;
+    if (mode == IoMode::kBlocking) {
+      io = internal::FdIo::kWorkerWhenReady;
+    } else if (flags & O_NONBLOCK) {
+      io = internal::FdIo::kLoop;
+    } else if (socket) {
+      io = internal::FdIo::kLoopDontWait;
+    } else {
+      io = internal::FdIo::kWorkerWhenReady;
+    }
   }
-  bool stream = IsStream(fd.get(), st);
+  const bool stream = IsStream(fd.get(), st);
+  // A blocking pipe or tty that said it is writable has room for PIPE_BUF
+  // bytes; sockets pass MSG_DONTWAIT instead.
+  const bool capped_writes =
+      io == internal::FdIo::kWorkerWhenReady && !socket;
   absl::StatusOr<internal::FdState*> state = internal::FdState::Create(
-      scope.scheduler(), std::move(fd), io, stream, scope.resources());
+      scope.scheduler(), std::move(fd), io, stream, socket, capped_writes,
+      scope.resources());
   if (!state.ok()) return state.status();
   return AsyncFd(*state);
 }
 
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
-    if (state_ != nullptr) state_->Unref();
+    Release();
     state_ = std::exchange(other.state_, nullptr);
   }
   return *this;
 }
 
-AsyncFd::~AsyncFd() {
-  if (state_ != nullptr) state_->Unref();
+AsyncFd::~AsyncFd() { Release(); }
+
+void AsyncFd::Release() {
+  if (state_ == nullptr) return;
+  // Closing ends the waits of calls still in progress, which keep the state
+  // alive with references of their own until they return.
+  state_->Close().IgnoreError();  // nobody is left to tell
+  std::exchange(state_, nullptr)->Unref();
 }
 
 absl::Status AsyncFd::Close() {

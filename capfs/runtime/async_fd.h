@@ -1,25 +1,38 @@
 // AsyncFd: a descriptor owned by a scope and served by its loop.
 //
 //   absl::StatusOr<PipeEnds> pipe = Pipe(scope);
-//   absl::StatusOr<AsyncFd> in = AsyncFd::Adopt(scope, Fd(dup(0)));
+//   absl::StatusOr<AsyncFd> in =
+//       AsyncFd::Adopt(scope, Fd(fcntl(0, F_DUPFD_CLOEXEC, 0)));
 //
 // An AsyncFd is move-only and owns its descriptor: it is closed by Close(),
-// by the AsyncFd's destruction, or when the scope it was opened under ends,
-// whichever comes first. Closing removes it from the backend before close(2),
-// so its number is never polled again, and ends every wait on it at once with
-// EBADF (errno kept, see capfs/status.h).
+// by the AsyncFd's destruction (or by moving another AsyncFd over it), or
+// when the scope it was opened under ends, whichever comes first, even while
+// an I/O call on it is in progress. Closing removes it from the backend
+// before close(2), so its number is never polled again; every wait for
+// readiness on it, and every call queued for a worker but not started, ends
+// at once with EBADF (errno kept, see capfs/status.h). A call a worker has
+// already started cannot be stopped: it finishes with its own result, and
+// close(2) is put off until it has (Close does not block; it then returns
+// OK, and close(2)'s own result is not reported), so the number is not
+// reused under it.
 //
 // How its I/O runs depends on what the descriptor is (IoMode):
 //  - nonblocking and pollable (pipes, sockets, eventfds): on the loop thread;
 //    EAGAIN waits for readiness and retries;
-//  - pollable but blocking (a tty, a stdin shared with a parent, whose
-//    O_NONBLOCK flag we must not flip under the other process): the task
-//    waits on the loop until the descriptor is ready, then the call runs on a
-//    worker, so a racing reader elsewhere can never block the loop;
-//  - never ready-reported (regular files, directories, block devices): on a
-//    worker.
-// While a worker uses the number, closing it is deferred until the worker
-// is done, so the number cannot be reused under a call in flight.
+//  - a blocking socket: on the loop thread too, each call with MSG_DONTWAIT,
+//    which leaves the file's flags (shared with whoever else has it) alone;
+//  - pollable but blocking (a tty, a pipe or stdin shared with a parent,
+//    whose O_NONBLOCK flag we must not flip under the other process): the
+//    task waits on the loop until the kernel says the descriptor is ready,
+//    then the call runs on a worker, so a racing reader elsewhere can never
+//    block the loop. A write there moves at most PIPE_BUF bytes, all that
+//    readiness promises room for (WriteAll loops);
+//  - never ready-reported (regular files, directories, block devices, and
+//    devices the backend refuses): on a worker. Nothing would say when such
+//    a descriptor is ready, so if it is nonblocking and its call says
+//    EAGAIN, that is the result.
+// Adopt sets close-on-exec on the descriptor (a flag of this descriptor
+// alone, unlike O_NONBLOCK).
 //
 // DoIo is the primitive the I/O calls (fd_io.h) and the socket layer build
 // on. Loop-thread only.
@@ -35,10 +48,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "capfs/fd.h"
 #include "capfs/runtime/internal/backend.h"
 #include "capfs/runtime/internal/fd_state.h"
-#include "capfs/runtime/run_blocking.h"
+#include "capfs/runtime/internal/blocking_job.h"
 #include "capfs/runtime/scope.h"
 #include "capfs/runtime/task.h"
 #include "capfs/runtime/yield.h"
@@ -48,9 +62,9 @@ namespace capfs {
 namespace runtime {
 
 enum class IoMode {
-  // Pollable descriptors that already have O_NONBLOCK run on the loop;
-  // other pollable ones wait on the loop and call on a worker; the rest call
-  // on a worker.
+  // Pollable descriptors that already have O_NONBLOCK, and sockets, run on
+  // the loop; other pollable ones wait on the loop and call on a worker; the
+  // rest call on a worker.
   kAuto,
   // Sets O_NONBLOCK (the open file description must be this process's alone)
   // so that pollable descriptors run on the loop.
@@ -61,8 +75,8 @@ enum class IoMode {
 
 class AsyncFd {
  public:
-  // Takes ownership of `fd` under `scope`. Fails (closing `fd`) if `fd` is not
-  // open or the backend refuses it.
+  // Takes ownership of `fd` under `scope` and sets its close-on-exec flag.
+  // Fails (closing `fd`) if `fd` is not open or the backend refuses it.
   static absl::StatusOr<AsyncFd> Adopt(Scope& scope, Fd fd,
                                        IoMode mode = IoMode::kAuto);
 
@@ -78,13 +92,16 @@ class AsyncFd {
   // The descriptor, or -1 when closed or empty. Ownership stays here.
   int get() const { return state_ == nullptr ? -1 : state_->fd(); }
   bool valid() const { return get() >= 0; }
-  // True when calls run on the loop thread (nonblocking and pollable).
+  // True when calls run on the loop thread (nonblocking and pollable, or a
+  // socket).
   bool on_loop() const {
-    return state_ != nullptr && state_->io() == internal::FdIo::kLoop;
+    return state_ != nullptr && (state_->io() == internal::FdIo::kLoop ||
+                                 state_->io() == internal::FdIo::kLoopDontWait);
   }
 
-  // Closes now; see the file comment. Closing twice, or an empty AsyncFd, is
-  // OK.
+  // Closes; see the file comment. Gives close(2)'s result, or OK when
+  // close(2) is put off behind a call a worker has started. Closing twice,
+  // or an empty AsyncFd, is OK.
   absl::Status Close();
 
   // For the runtime.
@@ -92,6 +109,9 @@ class AsyncFd {
 
  private:
   explicit AsyncFd(internal::FdState* state) : state_(state) {}
+  // Closes the descriptor and drops this AsyncFd's reference.
+  void Release();
+
   internal::FdState* state_ = nullptr;
 };
 
@@ -105,57 +125,83 @@ absl::StatusOr<PipeEnds> Pipe(Scope& scope);
 
 enum class Direction { kRead, kWrite };
 
-// Performs `call(int fd)` on `fd`: a syscall returning a count or -errno
-// (EINTR already retried, as capfs/internal/syscall.h's wrappers do). It
-// first yields once, so an always-ready descriptor cannot starve the loop's
-// other tasks; then, as the descriptor's IoMode says (see the file comment),
-// it calls, waits for readiness after EAGAIN, and calls again. `requested`
-// is the byte count asked for (0 if none applies), to tell a short transfer.
-// Gives the count; EBADF if `fd` is or gets closed; kCancelled; or the
-// call's error as `op: strerror`.
+// Performs `call(const IoTarget& target)` on `fd`: a syscall on target.fd
+// returning a count or -errno (EINTR already retried, as
+// capfs/internal/syscall.h's wrappers do). The call must keep within
+// `target` (see IoTarget): pass target.msg_flags to a send/recv-family call,
+// and ask to move no more than target.max_bytes. It first yields once, so an
+// always-ready descriptor cannot starve the loop's other tasks; then, as the
+// descriptor's IoMode says (see the file comment), it calls, waits for
+// readiness after EAGAIN, and calls again. `requested` is the byte count
+// asked for (0 if none applies), to tell a short transfer. Gives the count;
+// EBADF if `fd` is or gets closed; kCancelled; kResourceExhausted when a
+// worker was needed and none could be started; or the call's error as
+// `op: strerror`.
 template <typename Call>
 Task<absl::StatusOr<size_t>> DoIo(AsyncFd& fd, Direction direction,
                                   const char* op, size_t requested,
                                   Call call) {
+  using internal::FdIo;
   // Holding a reference keeps the state alive even if the AsyncFd goes away
   // while the call waits.
   internal::FdRef state(fd.state());
   if (!state || state->closed()) co_return ErrnoError(EBADF, op, "");
   if (absl::Status s = co_await Yield(); !s.ok()) co_return s;
-  const uint32_t ready_bit = direction == Direction::kRead
-                                 ? internal::kReadable
-                                 : internal::kWritable;
+  const uint32_t bit = direction == Direction::kRead ? internal::kReadable
+                                                     : internal::kWritable;
+  // A worker-served call said EAGAIN and no report came meanwhile: wait for
+  // one rather than ask the kernel again.
+  bool wait_for_report = false;
   for (;;) {
     if (state->closed()) co_return ErrnoError(EBADF, op, "");
-    bool ready = state->maybe_ready(ready_bit);
-    if (ready && state->io() == internal::FdIo::kWorkerWhenReady) {
-      ready = state->PollNow(ready_bit);
+    const FdIo io = state->io();
+    bool wait = false;
+    if (io == FdIo::kLoop || io == FdIo::kLoopDontWait) {
+      wait = !state->maybe_ready(bit);
+    } else if (io == FdIo::kWorkerWhenReady) {
+      wait = wait_for_report || !state->PollNow(bit);
+      wait_for_report = false;
     }
-    if (!ready) {
-      state->SetNotReady(ready_bit);
+    if (wait) {
       absl::Status s =
-          co_await internal::FdReadyAwaiter(state.get(), ready_bit, op);
+          co_await internal::FdReadyAwaiter(state.get(), bit, op);
       if (!s.ok()) co_return s;
       continue;
     }
     ssize_t r;
-    if (state->io() == internal::FdIo::kLoop) {
-      r = call(state->fd());
+    if (io == FdIo::kLoop || io == FdIo::kLoopDontWait) {
+      r = call(state->target(bit));
+      if (r == -EAGAIN) {
+        // Not ready, even if it had hung up before: wait for a report.
+        state->OnEagain(bit);
+        continue;
+      }
     } else {
-      int raw = state->fd();
-      internal::WorkerUse use(state.get());
-      absl::StatusOr<ssize_t> done = co_await RunBlocking(
-          [&call, raw]() -> absl::StatusOr<ssize_t> { return call(raw); });
-      if (!done.ok()) co_return done.status();
-      r = *done;
+      const uint64_t reports = state->reports(bit);
+      internal::FdCallJob<Call> job(state.get(), &call, state->target(bit));
+      switch (co_await job) {
+        case internal::BlockingJob::Outcome::kRan:
+          break;
+        case internal::BlockingJob::Outcome::kClosed:
+          co_return ErrnoError(EBADF, op, "");
+        case internal::BlockingJob::Outcome::kNoThread:
+          co_return absl::ResourceExhaustedError(
+              absl::StrCat(op, ": no worker thread could be started"));
+        default:
+          co_return absl::CancelledError(op);
+      }
+      r = job.result();
+      if (r == -EAGAIN && io == FdIo::kWorkerWhenReady) {
+        wait_for_report = state->reports(bit) == reports;
+        continue;
+      }
+      // kWorker: nothing would report readiness; EAGAIN is the result.
     }
     if (r >= 0) {
-      state->AfterTransfer(ready_bit, static_cast<size_t>(r), requested);
+      if (io == FdIo::kLoop || io == FdIo::kLoopDontWait) {
+        state->AfterTransfer(bit, static_cast<size_t>(r), requested);
+      }
       co_return static_cast<size_t>(r);
-    }
-    if (r == -EAGAIN) {
-      state->SetNotReady(ready_bit);
-      continue;
     }
     co_return ErrnoError(static_cast<int>(-r), op, "");
   }

@@ -1,10 +1,22 @@
 #include "capfs/runtime/fd_io.h"
 
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+
+#include "absl/container/inlined_vector.h"
 #include "capfs/internal/syscall.h"
+#include "capfs/runtime/internal/sys.h"
 
 namespace capfs {
 namespace runtime {
 namespace {
+
+using ::capfs::internal::SysRead;
+using ::capfs::internal::SysReadv;
+using ::capfs::internal::SysWrite;
+using ::capfs::internal::SysWritev;
 
 size_t TotalLength(absl::Span<const struct iovec> iov) {
   size_t total = 0;
@@ -12,35 +24,74 @@ size_t TotalLength(absl::Span<const struct iovec> iov) {
   return total;
 }
 
+ssize_t ReadCall(const IoTarget& t, absl::Span<char> buf) {
+  if (t.msg_flags != 0) {
+    return internal::SysRecv(t.fd, buf.data(), buf.size(), t.msg_flags);
+  }
+  return SysRead(t.fd, buf.data(), buf.size());
+}
+
+ssize_t WriteCall(const IoTarget& t, absl::string_view data) {
+  size_t n = std::min(data.size(), t.max_bytes);
+  if (t.msg_flags != 0) {
+    return internal::SysSend(t.fd, data.data(), n, t.msg_flags);
+  }
+  return SysWrite(t.fd, data.data(), n);
+}
+
+ssize_t ReadvCall(const IoTarget& t, absl::Span<const struct iovec> iov) {
+  if (t.msg_flags != 0) {
+    struct msghdr msg = {};
+    msg.msg_iov = const_cast<struct iovec*>(iov.data());
+    msg.msg_iovlen = iov.size();
+    return internal::SysRecvmsg(t.fd, &msg, t.msg_flags);
+  }
+  return SysReadv(t.fd, iov.data(), static_cast<int>(iov.size()));
+}
+
+ssize_t WritevCall(const IoTarget& t, absl::Span<const struct iovec> iov) {
+  // Keep within t.max_bytes: the buffers that fit, the last one cut short.
+  absl::InlinedVector<struct iovec, 8> capped;
+  if (t.max_bytes != SIZE_MAX && TotalLength(iov) > t.max_bytes) {
+    size_t room = t.max_bytes;
+    for (const struct iovec& v : iov) {
+      if (room == 0) break;
+      capped.push_back({v.iov_base, std::min(v.iov_len, room)});
+      room -= capped.back().iov_len;
+    }
+    iov = absl::MakeConstSpan(capped);
+  }
+  if (t.msg_flags != 0) {
+    struct msghdr msg = {};
+    msg.msg_iov = const_cast<struct iovec*>(iov.data());
+    msg.msg_iovlen = iov.size();
+    return internal::SysSendmsg(t.fd, &msg, t.msg_flags);
+  }
+  return SysWritev(t.fd, iov.data(), static_cast<int>(iov.size()));
+}
+
 }  // namespace
 
 Task<absl::StatusOr<size_t>> Read(AsyncFd& fd, absl::Span<char> buf) {
-  return DoIo(fd, Direction::kRead, "read", buf.size(), [buf](int raw) {
-    return ::capfs::internal::SysRead(raw, buf.data(), buf.size());
-  });
+  return DoIo(fd, Direction::kRead, "read", buf.size(),
+              [buf](const IoTarget& t) { return ReadCall(t, buf); });
 }
 
 Task<absl::StatusOr<size_t>> Write(AsyncFd& fd, absl::string_view data) {
-  return DoIo(fd, Direction::kWrite, "write", data.size(), [data](int raw) {
-    return ::capfs::internal::SysWrite(raw, data.data(), data.size());
-  });
+  return DoIo(fd, Direction::kWrite, "write", data.size(),
+              [data](const IoTarget& t) { return WriteCall(t, data); });
 }
 
 Task<absl::StatusOr<size_t>> ReadV(AsyncFd& fd,
                                    absl::Span<const struct iovec> iov) {
-  return DoIo(fd, Direction::kRead, "readv", TotalLength(iov), [iov](int raw) {
-    return ::capfs::internal::SysReadv(raw, iov.data(),
-                                       static_cast<int>(iov.size()));
-  });
+  return DoIo(fd, Direction::kRead, "readv", TotalLength(iov),
+              [iov](const IoTarget& t) { return ReadvCall(t, iov); });
 }
 
 Task<absl::StatusOr<size_t>> WriteV(AsyncFd& fd,
                                     absl::Span<const struct iovec> iov) {
   return DoIo(fd, Direction::kWrite, "writev", TotalLength(iov),
-              [iov](int raw) {
-                return ::capfs::internal::SysWritev(
-                    raw, iov.data(), static_cast<int>(iov.size()));
-              });
+              [iov](const IoTarget& t) { return WritevCall(t, iov); });
 }
 
 Task<absl::Status> WriteAll(AsyncFd& fd, absl::string_view data) {

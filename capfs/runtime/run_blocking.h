@@ -10,7 +10,11 @@
 //
 // Cancellation: a job still queued is withdrawn and never runs. A job that has
 // started cannot be interrupted: the task waits for it, then destroys what
-// it produced (an Fd in the result is closed) and gets kCancelled.
+// it produced (an Fd in the result is closed) and gets kCancelled. When the
+// pool has no thread and the system refuses to start one, the result is
+// kResourceExhausted and fn never runs.
+//
+// The awaitable may be handed to WithTimeout like any other.
 
 #ifndef CAPFS_RUNTIME_RUN_BLOCKING_H_
 #define CAPFS_RUNTIME_RUN_BLOCKING_H_
@@ -21,59 +25,46 @@
 #include <utility>
 
 #include "absl/status/status.h"
-#include "capfs/runtime/internal/fiber.h"
-#include "capfs/runtime/internal/scheduler.h"
+#include "capfs/runtime/internal/blocking_job.h"
 #include "capfs/runtime/task.h"
-#include "capfs/runtime/worker_pool.h"
 
 namespace capfs {
 namespace runtime {
 namespace internal {
 
 template <typename Fn>
-class RunBlockingAwaiter final : public Waiter,
-                                 public Job,
-                                 public RemoteCompletion {
+class RunBlockingAwaiter final : public BlockingJob {
  public:
   using Result = std::invoke_result_t<Fn&>;
   static_assert(StatusLike<Result>,
                 "RunBlocking needs fn to return absl::Status or StatusOr");
 
   explicit RunBlockingAwaiter(Fn fn) : fn_(std::move(fn)) {}
+  RunBlockingAwaiter(RunBlockingAwaiter&&) noexcept = default;
 
   bool await_ready() noexcept { return false; }
   template <RuntimePromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
-    Fiber* fiber = self.promise().fiber();
-    if (!BeginWait(this, fiber, self)) return false;
-    scheduler_ = fiber->scheduler();
-    scheduler_->workers().Submit(this);
-    return true;
+    return Start(self.promise().fiber(), self);
   }
   Result await_resume() {
-    if (!result_.has_value() || cancelled_) {
-      result_.reset();  // releases what a job that ran anyway produced
-      return Result(absl::CancelledError("blocking call"));
+    switch (outcome()) {
+      case Outcome::kRan:
+        return std::move(*result_);
+      case Outcome::kNoThread:
+        return Result(
+            absl::ResourceExhaustedError("no worker thread could be started"));
+      default:
+        result_.reset();  // releases what a job that ran anyway produced
+        return Result(absl::CancelledError("blocking call"));
     }
-    return std::move(*result_);
   }
 
  private:
-  // On a worker. Posting is the worker's last touch of this object.
-  void Run() noexcept override { result_.emplace(fn_()); }
-  void Finish() noexcept override { scheduler_->Post(this); }
-  // Back on the loop.
-  void Complete() noexcept override { EndWait(this); }
-  void OnCancel() noexcept override {
-    cancelled_ = true;
-    if (scheduler_->workers().Withdraw(this)) EndWait(this);
-    // Otherwise it has started: Complete ends the wait when it is done.
-  }
+  void Work() noexcept override { result_.emplace(fn_()); }
 
   Fn fn_;
   std::optional<Result> result_;
-  Scheduler* scheduler_ = nullptr;
-  bool cancelled_ = false;
 };
 
 }  // namespace internal

@@ -13,15 +13,35 @@ ChildFiber::ChildFiber(Scope* scope, Task<absl::Status> task)
 
 void ChildFiber::OnRootDone() noexcept { scope_->OnChildDone(this); }
 
-bool JoinAwaiter::await_ready() noexcept { return scope_->children_.empty(); }
-
-void JoinAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
-  assert(scope_->joiner_ == nullptr && "only the body joins its scope");
+bool JoinAwaiter::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
+  if (fiber != scope_->body_) {
+    // A task spawned in the scope would wait for itself; any other task
+    // breaks the contract. Either way, say so rather than hang.
+    not_the_body_ = true;
+    return false;
+  }
+  if (scope_->children_.empty()) return false;
+  assert(scope_->joiner_ == nullptr && "the body joins once at a time");
   BeginShieldedWait(this, fiber, self);
   scope_->joiner_ = this;
+  // Awaited already cancelled (a WithTimeout whose time was up before the
+  // join began): no OnCancel will come, so act on it now.
+  if (fiber->cancelled()) OnCancel();
+  return true;
+}
+
+void JoinAwaiter::OnCancel() noexcept {
+  // When the scope's own context was cancelled, its tasks already were;
+  // the join's fiber is in a context below it (a timeout) otherwise.
+  if (!scope_->cancelled()) scope_->CancelFromJoin();
 }
 
 absl::Status JoinAwaiter::await_resume() noexcept {
+  if (not_the_body_) {
+    return absl::FailedPreconditionError(
+        "Scope::Join awaited by a task other than the scope's body (a task "
+        "spawned in the scope would wait for itself)");
+  }
   return scope_->first_error_;
 }
 
@@ -41,7 +61,7 @@ absl::Status ScopeRunner::Finish() {
 }  // namespace internal
 
 Scope::Scope(internal::Fiber* body)
-    : scheduler_(body->scheduler()), context_(body->context()) {}
+    : scheduler_(body->scheduler()), body_(body), context_(body->context()) {}
 
 Scope::~Scope() { assert(children_.empty() && resources_.empty()); }
 
@@ -55,6 +75,12 @@ void Scope::Start(internal::ChildFiber* child) {
 }
 
 void Scope::Cancel() { Record(absl::CancelledError("scope cancelled")); }
+
+void Scope::CancelFromJoin() {
+  // Runs inside a cancellation walk (of a context below this scope's):
+  // Record only marks and walks, so that is allowed.
+  Record(absl::CancelledError("scope join cancelled"));
+}
 
 void Scope::Record(const absl::Status& status) {
   if (status.ok()) return;

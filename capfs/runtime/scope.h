@@ -15,10 +15,12 @@
 // A non-OK result from the body or any task cancels the whole scope: the body
 // and every other task in it get kCancelled at their current or next
 // suspension point (fd waits, sleeps, events, worker jobs not started yet,
-// joins of nested scopes, yields). Cancelling the task that runs WithScope
-// (from an enclosing scope, or a WithTimeout around it) cancels the scope.
+// yields). Cancelling the task that runs WithScope (from an enclosing scope,
+// or a WithTimeout around it) cancels the scope.
 // Waiting for the spawned tasks cannot itself be cut short: a scope always
-// outlives its tasks, so references they hold into the body stay valid.
+// outlives its tasks, so references they hold into the body stay valid. A
+// cancelled join (Scope::Join, or the end of a nested WithScope) passes the
+// cancellation on to the tasks it waits for, and waits for them to end.
 //
 // The body's locals end when the body returns, which may be before its
 // tasks do (C++ destroys a coroutine's locals at co_return). A body whose
@@ -87,25 +89,30 @@ class CallableChildFiber final : private CallableBox<Fn>, public ChildFiber {
       : CallableBox<Fn>{std::move(fn)}, ChildFiber(scope, this->fn()) {}
 };
 
-// Waits until a scope has no task left.
+// Waits until a scope has no task left; see Scope::Join.
 class JoinAwaiter final : public Waiter {
  public:
   explicit JoinAwaiter(Scope* scope) : scope_(scope) {}
-  bool await_ready() noexcept;
+  // The awaiting fiber decides (see Suspend): always suspend to find it.
+  bool await_ready() noexcept { return false; }
   template <RuntimePromise Promise>
-  void await_suspend(std::coroutine_handle<Promise> self) noexcept {
-    Suspend(self.promise().fiber(), self);
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return Suspend(self.promise().fiber(), self);
   }
-  // The scope's first error so far, or OK.
+  // The scope's first error, or OK; kFailedPrecondition when a task other
+  // than the scope's body awaited it.
   absl::Status await_resume() noexcept;
 
  private:
-  void Suspend(Fiber* fiber, std::coroutine_handle<> self);
-  // The scope's context is below the fiber's, so the cancellation already
-  // reached the tasks; the join keeps waiting for them.
-  void OnCancel() noexcept override {}
+  // Returns false (do not suspend) when there is nothing to wait for, or
+  // when `fiber` is not the scope's body.
+  bool Suspend(Fiber* fiber, std::coroutine_handle<> self);
+  // The join's own wait was cancelled: cancel the scope, unless that is
+  // where the cancellation came from. The join keeps waiting.
+  void OnCancel() noexcept override;
 
   Scope* scope_;
+  bool not_the_body_ = false;
 };
 
 template <typename T>
@@ -140,8 +147,23 @@ class Scope {
   // cancels the tasks rather than waiting on them):
   //   absl::Status s = co_await WriteAll(pipe->write, data);
   //   co_return co_await scope.Join(std::move(s));
-  // Like the join at the end of WithScope, cancellation does not cut it
-  // short: it reaches the tasks, and the join waits for them to end.
+  //
+  // Cancellation does not cut the wait short, since the tasks may use what
+  // the body owns; it is passed on to them, and the join waits for them to
+  // end. Cancelling the join itself (a WithTimeout around it whose time is
+  // up, or any context the body entered inside the scope) cancels the
+  // scope as Cancel() does: the first error becomes kCancelled unless one
+  // came before, so the join gives kCancelled (which WithTimeout reports as
+  // kDeadlineExceeded) or that earlier error, and so does WithScope.
+  // Cancelling the scope itself (from outside, or by a failure in it)
+  // records nothing more: the join gives the first error, as WithScope does.
+  //   absl::Status s =
+  //       co_await WithTimeout(absl::Seconds(5), scope.Join());
+  //   // kDeadlineExceeded: the tasks were cancelled, and have ended.
+  //
+  // Awaited by any task but the body (a task spawned in this scope would
+  // wait for itself forever), it gives kFailedPrecondition at once instead
+  // of waiting, in every build mode.
   internal::JoinAwaiter Join(absl::Status body_status = absl::OkStatus()) {
     Record(body_status);
     return internal::JoinAwaiter(this);
@@ -169,11 +191,14 @@ class Scope {
 
   explicit Scope(internal::Fiber* body);
   ~Scope();
+  // Cancels the scope from a join whose own wait was cancelled.
+  void CancelFromJoin();
   void Start(internal::ChildFiber* child);
   void OnChildDone(internal::ChildFiber* child);
   void Record(const absl::Status& status);
 
   internal::Scheduler* scheduler_;
+  internal::Fiber* body_;  // the fiber running WithScope
   internal::CancelContext context_;
   internal::IntrusiveList<internal::Fiber, internal::ScopeTag> children_;
   internal::IntrusiveList<internal::FdState, internal::ResourceTag> resources_;

@@ -2,7 +2,7 @@
 //
 // A function returning Task<T> may use co_await and co_return. Calling it
 // only creates the task; nothing runs until the task is awaited (or handed to
-// Scope::Spawn, Loop::Run or Run), and it is awaited at most once:
+// Scope::Spawn, Loop::Run or Run), and it is awaited once:
 //
 //   Task<absl::StatusOr<size_t>> CountBytes(AsyncFd& in) {
 //     char buf[4096];
@@ -17,8 +17,20 @@
 //
 // Errors travel in T (absl::Status or absl::StatusOr<U> by convention); no
 // exception crosses the runtime, and one escaping a task terminates the
-// process. A task runs on the loop of the task that awaits it and inherits
-// that task's cancellation (see scope.h): it is part of the same fiber.
+// process.
+//
+// Awaiting a task takes its coroutine and leaves the Task empty (valid() is
+// false), as moving from it does. Awaiting an empty Task, or handing one to
+// Spawn or Run, is a bug, caught in every build mode: where T can carry a
+// status (absl::Status, absl::StatusOr<U>) the result is
+// kFailedPrecondition; otherwise the process stops with a message, since
+// there is no T to give. A task runs on the loop of the task that awaits it
+// and inherits that task's cancellation (see scope.h): it is part of the
+// same fiber.
+//
+// Task is [[nodiscard]]: a call whose Task is dropped never runs, and the
+// compiler warns (the runtime and its tests build with
+// -Werror=unused-result).
 //
 // A child task that finishes without suspending returns straight into its
 // parent, so a loop over many such awaits never deepens the stack.
@@ -27,8 +39,9 @@
 #define CAPFS_RUNTIME_TASK_H_
 
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 
-#include <cassert>
 #include <concepts>
 #include <coroutine>
 #include <exception>
@@ -42,6 +55,39 @@
 namespace capfs {
 namespace runtime {
 namespace internal {
+
+// The status carried by a task result: the Status itself, a StatusOr's
+// status, or OK for any other type.
+inline const absl::Status& StatusOf(const absl::Status& status) {
+  return status;
+}
+template <typename U>
+absl::Status StatusOf(const absl::StatusOr<U>& value) {
+  return value.status();
+}
+template <typename T>
+absl::Status StatusOf(const T&) {
+  return absl::OkStatus();
+}
+
+// Types a cancelled or failed operation can report itself in.
+template <typename T>
+concept StatusLike = std::constructible_from<T, absl::Status> &&
+                     requires(const T& t) { StatusOf(t); };
+
+// What awaiting (or spawning, or running) an empty Task gives: see the file
+// comment.
+inline constexpr char kEmptyTaskMessage[] =
+    "awaited an empty Task (awaited before, or moved from)";
+template <typename T>
+T EmptyTaskResult() {
+  if constexpr (StatusLike<T>) {
+    return T(absl::FailedPreconditionError(kEmptyTaskMessage));
+  } else {
+    fprintf(stderr, "capfs runtime: %s\n", kEmptyTaskMessage);
+    abort();
+  }
+}
 
 class Fiber;
 
@@ -141,8 +187,8 @@ class [[nodiscard]] Task {
   bool valid() const { return static_cast<bool>(handle_); }
 
   // Runs the task in the awaiting task's fiber and gives its result. Only an
-  // rvalue can be awaited (`co_await std::move(task)` or `co_await F()`),
-  // which is what "exactly once" means here.
+  // rvalue can be awaited (`co_await std::move(task)` or `co_await F()`);
+  // the coroutine moves into the await, leaving this Task empty.
   internal::TaskAwaiter<T> operator co_await() && noexcept;
 
   // For the runtime: gives up the coroutine, which the caller then owns.
@@ -167,13 +213,20 @@ template <typename T>
 class TaskAwaiter {
  public:
   using Handle = std::coroutine_handle<typename Task<T>::promise_type>;
+  // Owns `child` (which may be null: an empty Task) from here on.
   explicit TaskAwaiter(Handle child) : child_(child) {}
+  TaskAwaiter(TaskAwaiter&& other) noexcept
+      : child_(std::exchange(other.child_, {})) {}
+  TaskAwaiter& operator=(const TaskAwaiter&) = delete;
+  ~TaskAwaiter() {
+    if (child_) child_.destroy();
+  }
 
-  bool await_ready() noexcept { return false; }
+  // An empty Task is "ready": await_resume reports it.
+  bool await_ready() noexcept { return !child_; }
 
   template <RuntimePromise Promise>
   bool await_suspend(std::coroutine_handle<Promise> parent) noexcept {
-    assert(child_ && !child_.done() && "a Task is awaited exactly once");
     PromiseBase& child = child_.promise();
     child.fiber_ = parent.promise().fiber();
     child.continuation_ = parent;
@@ -186,7 +239,10 @@ class TaskAwaiter {
     return true;
   }
 
-  T await_resume() { return child_.promise().TakeResult(); }
+  T await_resume() {
+    if (!child_) return EmptyTaskResult<T>();
+    return child_.promise().TakeResult();
+  }
 
  private:
   Handle child_;
@@ -196,31 +252,9 @@ class TaskAwaiter {
 
 template <typename T>
 internal::TaskAwaiter<T> Task<T>::operator co_await() && noexcept {
-  return internal::TaskAwaiter<T>(handle_);
+  return internal::TaskAwaiter<T>(std::exchange(handle_, {}));
 }
 
-namespace internal {
-
-// The status carried by a task result: the Status itself, a StatusOr's
-// status, or OK for any other type.
-inline const absl::Status& StatusOf(const absl::Status& status) {
-  return status;
-}
-template <typename U>
-absl::Status StatusOf(const absl::StatusOr<U>& value) {
-  return value.status();
-}
-template <typename T>
-absl::Status StatusOf(const T&) {
-  return absl::OkStatus();
-}
-
-// Types a cancelled or failed operation can report itself in.
-template <typename T>
-concept StatusLike = std::constructible_from<T, absl::Status> &&
-                     requires(const T& t) { StatusOf(t); };
-
-}  // namespace internal
 }  // namespace runtime
 }  // namespace capfs
 

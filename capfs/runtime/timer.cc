@@ -4,11 +4,23 @@ namespace capfs {
 namespace runtime {
 namespace internal {
 
+int64_t DeadlineAt(absl::Duration deadline) {
+  // ToInt64Nanoseconds saturates at the int64 range, infinities included.
+  return absl::ToInt64Nanoseconds(deadline);
+}
+
+int64_t DeadlineAfter(absl::Duration duration) {
+  int64_t now = MonotonicNowNs();  // never negative
+  int64_t ns = absl::ToInt64Nanoseconds(duration);
+  if (ns >= kNoDeadline - now) return kNoDeadline;
+  return now + ns;  // a negative `ns` cannot overflow: `now` is >= 0
+}
+
 TimeoutGuard::TimeoutGuard(Fiber* fiber, absl::Duration timeout)
     : fiber_(fiber), outer_(fiber->context()), context_(outer_) {
   fiber_->SwitchContext(&context_);
-  fiber_->scheduler()->timers().Add(
-      this, MonotonicNowNs() + absl::ToInt64Nanoseconds(timeout));
+  int64_t deadline = DeadlineAfter(timeout);
+  if (deadline != kNoDeadline) fiber_->scheduler()->timers().Add(this, deadline);
 }
 
 TimeoutGuard::~TimeoutGuard() {
@@ -17,7 +29,7 @@ TimeoutGuard::~TimeoutGuard() {
 }
 
 void TimeoutGuard::OnTimerFired() noexcept {
-  fired_ = true;
+  timed_out_ = !outer_->cancelled();
   context_.Cancel();
 }
 

@@ -8,7 +8,10 @@
 // A sleeping task costs a heap slot and nothing else (the timer lives in the
 // task's frame); cancelling it removes the slot at once. Timers with the
 // same deadline fire in the order they were armed. Wall-clock changes do not
-// move them.
+// move them. Durations saturate: a deadline past what the clock can count
+// (absl::InfiniteDuration(), or hundreds of years) is "never", and arms no
+// timer at all; so Sleep(absl::InfiniteDuration()) ends only by
+// cancellation and WithTimeout(absl::InfiniteDuration(), x) only waits for x.
 
 #ifndef CAPFS_RUNTIME_TIMER_H_
 #define CAPFS_RUNTIME_TIMER_H_
@@ -31,6 +34,15 @@ namespace capfs {
 namespace runtime {
 namespace internal {
 
+// A deadline that never comes: no timer is armed for it.
+inline constexpr int64_t kNoDeadline = INT64_MAX;
+
+// `deadline` (since the monotonic clock's zero) in nanoseconds, saturating:
+// kNoDeadline when it is infinite or too far to count.
+int64_t DeadlineAt(absl::Duration deadline);
+// MonotonicNowNs() + `duration`, saturating the same way.
+int64_t DeadlineAfter(absl::Duration duration);
+
 class SleepAwaiter final : public Waiter, public TimerNode {
  public:
   explicit SleepAwaiter(int64_t deadline_ns) : deadline_ns_(deadline_ns) {}
@@ -43,7 +55,9 @@ class SleepAwaiter final : public Waiter, public TimerNode {
       cancelled_ = true;
       return false;
     }
-    fiber->scheduler()->timers().Add(this, deadline_ns_);
+    if (deadline_ns_ != kNoDeadline) {
+      fiber->scheduler()->timers().Add(this, deadline_ns_);
+    }
     return true;
   }
   absl::Status await_resume() noexcept {
@@ -53,7 +67,7 @@ class SleepAwaiter final : public Waiter, public TimerNode {
  private:
   void OnTimerFired() noexcept override { EndWait(this); }
   void OnCancel() noexcept override {
-    fiber()->scheduler()->timers().Remove(this);
+    if (armed()) fiber()->scheduler()->timers().Remove(this);
     cancelled_ = true;
     EndWait(this);
   }
@@ -71,9 +85,11 @@ class TimeoutGuard final : public TimerNode {
   TimeoutGuard& operator=(const TimeoutGuard&) = delete;
   ~TimeoutGuard();
 
-  // The deadline passed (and cancelled what was guarded) before the guard
-  // ended, and not because the enclosing context was cancelled anyway.
-  bool timed_out() const { return fired_ && !outer_->cancelled(); }
+  // The deadline passed before the guard ended, while the enclosing context
+  // was not cancelled: the timeout, not the enclosing context, cancelled
+  // what was guarded. (What that cancellation leads to may cancel the
+  // enclosing context afterwards: a join cancels its scope.)
+  bool timed_out() const { return timed_out_; }
 
  private:
   void OnTimerFired() noexcept override;
@@ -81,7 +97,7 @@ class TimeoutGuard final : public TimerNode {
   Fiber* fiber_;
   CancelContext* outer_;
   CancelContext context_;
-  bool fired_ = false;
+  bool timed_out_ = false;
 };
 
 // What `co_await` on an A gives.
@@ -104,19 +120,19 @@ inline absl::Duration MonotonicNow() {
 // Suspends the task until `deadline` on the monotonic clock (MonotonicNow)
 // has passed. OK, or kCancelled as soon as the task is cancelled.
 inline internal::SleepAwaiter SleepUntil(absl::Duration deadline) {
-  return internal::SleepAwaiter(absl::ToInt64Nanoseconds(deadline));
+  return internal::SleepAwaiter(internal::DeadlineAt(deadline));
 }
 
 // Suspends the task for `duration` (at least one loop turn, even if it is
 // zero or negative). OK, or kCancelled as soon as the task is cancelled.
 inline internal::SleepAwaiter Sleep(absl::Duration duration) {
-  return internal::SleepAwaiter(internal::MonotonicNowNs() +
-                                absl::ToInt64Nanoseconds(duration));
+  return internal::SleepAwaiter(internal::DeadlineAfter(duration));
 }
 
 // Awaits `awaitable` (a Task<R> or any runtime awaitable whose result R is
 // an absl::Status or absl::StatusOr) for at most `timeout`. When the time is
-// up, everything it waits on is cancelled; once it has returned, a
+// up, everything it waits on is cancelled (around a Scope::Join, the whole
+// scope is: see scope.h); once it has returned, a
 // kCancelled result caused by the timeout becomes kDeadlineExceeded. Any
 // other result, including one that finished despite the cancellation, is
 // returned as it is.

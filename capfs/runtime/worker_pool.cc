@@ -1,7 +1,10 @@
 #include "capfs/runtime/worker_pool.h"
 
+#include <stdint.h>
+
 #include <algorithm>
 #include <chrono>
+#include <system_error>
 #include <utility>
 
 namespace capfs {
@@ -38,7 +41,7 @@ size_t WorkerPool::jobs_started() const {
   return started_;
 }
 
-void WorkerPool::Submit(internal::Job* job) {
+bool WorkerPool::Submit(internal::Job* job) {
   std::unique_lock<std::mutex> lock(mu_);
   queue_.PushBack(job);
   if (static_cast<int>(queue_.size()) > idle_ &&
@@ -46,13 +49,26 @@ void WorkerPool::Submit(internal::Job* job) {
     // The new thread takes the lock before touching its list entry, so the
     // entry is filled in by the time it looks.
     auto self = running_.emplace(running_.end());
-    *self = std::thread(&WorkerPool::WorkerMain, this, self);
-    ++idle_;  // it takes the job as soon as it runs
-    peak_ = std::max(peak_, static_cast<int>(running_.size()));
+    try {
+      *self = std::thread(&WorkerPool::WorkerMain, this, self);
+      ++idle_;  // it takes the job as soon as it runs
+      peak_ = std::max(peak_, static_cast<int>(running_.size()));
+    } catch (const std::system_error&) {
+      // Out of threads (EAGAIN): a thread alive takes the job in its turn;
+      // with none alive, nobody ever would.
+      running_.erase(self);
+      if (running_.empty()) {
+        queue_.Remove(job);
+        JoinExited(lock);
+        return false;
+      }
+      work_.notify_one();
+    }
   } else {
     work_.notify_one();
   }
   JoinExited(lock);
+  return true;
 }
 
 bool WorkerPool::Withdraw(internal::Job* job) {
@@ -72,16 +88,28 @@ void WorkerPool::JoinExited(std::unique_lock<std::mutex>& lock) {
   lock.lock();
 }
 
+bool WorkerPool::WaitForWork(std::unique_lock<std::mutex>& lock) {
+  auto has_work = [&] { return !queue_.empty() || closing_; };
+  if (options_.idle_timeout == absl::InfiniteDuration()) {
+    work_.wait(lock, has_work);
+    return true;
+  }
+  // Saturate: now + a long timeout must not overflow the clock.
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point now = Clock::now();
+  const auto most = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      Clock::time_point::max() - now);
+  auto timeout = std::chrono::nanoseconds(
+      std::max<int64_t>(0, absl::ToInt64Nanoseconds(options_.idle_timeout)));
+  if (timeout > most) timeout = most;
+  return work_.wait_until(lock, now + timeout, has_work);
+}
+
 void WorkerPool::WorkerMain(ThreadList::iterator self) {
-  const auto idle_timeout = std::chrono::nanoseconds(
-      absl::ToInt64Nanoseconds(options_.idle_timeout));
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    if (queue_.empty() && !closing_) {
-      bool woken = work_.wait_for(lock, idle_timeout, [&] {
-        return !queue_.empty() || closing_;
-      });
-      if (!woken) break;  // idle too long
+    if (queue_.empty() && !closing_ && !WaitForWork(lock)) {
+      break;  // idle too long
     }
     if (queue_.empty()) break;  // closing
     internal::Job* job = queue_.PopFront();

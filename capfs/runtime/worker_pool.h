@@ -5,7 +5,10 @@
 // RunBlocking (run_blocking.h) sends them here and resumes the task on its
 // loop when they are done. Threads are started on demand up to
 // `max_threads`, reused for job after job, and exit once idle for
-// `idle_timeout`; jobs beyond `max_threads` wait their turn in FIFO order.
+// `idle_timeout` (never, when it is absl::InfiniteDuration()); jobs beyond
+// `max_threads` wait their turn in FIFO order. When the system refuses a new
+// thread, the job waits for a thread already alive; with none alive, it
+// fails with kResourceExhausted instead of running.
 //
 // Each Loop has a pool of its own unless LoopOptions::workers names one to
 // share (which must outlive the loops using it).
@@ -26,6 +29,7 @@
 #include <list>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "absl/time/time.h"
 #include "capfs/runtime/internal/intrusive_list.h"
@@ -39,6 +43,11 @@ struct JobTag;
 // A unit of blocking work, owned by whoever submits it.
 class Job : public ListLink<JobTag> {
  public:
+  Job() = default;
+  // Moved only before it is submitted.
+  Job(Job&& other) noexcept : ListLink<JobTag>(std::move(other)) {}
+  Job& operator=(const Job&) = delete;
+
   // Does the work, on a worker thread.
   virtual void Run() noexcept = 0;
   // Then hands the result back, on the same thread, once the pool counts
@@ -53,8 +62,9 @@ class Job : public ListLink<JobTag> {
 }  // namespace internal
 
 struct WorkerPoolOptions {
-  int max_threads = 16;                          // at least 1
-  absl::Duration idle_timeout = absl::Seconds(10);  // then an idle thread exits
+  int max_threads = 16;  // at least 1
+  // Then an idle thread exits; absl::InfiniteDuration(): never.
+  absl::Duration idle_timeout = absl::Seconds(10);
 };
 
 class WorkerPool {
@@ -73,8 +83,9 @@ class WorkerPool {
   const WorkerPoolOptions& options() const { return options_; }
 
   // For the runtime: queues `job`, starting a thread if none is idle and the
-  // bound allows.
-  void Submit(internal::Job* job);
+  // bound allows. False, queueing nothing, when no thread is alive and none
+  // can be started.
+  bool Submit(internal::Job* job);
   // For the runtime: takes `job` back if no thread has started it (true), in
   // which case it never runs; false when it has started or finished.
   bool Withdraw(internal::Job* job);
@@ -82,6 +93,9 @@ class WorkerPool {
  private:
   using ThreadList = std::list<std::thread>;
   void WorkerMain(ThreadList::iterator self);
+  // Waits for work or closing, as long as the idle timeout allows; false
+  // when it ran out.
+  bool WaitForWork(std::unique_lock<std::mutex>& lock);
   void JoinExited(std::unique_lock<std::mutex>& lock);
 
   const WorkerPoolOptions options_;

@@ -2,14 +2,24 @@
 
 #include "capfs/runtime/loop.h"
 
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <fstream>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "capfs/fd.h"
 #include "capfs/runtime/runtime.h"
+#include "capfs/status.h"
 #include "capfs_test/runtime/runtime_test_util.h"
 #include "gtest/gtest.h"
 
@@ -141,23 +151,82 @@ TEST_P(LoopTest, PostsFromOtherThreadsRunInOrderPerThread) {
   }
 }
 
-// With nothing runnable and nothing to wait for but the post, the loop
-// sleeps in the backend; the post's eventfd write must wake it.
-TEST_P(LoopTest, PostWakesASleepingLoop) {
+// True when thread `tid` of this process is blocked in a backend's wait
+// (epoll or poll family), as /proc says; false while it runs or makes any
+// other call. Fails the test if /proc cannot say.
+bool BlockedInBackendWait(pid_t tid) {
+  std::string path = absl::StrCat("/proc/self/task/", tid, "/syscall");
+  std::ifstream in(path);
+  std::string first;
+  if (!(in >> first)) {
+    ADD_FAILURE() << "cannot read " << path;
+    return true;  // stop waiting: the test fails anyway
+  }
+  if (first == "running") return false;
+  long nr = std::strtol(first.c_str(), nullptr, 10);
+  static const std::set<long> kWaits = {
+      SYS_epoll_pwait, SYS_epoll_pwait2, SYS_ppoll,
+#ifdef SYS_epoll_wait
+      SYS_epoll_wait,
+#endif
+#ifdef SYS_poll
+      SYS_poll,
+#endif
+  };
+  return kWaits.count(nr) > 0;
+}
+
+// The loop has nothing runnable and no timer: it blocks in the backend's
+// wait with no timeout (a task waits on a pipe nobody writes to). Only then
+// does the other thread post; the post's eventfd write must wake the loop.
+// Were it missing, the loop would sleep on until the watchdog writes to the
+// pipe.
+TEST_P(LoopTest, PostWakesALoopBlockedInItsWait) {
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0);
+  Fd rescue(fds[1]);
+  testing::Watchdog dog(absl::Seconds(10),
+                        [&] { (void)!::write(rescue.get(), "r", 1); });
+  bool saw_blocked = false;
+  bool woken_by_post = false;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     Loop* loop = Loop::Current();
-    Event woken;
-    std::atomic<bool> waiting{false};
-    std::thread poster([&] {
-      while (!waiting.load()) std::this_thread::yield();
-      loop->Post([&] { woken.Set(); });
+    const pid_t loop_tid = ::gettid();
+    Event woken;  // outlives every post: unrun ones are dropped, not run
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<AsyncFd> idle = AsyncFd::Adopt(scope, Fd(fds[0]));
+      if (!idle.ok()) co_return idle.status();
+      scope.Spawn([&]() -> Task<absl::Status> {
+        char byte;
+        absl::StatusOr<size_t> n =
+            co_await Read(*idle, absl::MakeSpan(&byte, 1));
+        if (!woken.is_set()) woken.Set();  // the watchdog's rescue
+        co_return n.status();
+      });
+      std::thread poster([&] {
+        while (!dog.fired() && !BlockedInBackendWait(loop_tid)) {
+          std::this_thread::yield();
+        }
+        saw_blocked = !dog.fired();
+        loop->Post([&] {
+          woken_by_post = !woken.is_set();
+          woken.Set();
+        });
+      });
+      absl::Status w = co_await woken.Wait();
+      poster.join();  // it has posted, or is about to
+      // End the idle reader.
+      if (::write(rescue.get(), "x", 1) != 1 && w.ok()) {
+        w = ErrnoError(errno, "write", "");
+      }
+      co_return co_await scope.Join(std::move(w));
     });
-    waiting.store(true);
-    absl::Status w = co_await woken.Wait();
-    poster.join();
-    co_return w;
   });
+  dog.Disarm();
   EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(saw_blocked);
+  EXPECT_TRUE(woken_by_post);
+  EXPECT_FALSE(dog.fired()) << "the post did not wake the loop";
 }
 
 TEST_P(LoopTest, HundredThousandConcurrentTasks) {

@@ -5,11 +5,17 @@
 
 #include <dirent.h>
 
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/time/time.h"
 #include "capfs/runtime/runtime.h"
 #include "gtest/gtest.h"
 
@@ -57,6 +63,60 @@ inline std::set<int> OpenFds() {
   }
   closedir(d);
   return fds;
+}
+
+// Turns a hang into a failure. Unless Disarm() is called within `patience`,
+// runs `rescue` on a thread of its own (it should unblock what hangs: write
+// what a reader waits for, drain what a writer fills), and fired() then
+// says so. The destructor disarms it and waits for that thread.
+class Watchdog {
+ public:
+  Watchdog(absl::Duration patience, std::function<void()> rescue)
+      : thread_([this, patience, rescue = std::move(rescue)] {
+          std::unique_lock<std::mutex> lock(mu_);
+          if (cv_.wait_for(lock, absl::ToChronoNanoseconds(patience),
+                           [&] { return disarmed_; })) {
+            return;
+          }
+          fired_ = true;
+          lock.unlock();
+          rescue();
+        }) {}
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() {
+    Disarm();
+    thread_.join();
+  }
+
+  void Disarm() {
+    std::lock_guard<std::mutex> lock(mu_);
+    disarmed_ = true;
+    cv_.notify_all();
+  }
+  bool fired() const { return fired_; }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool disarmed_ = false;  // guarded by mu_
+  std::atomic<bool> fired_{false};
+  std::thread thread_;
+};
+
+// Yields until the task whose fiber `*fiber` names (set by that task, e.g.
+// with `fiber = co_await internal::CurrentFiber();`) is suspended in a wait
+// of type W: so that a test acts on a task in exactly that wait, not one
+// still on its way there.
+template <typename W = internal::Waiter>
+Task<absl::Status> YieldUntilWaitingIn(internal::Fiber* const* fiber) {
+  for (;;) {
+    if (*fiber != nullptr &&
+        dynamic_cast<W*>((*fiber)->waiting()) != nullptr) {
+      co_return absl::OkStatus();
+    }
+    if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
+  }
 }
 
 // Sets `*done` when it goes out of scope: shows that a task's frame ended.

@@ -9,6 +9,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -194,6 +195,127 @@ TEST_P(ScopeTest, DescriptorsOpenedUnderAScopeAreClosedWhenItEnds) {
   EXPECT_EQ(open.count(read_fd), 0u);
   EXPECT_EQ(open.count(write_fd), 0u);
 }
+
+// Cancelling a join (here by a WithTimeout around it) cancels the scope's
+// tasks; the join still waits for them to end, then gives kCancelled, which
+// WithTimeout reports as kDeadlineExceeded. The task ignores its
+// cancellation and returns OK: the join's result does not depend on it.
+struct JoinTimeoutCase {
+  std::string name;
+  // Sleeps through the timeout before the join begins: the join then starts
+  // out cancelled.
+  bool timeout_before_join;
+};
+
+void PrintTo(const JoinTimeoutCase& c, std::ostream* os) { *os << c.name; }
+
+class JoinTimeoutTest
+    : public ::testing::TestWithParam<std::tuple<IoBackend, JoinTimeoutCase>> {
+};
+
+TEST_P(JoinTimeoutTest, CancelledJoinCancelsTheTasksAndWaitsForThem) {
+  const auto& [backend, c] = GetParam();
+  LoopOptions options;
+  options.backend = backend;
+  absl::Status slept;
+  absl::Status joined;
+  bool task_ended = false;
+  bool ended_before_join_returned = false;
+  absl::Status s = runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          scope.Spawn([&]() -> Task<absl::Status> {
+            SetOnExit ended(&task_ended);
+            // Far beyond the timeout: without the cancellation the join
+            // would give this sleep's OK, late.
+            slept = co_await Sleep(absl::Seconds(5));
+            co_return absl::OkStatus();
+          });
+          joined = co_await WithTimeout(
+              absl::Milliseconds(1), [&]() -> Task<absl::Status> {
+                if (c.timeout_before_join) {
+                  absl::Status w = co_await Sleep(absl::Hours(1));
+                  if (!absl::IsCancelled(w)) co_return w;
+                }
+                co_return co_await scope.Join();
+              }());
+          ended_before_join_returned = task_ended;
+          co_return absl::OkStatus();
+        });
+      }(),
+      options);
+  EXPECT_TRUE(absl::IsDeadlineExceeded(joined)) << joined;
+  EXPECT_TRUE(absl::IsCancelled(slept)) << slept;
+  EXPECT_TRUE(ended_before_join_returned);
+  // The scope was cancelled: WithScope says so.
+  EXPECT_TRUE(absl::IsCancelled(s)) << s;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, JoinTimeoutTest,
+    ::testing::Combine(
+        ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
+        ::testing::Values(JoinTimeoutCase{"TimeoutDuringJoin", false},
+                          JoinTimeoutCase{"TimeoutBeforeJoin", true})),
+    [](const auto& info) {
+      return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
+                          std::get<1>(info.param).name);
+    });
+
+// Only the body may join its scope. A task spawned in it that joins would
+// wait for itself; it gets kFailedPrecondition at once instead, however
+// deep in nested scopes the join is.
+struct ForeignJoinCase {
+  std::string name;
+  bool from_nested_scope;  // the task joins from the body of a scope of its own
+};
+
+void PrintTo(const ForeignJoinCase& c, std::ostream* os) { *os << c.name; }
+
+class ForeignJoinTest
+    : public ::testing::TestWithParam<std::tuple<IoBackend, ForeignJoinCase>> {
+};
+
+TEST_P(ForeignJoinTest, TaskJoiningItsOwnScopeFailsAtOnce) {
+  const auto& [backend, c] = GetParam();
+  LoopOptions options;
+  options.backend = backend;
+  absl::Status joined;
+  absl::Status s = runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          scope.Spawn([&]() -> Task<absl::Status> {
+            if (c.from_nested_scope) {
+              joined = co_await WithScope(
+                  [&](Scope&) -> Task<absl::Status> {
+                    co_return co_await scope.Join();
+                  });
+            } else {
+              joined = co_await scope.Join();
+            }
+            co_return joined;
+          });
+          co_return absl::OkStatus();
+        });
+      }(),
+      options);
+  EXPECT_EQ(joined.code(), absl::StatusCode::kFailedPrecondition) << joined;
+  EXPECT_NE(joined.message().find("other than the scope's body"),
+            absl::string_view::npos)
+      << joined;
+  EXPECT_EQ(s, joined);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, ForeignJoinTest,
+    ::testing::Combine(
+        ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
+        ::testing::Values(ForeignJoinCase{"SpawnedTask", false},
+                          ForeignJoinCase{"NestedScopeBody", true})),
+    [](const auto& info) {
+      return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
+                          std::get<1>(info.param).name);
+    });
 
 // Cancellation must reach every kind of suspension point. Each case starts a
 // task that suspends in one kind of wait and would stay there for good; the

@@ -5,14 +5,19 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <functional>
 #include <memory>
+#include <ostream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "capfs/fd.h"
 #include "capfs/runtime/loop.h"
+#include "capfs/runtime/scope.h"
 #include "capfs/runtime/yield.h"
 #include "capfs_test/runtime/runtime_test_util.h"
 #include "gtest/gtest.h"
@@ -116,6 +121,101 @@ TEST_P(TaskTest, SuspendedChildResumesParent) {
   });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 100000);
+}
+
+Task<absl::StatusOr<int>> Seven() { co_return 7; }
+
+// A Task is awaited once: awaiting it gives up the coroutine and leaves the
+// Task empty. Awaiting, spawning or running an empty Task (awaited before,
+// moved from, or default-made) is a bug the runtime reports the same way in
+// every build: kFailedPrecondition where the result can carry a status.
+struct EmptyTaskCase {
+  std::string name;
+  // Returns what the misuse gave.
+  std::function<Task<absl::Status>()> misuse;
+};
+
+void PrintTo(const EmptyTaskCase& c, std::ostream* os) { *os << c.name; }
+
+std::vector<EmptyTaskCase> EmptyTaskCases() {
+  return {
+      {"AwaitedTwice",
+       []() -> Task<absl::Status> {
+         Task<absl::StatusOr<int>> t = Seven();
+         absl::StatusOr<int> first = co_await std::move(t);
+         EXPECT_TRUE(first.ok() && *first == 7);
+         EXPECT_FALSE(t.valid());
+         co_return (co_await std::move(t)).status();
+       }},
+      {"MovedFrom",
+       []() -> Task<absl::Status> {
+         Task<absl::StatusOr<int>> t = Seven();
+         Task<absl::StatusOr<int>> moved = std::move(t);
+         absl::Status s = (co_await std::move(t)).status();
+         absl::StatusOr<int> real = co_await std::move(moved);
+         EXPECT_TRUE(real.ok() && *real == 7);
+         co_return s;
+       }},
+      {"DefaultMade",
+       []() -> Task<absl::Status> { co_return co_await Task<absl::Status>(); }},
+      {"Spawned",
+       []() -> Task<absl::Status> {
+         co_return co_await WithScope([](Scope& scope) -> Task<absl::Status> {
+           scope.Spawn(Task<absl::Status>());
+           co_return absl::OkStatus();
+         });
+       }},
+      {"SpawnedFromACallable",
+       []() -> Task<absl::Status> {
+         co_return co_await WithScope([](Scope& scope) -> Task<absl::Status> {
+           scope.Spawn([]() { return Task<absl::Status>(); });
+           co_return absl::OkStatus();
+         });
+       }},
+  };
+}
+
+class EmptyTaskTest
+    : public ::testing::TestWithParam<std::tuple<IoBackend, EmptyTaskCase>> {};
+
+TEST_P(EmptyTaskTest, IsFailedPrecondition) {
+  const IoBackend backend = std::get<0>(GetParam());
+  const auto& c = std::get<1>(GetParam());
+  LoopOptions options;
+  options.backend = backend;
+  absl::Status s = runtime::Run(c.misuse(), options);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, EmptyTaskTest,
+    ::testing::Combine(::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
+                       ::testing::ValuesIn(EmptyTaskCases())),
+    [](const auto& info) {
+      return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
+                          std::get<1>(info.param).name);
+    });
+
+TEST_P(TaskTest, RunningAnEmptyTaskIsFailedPrecondition) {
+  absl::Status s = runtime::Run(Task<absl::Status>(), Options());
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+}
+
+// A result that cannot carry a status has nothing to give: the process
+// stops with a message rather than run on with a made-up value.
+TEST(EmptyTaskDeathTest, WithoutAStatusTheProcessStops) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        absl::Status s = runtime::Run([]() -> Task<absl::Status> {
+          Task<int> t = Immediate(1);
+          int a = co_await std::move(t);
+          int b = co_await std::move(t);
+          co_return a + b > 0 ? absl::OkStatus() : absl::InternalError("");
+        }());
+        (void)s;
+      },
+      "awaited an empty Task");
 }
 
 TEST(LoopTest, CurrentIsSetOnlyWhileRunning) {

@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -30,10 +31,13 @@ TEST_P(TimerTest, FireInDeadlineOrderWhateverTheArmingOrder) {
   const std::vector<int> delays_ms = {30, 10, 50, 20, 40, 0};
   std::vector<int> fired;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    // Deadlines from one base: the tasks arm their timers at slightly
+    // different times, and a stall between two of them must not reorder.
+    const absl::Duration base = MonotonicNow();
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       for (int ms : delays_ms) {
         scope.Spawn([&, ms]() -> Task<absl::Status> {
-          absl::Status w = co_await Sleep(absl::Milliseconds(ms));
+          absl::Status w = co_await SleepUntil(base + absl::Milliseconds(ms));
           fired.push_back(ms);
           co_return w;
         });
@@ -126,6 +130,65 @@ TEST_P(TimerTest, NestedTimeoutsReportTheOneThatFired) {
   EXPECT_TRUE(absl::IsCancelled(inner_result)) << inner_result;
   EXPECT_TRUE(absl::IsDeadlineExceeded(s)) << s;
 }
+
+// Durations too long for the clock (infinite ones above all) must neither
+// wrap around into the past nor arm a timer: a sleep that long ends only by
+// cancellation, and a timeout that long never fires.
+struct LongDurationCase {
+  std::string name;
+  absl::Duration timeout;  // WithTimeout's
+  bool until;              // SleepUntil(MonotonicNow() + sleep), else Sleep
+  absl::Duration sleep;
+  absl::StatusCode expected;
+};
+
+void PrintTo(const LongDurationCase& c, std::ostream* os) { *os << c.name; }
+
+class LongDurationTest
+    : public ::testing::TestWithParam<std::tuple<IoBackend, LongDurationCase>> {
+};
+
+TEST_P(LongDurationTest, NeitherWrapsNorFiresEarly) {
+  const IoBackend backend = std::get<0>(GetParam());
+  const auto& c = std::get<1>(GetParam());
+  LoopOptions options;
+  options.backend = backend;
+  absl::Status s = runtime::Run(
+      [&]() -> Task<absl::Status> {
+        if (c.until) {
+          co_return co_await WithTimeout(c.timeout,
+                                         SleepUntil(MonotonicNow() + c.sleep));
+        }
+        co_return co_await WithTimeout(c.timeout, Sleep(c.sleep));
+      }(),
+      options);
+  EXPECT_EQ(s.code(), c.expected) << s;
+}
+
+std::vector<LongDurationCase> LongDurationCases() {
+  const absl::Duration inf = absl::InfiniteDuration();
+  const absl::Duration huge = absl::Hours(1e8);  // more ns than int64 holds
+  const auto ok = absl::StatusCode::kOk;
+  const auto late = absl::StatusCode::kDeadlineExceeded;
+  return {
+      {"InfiniteSleep", absl::Milliseconds(20), false, inf, late},
+      {"HugeSleep", absl::Milliseconds(20), false, huge, late},
+      {"SleepUntilInfiniteFuture", absl::Milliseconds(20), true, inf, late},
+      {"InfiniteTimeout", inf, false, absl::Milliseconds(1), ok},
+      {"HugeTimeout", huge, false, absl::Milliseconds(1), ok},
+      {"MinusInfiniteSleep", absl::Seconds(30), false, -inf, ok},
+      {"MinusInfiniteTimeout", -inf, false, absl::Hours(1), late},
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Backends, LongDurationTest,
+    ::testing::Combine(::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
+                       ::testing::ValuesIn(LongDurationCases())),
+    [](const auto& info) {
+      return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
+                          std::get<1>(info.param).name);
+    });
 
 // The heap against a multiset model, through a random mix of arming,
 // cancelling and popping.

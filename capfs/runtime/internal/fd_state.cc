@@ -1,9 +1,10 @@
 #include "capfs/runtime/internal/fd_state.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
-
-#include <cassert>
+#include <stdint.h>
+#include <sys/socket.h>
 
 #include "capfs/runtime/internal/sys.h"
 #include "capfs/status.h"
@@ -37,10 +38,19 @@ absl::Status FdReadyAwaiter::await_resume() {
   return absl::OkStatus();
 }
 
+bool FdJob::StartOn(Fiber* fiber, std::coroutine_handle<> self) {
+  if (!Start(fiber, self)) return false;
+  state_->AddJob(this);
+  return true;
+}
+
+void FdJob::Settled() noexcept { state_->RemoveJob(this); }
+
 absl::StatusOr<FdState*> FdState::Create(
-    Scheduler* scheduler, Fd fd, FdIo io, bool stream,
-    IntrusiveList<FdState, ResourceTag>* resources) {
-  FdState* state = new FdState(scheduler, std::move(fd), io, stream);
+    Scheduler* scheduler, Fd fd, FdIo io, bool stream, bool socket,
+    bool capped_writes, IntrusiveList<FdState, ResourceTag>* resources) {
+  FdState* state = new FdState(scheduler, std::move(fd), io, stream, socket,
+                               capped_writes);
   if (io != FdIo::kWorker) {
     int r = scheduler->backend().Add(state->fd_.get(), state);
     if (r == -EPERM) {
@@ -59,20 +69,31 @@ absl::StatusOr<FdState*> FdState::Create(
   return state;
 }
 
-FdState::FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream)
-    : scheduler_(scheduler), fd_(std::move(fd)), io_(io), stream_(stream) {}
+FdState::FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream,
+                 bool socket, bool capped_writes)
+    : scheduler_(scheduler),
+      fd_(std::move(fd)),
+      io_(io),
+      stream_(stream),
+      socket_(socket),
+      capped_writes_(capped_writes) {}
 
 void FdState::Destroy() {
   Close().IgnoreError();  // the owner dropped it without asking
   delete this;
 }
 
+IoTarget FdState::target(uint32_t direction) const {
+  IoTarget target{fd(), socket_ ? MSG_DONTWAIT : 0, SIZE_MAX};
+  if (capped_writes_ && direction == kWritable) target.max_bytes = PIPE_BUF;
+  return target;
+}
+
 bool FdState::PollNow(uint32_t direction) {
   struct pollfd p = {fd_.get(), 0, 0};
   if (direction & kReadable) p.events |= POLLIN;
   if (direction & kWritable) p.events |= POLLOUT;
-  // An error or hangup counts as ready: the call will report it.
-  return SysPoll(&p, 1, 0) > 0;
+  return SysPollNow(&p) != 0;  // an error (never expected) counts as ready
 }
 
 void FdState::OnReady(uint32_t ready) {
@@ -81,12 +102,14 @@ void FdState::OnReady(uint32_t ready) {
   ready &= kReadable | kWritable;
   maybe_ready_ |= ready;
   if (ready & kReadable) {
+    ++reports_[0];
     while (FdReadyAwaiter* w = readers_.PopFront()) {
       scheduler_->AddFdWaits(-1);
       w->Wake(/*closed=*/false);
     }
   }
   if (ready & kWritable) {
+    ++reports_[1];
     while (FdReadyAwaiter* w = writers_.PopFront()) {
       scheduler_->AddFdWaits(-1);
       w->Wake(/*closed=*/false);
@@ -130,20 +153,23 @@ absl::Status FdState::Close() {
       w->Wake(/*closed=*/true);
     }
   }
+  // Jobs not started never run (each leaves the list as it is withdrawn);
+  // started ones keep the number until they are done.
+  jobs_.ForEach([](FdJob* job) { job->WithdrawForClose(); });
   if (resources_ != nullptr) {
     resources_->Remove(this);
     resources_ = nullptr;
   }
-  if (worker_uses_ > 0) {
+  if (!jobs_.empty()) {
     close_deferred_ = true;
     return absl::OkStatus();
   }
   return fd_.Close();
 }
 
-void FdState::EndWorkerUse() {
-  assert(worker_uses_ > 0);
-  if (--worker_uses_ == 0 && close_deferred_) {
+void FdState::RemoveJob(FdJob* job) {
+  jobs_.Remove(job);
+  if (jobs_.empty() && close_deferred_) {
     close_deferred_ = false;
     fd_.Close().IgnoreError();  // nobody is left to tell
   }

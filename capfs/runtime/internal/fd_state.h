@@ -1,32 +1,48 @@
 // FdState: what a loop knows about one descriptor an AsyncFd owns.
 //
-// It holds the descriptor, how I/O on it is done (on the loop, nonblocking;
-// or on a worker, with or without a readiness wait first), the tasks waiting
-// for each direction, and a per-direction readiness hint: false once a call
-// said EAGAIN (or, on a stream, transferred less than asked), true again
-// when the backend reports the direction. While a hint is false an I/O call
-// waits first instead of making a call bound to fail, which saves a syscall
-// per wait; both backends report every change after the hint was cleared,
-// so the hint is never stale in the direction that would hang.
+// It holds the descriptor, how I/O on it is done (FdIo), the tasks waiting
+// for each direction, the worker jobs using it, and, per direction, a
+// readiness hint and a count of the backend's readiness reports.
+//
+// The hint is for descriptors served on the loop thread (kLoop,
+// kLoopDontWait), whose calls happen between two reports and never while
+// one is processed. It is true until a call says EAGAIN (or, on a stream,
+// moves less than asked: it drained the kernel's buffer), and true again
+// when the backend reports the direction. While it is false an I/O call
+// waits first instead of making a call bound to fail. Both backends report
+// every change after that point, so a false hint always ends with a report.
+//
+// A descriptor served by workers after a readiness wait (kWorkerWhenReady)
+// does not use the hint: its call runs on another thread while reports keep
+// arriving, and another process may drain it, so the kernel is asked (a
+// poll with no timeout) before each call. After an EAGAIN the task waits
+// for a report, unless one came while the call ran.
+//
+// Hangups: with edge-triggered epoll one report can carry both the last data
+// and the hangup. A reader woken by it takes the data with a short read,
+// which would clear the hint, and no report would ever come for the end of
+// file that remains. So a direction that has hung up stays ready through
+// short transfers, until a call says EAGAIN: that proves it is not ready (a
+// FIFO whose writer left and a new one came), and the direction then waits
+// like any other.
 //
 // Closing (AsyncFd::Close, the AsyncFd's destruction, or the end of its
 // scope) removes the descriptor from the backend first (so its number is
-// never polled again), ends every wait on it with EBADF, and closes it, or,
-// while a worker still uses the number, defers close(2) until the worker is
-// done, so the number cannot be reused under it (Eio's Fd.use_exn).
+// never polled again), ends every readiness wait on it with EBADF, takes
+// back every worker job on it that no worker has started (those end with
+// EBADF and never run), and closes it; or, while a started job still uses
+// the number, defers close(2) until the last such job is done, so the
+// number cannot be reused under it (Eio's Fd.use_exn).
 //
 // Reference-counted: the AsyncFd and each I/O call in progress hold a
 // reference. Loop-thread only. Not part of the API.
-//
-// Why hangups are sticky: with edge-triggered epoll, one event can carry both
-// the last data and the hangup. A reader woken by it takes the data with a
-// short read, which would clear the hint, and no edge would ever come for
-// the end of file that remains. Once a direction has hung up it stays ready.
 
 #ifndef CAPFS_RUNTIME_INTERNAL_FD_STATE_H_
 #define CAPFS_RUNTIME_INTERNAL_FD_STATE_H_
 
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <coroutine>
 #include <utility>
@@ -34,21 +50,41 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "capfs/fd.h"
+#include "capfs/runtime/internal/backend.h"
+#include "capfs/runtime/internal/blocking_job.h"
 #include "capfs/runtime/internal/fiber.h"
 #include "capfs/runtime/internal/intrusive_list.h"
 #include "capfs/runtime/internal/scheduler.h"
 
 namespace capfs {
 namespace runtime {
+
+// What DoIo (async_fd.h) hands the call it makes: where, and within what
+// bounds, the call must stay so that it does not block.
+struct IoTarget {
+  int fd;
+  // For send/recv-family calls: MSG_DONTWAIT on a socket (whose O_NONBLOCK
+  // flag may be off, and shared with another process), else 0. A call on a
+  // socket must pass it.
+  int msg_flags;
+  // The most bytes the call may ask to move: readiness to write a blocking
+  // pipe or tty promises room for PIPE_BUF bytes, not more, and a larger
+  // write would block its worker until a reader drains it. SIZE_MAX when
+  // there is no such bound.
+  size_t max_bytes;
+};
+
 namespace internal {
 
 struct ResourceTag;  // an FdState among its scope's resources
 struct FdWaitTag;    // a waiter among an FdState's waiters
+struct FdJobTag;     // a worker job among an FdState's jobs
 
 class FdState;
 
 enum class FdIo {
   kLoop,             // nonblocking and pollable: calls on the loop thread
+  kLoopDontWait,     // a blocking socket: calls on the loop, MSG_DONTWAIT
   kWorkerWhenReady,  // pollable but blocking: wait here, call on a worker
   kWorker,           // never ready-reported (a regular file): call on a worker
 };
@@ -87,14 +123,58 @@ class FdReadyAwaiter final : public Waiter, public ListLink<FdWaitTag> {
   bool cancelled_ = false;
 };
 
+// A call on a worker using an FdState's descriptor: the FdState tracks it
+// so that closing can withdraw it, or wait for it, as the file comment says.
+class FdJob : public BlockingJob, public ListLink<FdJobTag> {
+ protected:
+  explicit FdJob(FdState* state) : state_(state) {}
+  ~FdJob() = default;
+
+  // From await_suspend: queues the job and lets the FdState track it.
+  bool StartOn(Fiber* fiber, std::coroutine_handle<> self);
+
+  FdState* state() const { return state_; }
+
+ private:
+  void Settled() noexcept override;
+
+  FdState* state_;
+};
+
+// Runs `call(target)` (a syscall returning a count or -errno) on a worker.
+template <typename Call>
+class FdCallJob final : public FdJob {
+ public:
+  FdCallJob(FdState* state, Call* call, IoTarget target)
+      : FdJob(state), call_(call), target_(target) {}
+
+  bool await_ready() noexcept { return false; }
+  template <RuntimePromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return StartOn(self.promise().fiber(), self);
+  }
+  // The outcome; when it is kRan, result() is the call's.
+  Outcome await_resume() noexcept { return outcome(); }
+  ssize_t result() const { return result_; }
+
+ private:
+  void Work() noexcept override { result_ = (*call_)(target_); }
+
+  Call* call_;
+  IoTarget target_;
+  ssize_t result_ = 0;
+};
+
 class FdState : public ListLink<ResourceTag> {
  public:
   // Watches `fd` (if `io` is not kWorker) on `scheduler`'s backend.
   // `stream`: a short transfer means the direction is drained (pipes,
-  // stream sockets). `resources`: the owning scope's list, closed at its end.
+  // stream sockets). `socket`: calls pass MSG_DONTWAIT. `capped_writes`:
+  // writes move at most PIPE_BUF bytes (a blocking pipe or tty served by
+  // workers). `resources`: the owning scope's list, closed at its end.
   static absl::StatusOr<FdState*> Create(
-      Scheduler* scheduler, Fd fd, FdIo io, bool stream,
-      IntrusiveList<FdState, ResourceTag>* resources);
+      Scheduler* scheduler, Fd fd, FdIo io, bool stream, bool socket,
+      bool capped_writes, IntrusiveList<FdState, ResourceTag>* resources);
 
   FdState(const FdState&) = delete;
   FdState& operator=(const FdState&) = delete;
@@ -110,20 +190,32 @@ class FdState : public ListLink<ResourceTag> {
   FdIo io() const { return io_; }
   Scheduler* scheduler() const { return scheduler_; }
 
+  // What a call in `direction` is handed.
+  IoTarget target(uint32_t direction) const;
+
+  // The readiness hint (loop-served descriptors only; see the file comment).
   bool maybe_ready(uint32_t direction) const {
     return (maybe_ready_ & direction) != 0;
   }
-  void SetNotReady(uint32_t direction) {
-    maybe_ready_ &= ~(direction & ~hung_up_);
+  // A call in `direction` said EAGAIN: not ready, hung up or not.
+  void OnEagain(uint32_t direction) {
+    maybe_ready_ &= ~direction;
+    hung_up_ &= ~direction;
   }
   // After a call in `direction` moved `done` bytes of `requested` (0: size
-  // unknown): a short transfer on a stream drained it.
+  // unknown): a short transfer on a stream drained it, unless the direction
+  // has hung up.
   void AfterTransfer(uint32_t direction, size_t done, size_t requested) {
-    if (stream_ && done > 0 && done < requested) SetNotReady(direction);
+    if (stream_ && done > 0 && done < requested) {
+      maybe_ready_ &= ~(direction & ~hung_up_);
+    }
   }
-  // Asks the kernel now (poll with no timeout) whether `direction` is
-  // ready; for kWorkerWhenReady, whose hint cannot be trusted alone because
-  // another process may drain the descriptor.
+  // How many times the backend has reported `direction` ready.
+  uint64_t reports(uint32_t direction) const {
+    return reports_[direction == kReadable ? 0 : 1];
+  }
+  // Asks the kernel now (a poll with no timeout) whether `direction` is
+  // ready; an error or hangup counts as ready, since the call reports it.
   bool PollNow(uint32_t direction);
 
   // Called by the scheduler when the backend reports `ready`.
@@ -132,16 +224,17 @@ class FdState : public ListLink<ResourceTag> {
   // See the file comment. Idempotent; the error, if any, is close(2)'s.
   absl::Status Close();
 
-  // A worker is about to use / is done with the raw descriptor.
-  void BeginWorkerUse() { ++worker_uses_; }
-  void EndWorkerUse();
-
   // For FdReadyAwaiter.
   void AddWaiter(FdReadyAwaiter* waiter);
   void RemoveWaiter(FdReadyAwaiter* waiter);
 
+  // For FdJob: a job on the descriptor was queued / is out of the pool.
+  void AddJob(FdJob* job) { jobs_.PushBack(job); }
+  void RemoveJob(FdJob* job);
+
  private:
-  FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream);
+  FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream, bool socket,
+          bool capped_writes);
   ~FdState() = default;
   void Destroy();
   void UpdateInterest();
@@ -150,17 +243,20 @@ class FdState : public ListLink<ResourceTag> {
   Fd fd_;
   FdIo io_;
   bool stream_;
+  bool socket_;
+  bool capped_writes_;
   bool closed_ = false;
-  bool watched_ = false;      // added to the backend
+  bool watched_ = false;  // added to the backend
   bool close_deferred_ = false;
   uint32_t maybe_ready_ = kReadable | kWritable;
-  uint32_t hung_up_ = 0;  // directions that stay ready for good
+  uint32_t hung_up_ = 0;  // directions that stay ready through short calls
   uint32_t interest_ = 0;
+  uint64_t reports_[2] = {0, 0};  // readable, writable
   int refs_ = 1;
-  int worker_uses_ = 0;
   IntrusiveList<FdState, ResourceTag>* resources_ = nullptr;
   IntrusiveList<FdReadyAwaiter, FdWaitTag> readers_;
   IntrusiveList<FdReadyAwaiter, FdWaitTag> writers_;
+  IntrusiveList<FdJob, FdJobTag> jobs_;  // queued or running on workers
 };
 
 // A counted reference to an FdState (nullptr allowed).
@@ -182,20 +278,6 @@ class FdRef {
 
  private:
   FdState* state_ = nullptr;
-};
-
-// Brackets a worker's use of the raw descriptor.
-class WorkerUse {
- public:
-  explicit WorkerUse(FdState* state) : state_(state) {
-    state_->BeginWorkerUse();
-  }
-  WorkerUse(const WorkerUse&) = delete;
-  WorkerUse& operator=(const WorkerUse&) = delete;
-  ~WorkerUse() { state_->EndWorkerUse(); }
-
- private:
-  FdState* state_;
 };
 
 }  // namespace internal

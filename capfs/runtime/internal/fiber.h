@@ -164,12 +164,21 @@ class CurrentFiber {
   Fiber* fiber_ = nullptr;
 };
 
+// A task standing in for an empty Task given to a fiber: it reports the
+// misuse as awaiting one would (see task.h).
+template <typename T>
+Task<T> EmptyTaskStandIn() {
+  co_return EmptyTaskResult<T>();
+}
+
 // A fiber that owns its outermost task, a Task<T>.
 template <typename T>
 class TaskFiber : public Fiber {
  public:
   TaskFiber(Scheduler* scheduler, CancelContext* context, Task<T> task)
-      : Fiber(scheduler, context), root_(task.ReleaseHandle()) {
+      : Fiber(scheduler, context),
+        root_(task.valid() ? task.ReleaseHandle()
+                           : EmptyTaskStandIn<T>().ReleaseHandle()) {
     root_.promise().set_fiber(this);
   }
   ~TaskFiber() override {

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +66,26 @@ int SysPoll(struct pollfd* fds, size_t count, int64_t timeout_ns) {
   int r = ::ppoll(fds, count, timeout_ns < 0 ? nullptr : &ts, nullptr);
   if (r >= 0) return r;
   return errno == EINTR ? 0 : -errno;
+}
+
+int SysPollNow(struct pollfd* fd) {
+  return RetryEintr([&] { return ::poll(fd, 1, 0); });
+}
+
+ssize_t SysRecv(int fd, void* buf, size_t size, int flags) {
+  return RetryEintr([&] { return ::recv(fd, buf, size, flags); });
+}
+
+ssize_t SysSend(int fd, const void* buf, size_t size, int flags) {
+  return RetryEintr([&] { return ::send(fd, buf, size, flags); });
+}
+
+ssize_t SysRecvmsg(int fd, struct msghdr* msg, int flags) {
+  return RetryEintr([&] { return ::recvmsg(fd, msg, flags); });
+}
+
+ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags) {
+  return RetryEintr([&] { return ::sendmsg(fd, msg, flags); });
 }
 
 int SysEventfd() {

@@ -11,8 +11,11 @@
 #define CAPFS_RUNTIME_INTERNAL_SYS_H_
 
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 namespace capfs {
 namespace runtime {
@@ -25,6 +28,13 @@ int SysEpollWait(int epfd, struct epoll_event* events, int max_events,
                  int64_t timeout_ns);
 // ppoll(2) with a nanosecond timeout (-1: none). EINTR gives 0.
 int SysPoll(struct pollfd* fds, size_t count, int64_t timeout_ns);
+// poll(2) of one descriptor with no timeout: a look, retried on EINTR.
+int SysPollNow(struct pollfd* fd);
+// recv(2), send(2), recvmsg(2), sendmsg(2).
+ssize_t SysRecv(int fd, void* buf, size_t size, int flags);
+ssize_t SysSend(int fd, const void* buf, size_t size, int flags);
+ssize_t SysRecvmsg(int fd, struct msghdr* msg, int flags);
+ssize_t SysSendmsg(int fd, const struct msghdr* msg, int flags);
 // An eventfd(2) counter, nonblocking.
 int SysEventfd();
 // pipe2(2), both ends nonblocking when `nonblocking`.
