@@ -15,16 +15,23 @@ using ::capfs::internal::RetryEintr;
 using ::capfs::internal::SysFcntl;
 using ::capfs::internal::SysFstat;
 
-// Files a short read or write leaves drained: the kernel had no more at the
-// time, and any more will be reported.
-bool IsStream(int fd, const struct stat& st) {
-  if (S_ISFIFO(st.st_mode)) return true;
-  if (!S_ISSOCK(st.st_mode)) return false;
+// The directions in which a short transfer proves the kernel had no more
+// data, or room, at the time (so that any more will be reported):
+//  - writes to a pipe or a stream socket: a nonblocking write stops short
+//    only when the buffer is full;
+//  - not reads: a read from a pipe whose writer uses packet mode (O_DIRECT,
+//    which the read end cannot see) gives one packet and more may wait, and
+//    a stream socket's read also stops at a message that carries
+//    descriptors, at a change of sender, at TCP's urgent mark, with data
+//    still queued. Pipe() trusts short reads on the pipes it makes.
+uint32_t ShortTransferDrains(int fd, const struct stat& st) {
+  if (S_ISFIFO(st.st_mode)) return internal::kWritable;
+  if (!S_ISSOCK(st.st_mode)) return 0;
   int type = 0;
   socklen_t len = sizeof(type);
   int r = RetryEintr(
       [&] { return ::getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len); });
-  return r == 0 && type == SOCK_STREAM;
+  return r == 0 && type == SOCK_STREAM ? internal::kWritable : 0;
 }
 
 }  // namespace
@@ -41,8 +48,8 @@ absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
   if (r < 0) return ErrnoError(-r, "fstat", "");
   const bool socket = S_ISSOCK(st.st_mode);
   internal::FdIo io = internal::FdIo::kWorker;
-  bool pollable = !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) ||
-                    S_ISBLK(st.st_mode));
+  bool pollable =
+      !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode));
   if (pollable) {
     int flags = SysFcntl(fd.get(), F_GETFL, 0);
     if (flags < 0) return ErrnoError(-flags, "fcntl(F_GETFL)", "");
@@ -61,13 +68,12 @@ absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
       io = internal::FdIo::kWorkerWhenReady;
     }
   }
-  const bool stream = IsStream(fd.get(), st);
-  // A blocking pipe or tty that said it is writable has room for PIPE_BUF
-  // bytes; sockets pass MSG_DONTWAIT instead.
-  const bool capped_writes =
-      io == internal::FdIo::kWorkerWhenReady && !socket;
+  const uint32_t short_drains = ShortTransferDrains(fd.get(), st);
+  // A blocking pipe that said it is writable has room for PIPE_BUF bytes
+  // (a tty usually does); sockets pass MSG_DONTWAIT instead.
+  const bool capped_writes = io == internal::FdIo::kWorkerWhenReady && !socket;
   absl::StatusOr<internal::FdState*> state = internal::FdState::Create(
-      scope.scheduler(), std::move(fd), io, stream, socket, capped_writes,
+      scope.scheduler(), std::move(fd), io, short_drains, socket, capped_writes,
       scope.resources());
   if (!state.ok()) return state.status();
   return AsyncFd(*state);
@@ -104,6 +110,9 @@ absl::StatusOr<PipeEnds> Pipe(Scope& scope) {
   absl::StatusOr<AsyncFd> read =
       AsyncFd::Adopt(scope, std::move(read_end), IoMode::kAuto);
   if (!read.ok()) return read.status();
+  // Both ends are ours and the pipe is not in packet mode: a short read
+  // drained it, which saves a read that would say EAGAIN before each wait.
+  read->state()->AddShortDrains(internal::kReadable);
   absl::StatusOr<AsyncFd> write =
       AsyncFd::Adopt(scope, std::move(write_end), IoMode::kAuto);
   if (!write.ok()) return write.status();

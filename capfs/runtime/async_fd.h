@@ -25,14 +25,24 @@
 //    whose O_NONBLOCK flag we must not flip under the other process): the
 //    task waits on the loop until the kernel says the descriptor is ready,
 //    then the call runs on a worker, so a racing reader elsewhere can never
-//    block the loop. A write there moves at most PIPE_BUF bytes, all that
-//    readiness promises room for (WriteAll loops);
+//    block the loop. A write there moves at most PIPE_BUF bytes, all that a
+//    pipe's readiness promises room for (WriteAll loops). Readiness is only
+//    a promise about the moment it was seen: another process sharing the
+//    descriptor may drain or fill it first, and a tty may report room for
+//    fewer bytes (or be stopped by XOFF), so such a call can still block its
+//    worker until the other side acts;
 //  - never ready-reported (regular files, directories, block devices, and
 //    devices the backend refuses): on a worker. Nothing would say when such
 //    a descriptor is ready, so if it is nonblocking and its call says
 //    EAGAIN, that is the result.
 // Adopt sets close-on-exec on the descriptor (a flag of this descriptor
 // alone, unlike O_NONBLOCK).
+//
+// Cancellation (a scope's, WithTimeout's) ends a readiness wait, and a call
+// queued for a worker, at once with kCancelled. A call a worker has started
+// runs to its end first (a blocked one until the other side acts, see
+// above), and then its result stands: the bytes it moved are never lost, and
+// the task sees kCancelled at its next wait.
 //
 // DoIo is the primitive the I/O calls (fd_io.h) and the socket layer build
 // on. Loop-thread only.
@@ -121,6 +131,8 @@ struct PipeEnds {
 };
 
 // A pipe whose ends are nonblocking, close-on-exec and owned by `scope`.
+// Its reads take a short count to mean the pipe is empty (one read fewer
+// per wait), so its write end must not be put in packet mode (O_DIRECT).
 absl::StatusOr<PipeEnds> Pipe(Scope& scope);
 
 enum class Direction { kRead, kWrite };
@@ -181,6 +193,9 @@ Task<absl::StatusOr<size_t>> DoIo(AsyncFd& fd, Direction direction,
       internal::FdCallJob<Call> job(state.get(), &call, state->target(bit));
       switch (co_await job) {
         case internal::BlockingJob::Outcome::kRan:
+        case internal::BlockingJob::Outcome::kRanCancelled:
+          // Data it moved must not be lost: its count stands even if the
+          // task was cancelled meanwhile, which its next wait reports.
           break;
         case internal::BlockingJob::Outcome::kClosed:
           co_return ErrnoError(EBADF, op, "");

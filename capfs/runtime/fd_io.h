@@ -9,9 +9,10 @@
 // and never blocks the loop. A short count is reported as it is (WriteAll
 // loops). 0 from Read is end of file. Errors keep their errno; a descriptor
 // closed before or during the call gives EBADF; cancellation gives
-// kCancelled, and then nothing was transferred unless the call had already
-// started on a worker (its count is then lost, as the call is). The buffers
-// must stay valid until the call returns.
+// kCancelled, and then nothing was transferred: a call a worker had already
+// started runs to its end, and its count is returned (the task meets the
+// cancellation at its next wait). The buffers must stay valid until the
+// call returns.
 
 #ifndef CAPFS_RUNTIME_FD_IO_H_
 #define CAPFS_RUNTIME_FD_IO_H_

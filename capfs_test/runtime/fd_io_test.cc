@@ -853,6 +853,103 @@ INSTANTIATE_TEST_SUITE_P(
                           std::get<1>(info.param).name);
     });
 
+// A pipe in packet mode (O_DIRECT) gives one packet per read, however large
+// the buffer: a short read there does not mean the pipe is empty. Two
+// packets arrive while the reader waits, in one readiness report; the
+// second must be read without another report (edge-triggered epoll sends
+// none). Should the read wait anyway, the watchdog writes a third packet to
+// end the wait, and the test fails.
+TEST_P(FdIoTest, PacketPipeShortReadDoesNotHideTheNextPacket) {
+  int ends[2];
+  ASSERT_EQ(::pipe2(ends, O_DIRECT | O_NONBLOCK | O_CLOEXEC), 0)
+      << strerror(errno);
+  Fd write_end(ends[1]);
+  std::vector<std::string> got;
+  std::optional<testing::Watchdog> watchdog;
+  absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<AsyncFd> in = AsyncFd::Adopt(scope, Fd(ends[0]));
+      if (!in.ok()) co_return in.status();
+      EXPECT_TRUE(in->on_loop());
+      internal::Fiber* reader = nullptr;
+      scope.Spawn([&]() -> Task<absl::Status> {
+        reader = co_await internal::CurrentFiber();
+        char buf[4096];
+        for (int i = 0; i < 2; ++i) {
+          if (i == 1) {
+            watchdog.emplace(absl::Seconds(10), [&write_end] {
+              (void)!::write(write_end.get(), "third", 5);
+            });
+          }
+          absl::StatusOr<size_t> n = co_await Read(*in, absl::MakeSpan(buf));
+          if (!n.ok()) co_return n.status();
+          got.emplace_back(buf, *n);
+        }
+        watchdog->Disarm();
+        co_return absl::OkStatus();
+      });
+      absl::Status y =
+          co_await testing::YieldUntilWaitingIn<internal::FdReadyAwaiter>(
+              &reader);
+      if (!y.ok()) co_return co_await scope.Join(std::move(y));
+      EXPECT_EQ(::write(write_end.get(), "first", 5), 5);
+      EXPECT_EQ(::write(write_end.get(), "second", 6), 6);
+      co_return co_await scope.Join();
+    });
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_TRUE(watchdog.has_value());
+  EXPECT_FALSE(watchdog->fired()) << "the second read waited for a report";
+  EXPECT_EQ(got, (std::vector<std::string>{"first", "second"}));
+}
+
+// A call a worker has started runs to its end even when its task is
+// cancelled meanwhile; what it moved must be returned, not dropped with a
+// kCancelled (a retry would then read past, or write twice, those bytes).
+// The task meets the cancellation at its next wait.
+TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
+  const std::string path =
+      TestPath(absl::StrCat("cancel_started_", IoBackendName(GetParam())));
+  std::atomic<bool> started{false};
+  std::atomic<bool> release{false};
+  absl::StatusOr<size_t> moved = absl::UnknownError("not run");
+  absl::Status after = absl::UnknownError("not run");
+  absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<AsyncFd> file = AsyncFd::Adopt(
+          scope, Fd(::open(path.c_str(),
+                           O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)));
+      if (!file.ok()) co_return file.status();
+      EXPECT_FALSE(file->on_loop());
+      scope.Spawn([&]() -> Task<absl::Status> {
+        moved = co_await DoIo(*file, Direction::kWrite, "write", 3,
+                              [&](const IoTarget& t) -> ssize_t {
+                                started = true;
+                                while (!release) std::this_thread::yield();
+                                return ::write(t.fd, "abc", 3);
+                              });
+        after = co_await Yield();
+        co_return after;
+      });
+      absl::Status y;
+      while (!started && y.ok()) y = co_await Yield();
+      if (!y.ok()) co_return y;
+      scope.Cancel();
+      release = true;
+      co_return co_await scope.Join();
+    });
+  });
+  struct stat st;
+  int r = ::stat(path.c_str(), &st);
+  ::unlink(path.c_str());
+  EXPECT_EQ(s.code(), absl::StatusCode::kCancelled) << s;
+  ASSERT_TRUE(moved.ok()) << moved.status();
+  EXPECT_EQ(*moved, 3u);
+  EXPECT_EQ(after.code(), absl::StatusCode::kCancelled) << after;
+  ASSERT_EQ(r, 0);
+  EXPECT_EQ(st.st_size, 3);
+}
+
 TEST_P(FdIoTest, NoDescriptorLeaksAcrossALoopsLife) {
   std::set<int> before = testing::OpenFds();
   absl::Status s = RunMain([&]() -> Task<absl::Status> {

@@ -29,19 +29,23 @@ bool BlockingJob::WithdrawForClose() {
 }
 
 void BlockingJob::Complete() noexcept {
-  if (outcome_ == Outcome::kPending) outcome_ = Outcome::kRan;
+  if (outcome_ == Outcome::kPending) {
+    outcome_ =
+        cancelled_while_running_ ? Outcome::kRanCancelled : Outcome::kRan;
+  }
   Settled();
   EndWait(this);
 }
 
 void BlockingJob::OnCancel() noexcept {
-  outcome_ = Outcome::kCancelled;
   if (scheduler_->workers().Withdraw(this)) {
+    outcome_ = Outcome::kCancelled;
     Settled();
     EndWait(this);
+    return;
   }
-  // Otherwise it has started: Complete ends the wait when it is done, and
-  // the result is dropped.
+  // It has started: Complete ends the wait when it is done.
+  cancelled_while_running_ = true;
 }
 
 }  // namespace internal

@@ -4,7 +4,8 @@
 // suspends while a worker runs the call; the worker posts the job back to
 // the loop, which resumes the task. Cancellation withdraws a job no worker
 // has started (it never runs); a started job cannot be interrupted, so the
-// task waits for it and then reports kCancelled. A job that cannot be
+// task waits for it (kRanCancelled: RunBlocking drops its result, an I/O
+// call keeps the count it moved). A job that cannot be
 // queued because the pool has no thread and can start none does not suspend
 // at all.
 //
@@ -28,11 +29,13 @@ class BlockingJob : public Waiter, public Job, public RemoteCompletion {
  public:
   // How the wait ended.
   enum class Outcome {
-    kPending,    // not over yet
-    kRan,        // the call ran and its result stands
-    kCancelled,  // withdrawn before it ran, or ran but its result is dropped
-    kNoThread,   // never queued: the pool has no thread and can start none
-    kClosed,     // withdrawn before it ran: its descriptor was closed
+    kPending,       // not over yet
+    kRan,           // the call ran and its result stands
+    kRanCancelled,  // the call ran to its end, but the task was cancelled
+                    // meanwhile: the subclass decides what its result is
+    kCancelled,     // withdrawn before it ran
+    kNoThread,      // never queued: the pool has no thread and can start none
+    kClosed,        // withdrawn before it ran: its descriptor was closed
   };
 
   Outcome outcome() const { return outcome_; }
@@ -70,6 +73,7 @@ class BlockingJob : public Waiter, public Job, public RemoteCompletion {
 
   Scheduler* scheduler_ = nullptr;
   Outcome outcome_ = Outcome::kPending;
+  bool cancelled_while_running_ = false;
 };
 
 }  // namespace internal

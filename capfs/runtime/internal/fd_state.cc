@@ -47,10 +47,10 @@ bool FdJob::StartOn(Fiber* fiber, std::coroutine_handle<> self) {
 void FdJob::Settled() noexcept { state_->RemoveJob(this); }
 
 absl::StatusOr<FdState*> FdState::Create(
-    Scheduler* scheduler, Fd fd, FdIo io, bool stream, bool socket,
+    Scheduler* scheduler, Fd fd, FdIo io, uint32_t short_drains, bool socket,
     bool capped_writes, IntrusiveList<FdState, ResourceTag>* resources) {
-  FdState* state = new FdState(scheduler, std::move(fd), io, stream, socket,
-                               capped_writes);
+  FdState* state = new FdState(scheduler, std::move(fd), io, short_drains,
+                               socket, capped_writes);
   if (io != FdIo::kWorker) {
     int r = scheduler->backend().Add(state->fd_.get(), state);
     if (r == -EPERM) {
@@ -69,12 +69,12 @@ absl::StatusOr<FdState*> FdState::Create(
   return state;
 }
 
-FdState::FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream,
+FdState::FdState(Scheduler* scheduler, Fd fd, FdIo io, uint32_t short_drains,
                  bool socket, bool capped_writes)
     : scheduler_(scheduler),
       fd_(std::move(fd)),
       io_(io),
-      stream_(stream),
+      short_drains_(short_drains),
       socket_(socket),
       capped_writes_(capped_writes) {}
 
@@ -132,8 +132,8 @@ void FdState::RemoveWaiter(FdReadyAwaiter* waiter) {
 
 void FdState::UpdateInterest() {
   if (!watched_) return;
-  uint32_t interest = (readers_.empty() ? 0 : kReadable) |
-                      (writers_.empty() ? 0 : kWritable);
+  uint32_t interest =
+      (readers_.empty() ? 0 : kReadable) | (writers_.empty() ? 0 : kWritable);
   if (interest != interest_) {
     interest_ = interest;
     scheduler_->backend().SetInterest(fd_.get(), interest);

@@ -6,8 +6,9 @@
 //
 // The hint is for descriptors served on the loop thread (kLoop,
 // kLoopDontWait), whose calls happen between two reports and never while
-// one is processed. It is true until a call says EAGAIN (or, on a stream,
-// moves less than asked: it drained the kernel's buffer), and true again
+// one is processed. It is true until a call says EAGAIN (or moves less than
+// asked in a direction where that proves the kernel's buffer drained, or
+// full: see Create's `short_drains`), and true again
 // when the backend reports the direction. While it is false an I/O call
 // waits first instead of making a call bound to fail. Both backends report
 // every change after that point, so a false hint always ends with a report.
@@ -68,9 +69,9 @@ struct IoTarget {
   // socket must pass it.
   int msg_flags;
   // The most bytes the call may ask to move: readiness to write a blocking
-  // pipe or tty promises room for PIPE_BUF bytes, not more, and a larger
-  // write would block its worker until a reader drains it. SIZE_MAX when
-  // there is no such bound.
+  // pipe promises room for PIPE_BUF bytes, not more, and a larger write
+  // would block its worker until a reader drains it (a tty may promise
+  // less: see async_fd.h). SIZE_MAX when there is no such bound.
   size_t max_bytes;
 };
 
@@ -168,12 +169,13 @@ class FdCallJob final : public FdJob {
 class FdState : public ListLink<ResourceTag> {
  public:
   // Watches `fd` (if `io` is not kWorker) on `scheduler`'s backend.
-  // `stream`: a short transfer means the direction is drained (pipes,
-  // stream sockets). `socket`: calls pass MSG_DONTWAIT. `capped_writes`:
+  // `short_drains`: the directions (kReadable, kWritable) in which a short
+  // transfer proves the direction is not ready now. `socket`: calls pass
+  // MSG_DONTWAIT. `capped_writes`:
   // writes move at most PIPE_BUF bytes (a blocking pipe or tty served by
   // workers). `resources`: the owning scope's list, closed at its end.
   static absl::StatusOr<FdState*> Create(
-      Scheduler* scheduler, Fd fd, FdIo io, bool stream, bool socket,
+      Scheduler* scheduler, Fd fd, FdIo io, uint32_t short_drains, bool socket,
       bool capped_writes, IntrusiveList<FdState, ResourceTag>* resources);
 
   FdState(const FdState&) = delete;
@@ -202,11 +204,14 @@ class FdState : public ListLink<ResourceTag> {
     maybe_ready_ &= ~direction;
     hung_up_ &= ~direction;
   }
+  // Adds `directions` to those in which a short transfer drains.
+  void AddShortDrains(uint32_t directions) { short_drains_ |= directions; }
   // After a call in `direction` moved `done` bytes of `requested` (0: size
-  // unknown): a short transfer on a stream drained it, unless the direction
+  // unknown): a short transfer drained it where short_drains says so, unless
+  // the direction
   // has hung up.
   void AfterTransfer(uint32_t direction, size_t done, size_t requested) {
-    if (stream_ && done > 0 && done < requested) {
+    if ((short_drains_ & direction) && done > 0 && done < requested) {
       maybe_ready_ &= ~(direction & ~hung_up_);
     }
   }
@@ -233,8 +238,8 @@ class FdState : public ListLink<ResourceTag> {
   void RemoveJob(FdJob* job);
 
  private:
-  FdState(Scheduler* scheduler, Fd fd, FdIo io, bool stream, bool socket,
-          bool capped_writes);
+  FdState(Scheduler* scheduler, Fd fd, FdIo io, uint32_t short_drains,
+          bool socket, bool capped_writes);
   ~FdState() = default;
   void Destroy();
   void UpdateInterest();
@@ -242,7 +247,7 @@ class FdState : public ListLink<ResourceTag> {
   Scheduler* scheduler_;
   Fd fd_;
   FdIo io_;
-  bool stream_;
+  uint32_t short_drains_;
   bool socket_;
   bool capped_writes_;
   bool closed_ = false;
@@ -266,7 +271,8 @@ class FdRef {
   explicit FdRef(FdState* state) : state_(state) {
     if (state_ != nullptr) state_->Ref();
   }
-  FdRef(FdRef&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  FdRef(FdRef&& other) noexcept
+      : state_(std::exchange(other.state_, nullptr)) {}
   FdRef(const FdRef&) = delete;
   FdRef& operator=(const FdRef&) = delete;
   ~FdRef() {
