@@ -61,6 +61,7 @@
 #include "absl/strings/string_view.h"
 #include "benchmark/benchmark.h"
 #include "capfs/capfs.h"
+#include "capfs_test/testing/names.h"
 #include "capfs_test/testing/temp_tree.h"
 
 #ifndef SYS_openat2
@@ -130,6 +131,7 @@ using capfs::Dir;
 using capfs::DirOptions;
 using capfs::Resolver;
 using capfs_test::CheckOrDie;
+using capfs_test::ResolverName;
 
 constexpr int kDepths[] = {1, 4, 16, 64};
 constexpr int kMaxDepth = 64;
@@ -341,10 +343,6 @@ void MeasureCapfs(benchmark::State& state, int calls, Body body) {
       static_cast<double>(after - before) /
       static_cast<double>(std::max<int64_t>(1, state.iterations()) * calls);
   state.counters["allocs_per_op"] = per_call;
-}
-
-std::string ResolverName(Resolver r) {
-  return r == Resolver::kKernel ? "kernel" : "userspace";
 }
 
 // Syscall-count mode (--fs_bench_iterations=N, for tools/syscall_counts.py

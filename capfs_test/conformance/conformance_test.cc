@@ -30,6 +30,7 @@
 #include "capfs_test/conformance/operations.h"
 #include "capfs_test/conformance/standard_tree.h"
 #include "capfs_test/testing/child.h"
+#include "capfs_test/testing/names.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
@@ -50,21 +51,6 @@ struct Side {
   std::string OutsideSnapshot() const { return SnapshotTree(outside(), dir); }
   std::map<ino_t, std::string> Inodes() const { return InodePaths(dir); }
 };
-
-std::string ScopeName(Scope s) {
-  return s == Scope::kBeneath ? "Beneath" : "InRoot";
-}
-std::string ResolverName(Resolver r) {
-  switch (r) {
-    case Resolver::kKernel:
-      return "kernel";
-    case Resolver::kUserspace:
-      return "userspace";
-    case Resolver::kAuto:
-      return "auto";
-  }
-  return "?";
-}
 
 // The resolvers every case runs with: CAPFS_CONFORMANCE_RESOLVERS, or the
 // kernel's and the userspace one. An unknown name aborts the run (a typo

@@ -16,29 +16,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "capfs_test/testing/names.h"
 
 namespace capfs_test {
 namespace {
 
 constexpr char kSymlinkTarget[] = "t/../x";
-
-std::string KindName(mode_t mode) {
-  switch (mode & S_IFMT) {
-    case S_IFREG: return "file";
-    case S_IFDIR: return "dir";
-    case S_IFLNK: return "symlink";
-    default: return "other";
-  }
-}
-
-std::string KindName(capfs::FileKind kind) {
-  switch (kind) {
-    case capfs::FileKind::kRegular: return "file";
-    case capfs::FileKind::kDirectory: return "dir";
-    case capfs::FileKind::kSymlink: return "symlink";
-    default: return "other";
-  }
-}
 
 RawResult FromStatus(const absl::Status& s) {
   RawResult r;

@@ -23,11 +23,13 @@
 #include "absl/strings/str_replace.h"
 #include "capfs/capfs.h"
 #include "capfs_test/testing/child.h"
+#include "capfs_test/testing/names.h"
 #include "capfs_test/testing/temp_tree.h"
 
 namespace capfs_fuzz {
 
 using capfs_test::CheckOrDie;
+using capfs_test::KindName;
 
 namespace {
 
@@ -104,24 +106,6 @@ void RemoveBelow(int dirfd) {
     } else {
       CheckOrDie(unlinkat(dirfd, n, 0) == 0, "unlink " + name);
     }
-  }
-}
-
-std::string KindName(mode_t mode) {
-  switch (mode & S_IFMT) {
-    case S_IFREG: return "file";
-    case S_IFDIR: return "dir";
-    case S_IFLNK: return "symlink";
-    default: return "other";
-  }
-}
-
-std::string KindName(capfs::FileKind kind) {
-  switch (kind) {
-    case capfs::FileKind::kRegular: return "file";
-    case capfs::FileKind::kDirectory: return "dir";
-    case capfs::FileKind::kSymlink: return "symlink";
-    default: return "other";
   }
 }
 

@@ -36,6 +36,7 @@
 #include "capfs_test/conformance/standard_tree.h"
 #include "capfs_test/testing/child.h"
 #include "capfs_test/testing/fd_leak_check.h"
+#include "capfs_test/testing/names.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
@@ -329,18 +330,6 @@ void SetSoftDescriptorLimit(rlim_t soft) {
   CheckOrDie(getrlimit(RLIMIT_NOFILE, &lim) == 0, "getrlimit");
   lim.rlim_cur = std::min(soft, lim.rlim_max);
   CheckOrDie(setrlimit(RLIMIT_NOFILE, &lim) == 0, "setrlimit");
-}
-
-std::string ResolverName(Resolver r) {
-  switch (r) {
-    case Resolver::kKernel:
-      return "kernel";
-    case Resolver::kUserspace:
-      return "userspace";
-    case Resolver::kAuto:
-      return "auto";
-  }
-  return "?";
 }
 
 absl::StatusOr<Dir> OpenWith(const std::string& path, Resolver resolver,
