@@ -41,23 +41,12 @@ using capfs::DirOptions;
 using capfs::Resolver;
 using capfs::Scope;
 
-// The descriptors open in this process.
-std::set<int> OpenFds() {
-  std::set<int> fds;
-  for (absl::string_view line :
-       absl::StrSplit(OpenFdsSnapshot(), '\n', absl::SkipEmpty())) {
-    int fd;
-    if (absl::SimpleAtoi(line.substr(0, line.find(' ')), &fd)) fds.insert(fd);
-  }
-  return fds;
-}
-
 bool CloseOnExec(int fd) { return (fcntl(fd, F_GETFD) & FD_CLOEXEC) != 0; }
 
 // The descriptors open here without FD_CLOEXEC: what a child inherits.
 std::set<int> Inheritable() {
   std::set<int> out;
-  for (int fd : OpenFds()) {
+  for (int fd : OpenFdNumbers()) {
     if (!CloseOnExec(fd)) out.insert(fd);
   }
   return out;
@@ -123,7 +112,7 @@ class CloexecTest : public testing::Test {
 };
 
 TEST_F(CloexecTest, EveryDescriptorCapfsCreatesIsCloseOnExec) {
-  const std::set<int> before = OpenFds();
+  const std::set<int> before = OpenFdNumbers();
   const std::set<int> inheritable = Inheritable();
   ASSERT_EQ(ChildInherits(), inheritable) << "the lister does not run";
   {
@@ -180,7 +169,7 @@ TEST_F(CloexecTest, EveryDescriptorCapfsCreatesIsCloseOnExec) {
       }
     }
     std::set<int> created;
-    for (int fd : OpenFds()) {
+    for (int fd : OpenFdNumbers()) {
       if (before.count(fd) == 0) created.insert(fd);
     }
     EXPECT_EQ(created.size(), dirs.size() + fds.size());

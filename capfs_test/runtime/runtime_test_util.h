@@ -3,8 +3,6 @@
 #ifndef CAPFS_TEST_RUNTIME_RUNTIME_TEST_UTIL_H_
 #define CAPFS_TEST_RUNTIME_RUNTIME_TEST_UTIL_H_
 
-#include <dirent.h>
-
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -17,6 +15,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "capfs/runtime/runtime.h"
+#include "capfs_test/testing/fd_leak_check.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
@@ -51,19 +50,7 @@ inline std::string BackendTestName(
       ::capfs::runtime::testing::BackendTestName)
 
 // The descriptors this process has open now.
-inline std::set<int> OpenFds() {
-  std::set<int> fds;
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return fds;
-  int own = dirfd(d);
-  while (struct dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    int fd = std::stoi(e->d_name);
-    if (fd != own) fds.insert(fd);
-  }
-  closedir(d);
-  return fds;
-}
+inline std::set<int> OpenFds() { return ::capfs_test::OpenFdNumbers(); }
 
 // Turns a hang into a failure. Unless Disarm() is called within `patience`,
 // runs `rescue` on a thread of its own (it should unblock what hangs: write

@@ -13,19 +13,38 @@
 
 namespace capfs_test {
 
-std::string OpenFdsSnapshot() {
+namespace {
+
+// The open descriptors and what they point at; false when /proc/self/fd
+// cannot be listed.
+bool ListOpenFds(std::map<int, std::string>* fds) {
   DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return "cannot list /proc/self/fd";
+  if (d == nullptr) return false;
   int own = dirfd(d);
-  std::map<int, std::string> fds;
   while (struct dirent* e = readdir(d)) {
     int fd;
     if (!absl::SimpleAtoi(e->d_name, &fd) || fd == own) continue;
     char target[PATH_MAX];
     ssize_t n = readlinkat(own, e->d_name, target, sizeof(target) - 1);
-    fds[fd] = n < 0 ? "?" : std::string(target, static_cast<size_t>(n));
+    (*fds)[fd] = n < 0 ? "?" : std::string(target, static_cast<size_t>(n));
   }
   closedir(d);
+  return true;
+}
+
+}  // namespace
+
+std::set<int> OpenFdNumbers() {
+  std::map<int, std::string> fds;
+  ListOpenFds(&fds);
+  std::set<int> out;
+  for (const auto& entry : fds) out.insert(entry.first);
+  return out;
+}
+
+std::string OpenFdsSnapshot() {
+  std::map<int, std::string> fds;
+  if (!ListOpenFds(&fds)) return "cannot list /proc/self/fd";
   std::string out;
   for (const auto& [fd, target] : fds) absl::StrAppend(&out, fd, " -> ", target, "\n");
   return out;

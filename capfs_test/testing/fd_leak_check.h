@@ -7,6 +7,7 @@
 #ifndef CAPFS_TEST_TESTING_FD_LEAK_CHECK_H_
 #define CAPFS_TEST_TESTING_FD_LEAK_CHECK_H_
 
+#include <set>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -16,6 +17,10 @@ namespace capfs_test {
 // The open descriptors of this process, one "N -> target" line each, from
 // /proc/self/fd (the listing's own descriptor left out).
 std::string OpenFdsSnapshot();
+
+// The numbers of the open descriptors of this process (the listing's own
+// descriptor left out).
+std::set<int> OpenFdNumbers();
 
 // Fails the current test when its descriptors differ at the end from those at
 // its start.
