@@ -31,6 +31,7 @@
 #include "capfs/runtime/runtime.h"
 #include "capfs/status.h"
 #include "capfs_test/runtime/runtime_test_util.h"
+#include "capfs_test/testing/fd_leak_check.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
@@ -951,7 +952,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
 }
 
 TEST_P(FdIoTest, NoDescriptorLeaksAcrossALoopsLife) {
-  std::set<int> before = testing::OpenFds();
+  std::set<int> before = ::capfs_test::OpenFdNumbers();
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       for (int i = 0; i < 50; ++i) {
@@ -970,7 +971,7 @@ TEST_P(FdIoTest, NoDescriptorLeaksAcrossALoopsLife) {
     });
   });
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(testing::OpenFds(), before);
+  EXPECT_EQ(::capfs_test::OpenFdNumbers(), before);
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
-#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -15,7 +14,6 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "capfs/runtime/runtime.h"
-#include "capfs_test/testing/fd_leak_check.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
@@ -48,9 +46,6 @@ inline std::string BackendTestName(
       ::testing::Values(::capfs::runtime::IoBackend::kEpoll,             \
                         ::capfs::runtime::IoBackend::kPoll),             \
       ::capfs::runtime::testing::BackendTestName)
-
-// The descriptors this process has open now.
-inline std::set<int> OpenFds() { return ::capfs_test::OpenFdNumbers(); }
 
 // Turns a hang into a failure. Unless Disarm() is called within `patience`,
 // runs `rescue` on a thread of its own (it should unblock what hangs: write

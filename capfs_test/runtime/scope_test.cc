@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs_test/runtime/runtime_test_util.h"
+#include "capfs_test/testing/fd_leak_check.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
@@ -191,7 +192,7 @@ TEST_P(ScopeTest, DescriptorsOpenedUnderAScopeAreClosedWhenItEnds) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_FALSE(kept.valid());
   EXPECT_FALSE(kept_on_heap->valid());
-  std::set<int> open = testing::OpenFds();
+  std::set<int> open = ::capfs_test::OpenFdNumbers();
   EXPECT_EQ(open.count(read_fd), 0u);
   EXPECT_EQ(open.count(write_fd), 0u);
 }

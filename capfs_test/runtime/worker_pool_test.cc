@@ -24,6 +24,7 @@
 #include "capfs/fd.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs_test/runtime/runtime_test_util.h"
+#include "capfs_test/testing/fd_leak_check.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
@@ -426,7 +427,7 @@ TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
   EXPECT_TRUE(absl::IsCancelled(result.status())) << result.status();
   EXPECT_TRUE(finished_when_resumed);
   ASSERT_GE(opened.load(), 0);
-  EXPECT_EQ(testing::OpenFds().count(opened.load()), 0u);
+  EXPECT_EQ(::capfs_test::OpenFdNumbers().count(opened.load()), 0u);
 }
 
 }  // namespace
