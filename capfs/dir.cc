@@ -16,7 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "capfs/internal/kernel_resolver.h"
 #include "capfs/internal/resolve.h"
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 #include "capfs/internal/userspace_resolver.h"
 #include "capfs/path.h"
 #include "capfs/status.h"

@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 #include "capfs/status.h"
 
 namespace capfs {

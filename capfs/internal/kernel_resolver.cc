@@ -4,7 +4,7 @@
 
 #include <atomic>
 
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 #include "capfs/path.h"
 
 namespace capfs {

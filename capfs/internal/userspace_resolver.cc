@@ -12,7 +12,7 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 #include "capfs/path.h"
 
 namespace capfs {

@@ -4,8 +4,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 
-#include "capfs/internal/syscall.h"
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/fs.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {

@@ -139,7 +139,7 @@ enum class Direction { kRead, kWrite };
 
 // Performs `call(const IoTarget& target)` on `fd`: a syscall on target.fd
 // returning a count or -errno (EINTR already retried, as
-// capfs/internal/syscall.h's wrappers do). The call must keep within
+// capfs/sys/fs.h's wrappers do). The call must keep within
 // `target` (see IoTarget): pass target.msg_flags to a send/recv-family call,
 // and ask to move no more than target.max_bytes. It first yields once, so an
 // always-ready descriptor cannot starve the loop's other tasks; then, as the

@@ -6,8 +6,8 @@
 #include <algorithm>
 
 #include "absl/container/inlined_vector.h"
-#include "capfs/internal/syscall.h"
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/fs.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {

@@ -26,7 +26,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "capfs/runtime/internal/fiber.h"
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/io.h"
 #include "capfs/runtime/internal/timer_heap.h"
 #include "capfs/runtime/task.h"
 

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "capfs/fd.h"
 #include "capfs/runtime/internal/backend.h"
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/io.h"
 #include "capfs/status.h"
 
 namespace capfs {

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/io.h"
 #include "capfs/status.h"
 
 namespace capfs {

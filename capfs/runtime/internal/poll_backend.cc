@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "capfs/runtime/internal/backend.h"
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {

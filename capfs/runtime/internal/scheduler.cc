@@ -7,7 +7,7 @@
 
 #include <utility>
 
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 #include "capfs/runtime/internal/fd_state.h"
 #include "capfs/status.h"
 

@@ -38,7 +38,7 @@
 #include "capfs/fd.h"
 #include "capfs/runtime/internal/backend.h"
 #include "capfs/runtime/internal/run_queue.h"
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/io.h"
 #include "capfs/runtime/internal/timer_heap.h"
 
 namespace capfs {

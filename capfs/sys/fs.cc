@@ -1,4 +1,4 @@
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 
 #include <stdio.h>
 #include <sys/statfs.h>

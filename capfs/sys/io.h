@@ -1,14 +1,15 @@
-// The system calls only the runtime makes, each behind one wrapper.
+// The system calls of the event loop (waits, eventfd, pipes, send/recv), each
+// behind one wrapper.
 //
-// Same conventions as capfs/internal/syscall.h: EINTR is retried (except by
+// Same conventions as capfs/sys/fs.h: EINTR is retried (except by
 // the waits, which return early so that their caller recomputes the timeout),
 // results are the call's own or -errno, and every descriptor created is
 // close-on-exec.
 //
 // Not part of the API.
 
-#ifndef CAPFS_RUNTIME_INTERNAL_SYS_H_
-#define CAPFS_RUNTIME_INTERNAL_SYS_H_
+#ifndef CAPFS_SYS_IO_H_
+#define CAPFS_SYS_IO_H_
 
 #include <poll.h>
 #include <stddef.h>
@@ -46,4 +47,4 @@ int64_t MonotonicNowNs();
 }  // namespace runtime
 }  // namespace capfs
 
-#endif  // CAPFS_RUNTIME_INTERNAL_SYS_H_
+#endif  // CAPFS_SYS_IO_H_

@@ -1,4 +1,4 @@
-#include "capfs/runtime/internal/sys.h"
+#include "capfs/sys/io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,7 +9,7 @@
 
 #include <atomic>
 
-#include "capfs/internal/syscall.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace runtime {

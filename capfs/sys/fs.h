@@ -8,8 +8,8 @@
 //
 // Not part of the API: include capfs/capfs.h instead.
 
-#ifndef CAPFS_INTERNAL_SYSCALL_H_
-#define CAPFS_INTERNAL_SYSCALL_H_
+#ifndef CAPFS_SYS_FS_H_
+#define CAPFS_SYS_FS_H_
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,4 +108,4 @@ int SysFcntl(int fd, int cmd, int arg);
 }  // namespace internal
 }  // namespace capfs
 
-#endif  // CAPFS_INTERNAL_SYSCALL_H_
+#endif  // CAPFS_SYS_FS_H_
