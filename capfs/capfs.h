@@ -6,7 +6,7 @@
 //   path.h    lexical facts about a path
 //   file.h    I/O and metadata on an open Fd
 //   dir.h     Dir, the capability, and its operations
-//   landlock.h  Landlock: confinement by the kernel, anchored on Dirs
+//   landlock.h  Landlock: confining this process or a child to its Dirs
 
 #ifndef CAPFS_CAPFS_H_
 #define CAPFS_CAPFS_H_
