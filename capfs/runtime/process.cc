@@ -56,6 +56,10 @@ class ChildState {
   std::optional<absl::StatusOr<ExitStatus>> result_;
 };
 
+void ForceCloneFallbackForTesting(bool force) {
+  ::capfs::internal::ForceCloneFallbackForTesting(force);
+}
+
 }  // namespace internal
 
 namespace {

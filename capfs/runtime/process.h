@@ -138,6 +138,9 @@ struct ExitStatus {
 
 namespace internal {
 class ChildState;
+// For tests: clone as on a kernel (or under a seccomp profile) without
+// clone3, or not.
+void ForceCloneFallbackForTesting(bool force);
 }  // namespace internal
 
 // A started child. Move-only; dropped (or moved over) while running: killed
