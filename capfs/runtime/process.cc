@@ -103,23 +103,40 @@ std::string SignalName(int signo) {
 
 const char* RlimitName(int resource) {
   switch (resource) {
-    case RLIMIT_AS: return "RLIMIT_AS";
-    case RLIMIT_CORE: return "RLIMIT_CORE";
-    case RLIMIT_CPU: return "RLIMIT_CPU";
-    case RLIMIT_DATA: return "RLIMIT_DATA";
-    case RLIMIT_FSIZE: return "RLIMIT_FSIZE";
-    case RLIMIT_LOCKS: return "RLIMIT_LOCKS";
-    case RLIMIT_MEMLOCK: return "RLIMIT_MEMLOCK";
-    case RLIMIT_MSGQUEUE: return "RLIMIT_MSGQUEUE";
-    case RLIMIT_NICE: return "RLIMIT_NICE";
-    case RLIMIT_NOFILE: return "RLIMIT_NOFILE";
-    case RLIMIT_NPROC: return "RLIMIT_NPROC";
-    case RLIMIT_RSS: return "RLIMIT_RSS";
-    case RLIMIT_RTPRIO: return "RLIMIT_RTPRIO";
-    case RLIMIT_RTTIME: return "RLIMIT_RTTIME";
-    case RLIMIT_SIGPENDING: return "RLIMIT_SIGPENDING";
-    case RLIMIT_STACK: return "RLIMIT_STACK";
-    default: return "RLIMIT_?";
+    case RLIMIT_AS:
+      return "RLIMIT_AS";
+    case RLIMIT_CORE:
+      return "RLIMIT_CORE";
+    case RLIMIT_CPU:
+      return "RLIMIT_CPU";
+    case RLIMIT_DATA:
+      return "RLIMIT_DATA";
+    case RLIMIT_FSIZE:
+      return "RLIMIT_FSIZE";
+    case RLIMIT_LOCKS:
+      return "RLIMIT_LOCKS";
+    case RLIMIT_MEMLOCK:
+      return "RLIMIT_MEMLOCK";
+    case RLIMIT_MSGQUEUE:
+      return "RLIMIT_MSGQUEUE";
+    case RLIMIT_NICE:
+      return "RLIMIT_NICE";
+    case RLIMIT_NOFILE:
+      return "RLIMIT_NOFILE";
+    case RLIMIT_NPROC:
+      return "RLIMIT_NPROC";
+    case RLIMIT_RSS:
+      return "RLIMIT_RSS";
+    case RLIMIT_RTPRIO:
+      return "RLIMIT_RTPRIO";
+    case RLIMIT_RTTIME:
+      return "RLIMIT_RTTIME";
+    case RLIMIT_SIGPENDING:
+      return "RLIMIT_SIGPENDING";
+    case RLIMIT_STACK:
+      return "RLIMIT_STACK";
+    default:
+      return "RLIMIT_?";
   }
 }
 
@@ -225,10 +242,10 @@ absl::Status StepError(const SpawnOptions& options, const SpawnPlan& plan) {
       if (i < 0 || static_cast<size_t>(i) >= plan.fd_count) {
         return SpawnError(program, err, "fcntl(F_DUPFD_CLOEXEC)");
       }
-      return SpawnError(program, err,
-                        absl::StrCat("dup2(parent fd ", plan.fds[i].parent_fd,
-                                     " -> child fd ", plan.fds[i].child_fd,
-                                     ")"));
+      return SpawnError(
+          program, err,
+          absl::StrCat("dup2(parent fd ", plan.fds[i].parent_fd,
+                       " -> child fd ", plan.fds[i].child_fd, ")"));
     case ChildStep::kClearCloexec:
       return SpawnError(
           program, err,
@@ -245,9 +262,11 @@ absl::Status StepError(const SpawnOptions& options, const SpawnPlan& plan) {
     case ChildStep::kSetgroups:
       return SpawnError(program, err, "setgroups");
     case ChildStep::kSetgid:
-      return SpawnError(program, err, absl::StrCat("setresgid(", plan.gid, ")"));
+      return SpawnError(program, err,
+                        absl::StrCat("setresgid(", plan.gid, ")"));
     case ChildStep::kSetuid:
-      return SpawnError(program, err, absl::StrCat("setresuid(", plan.uid, ")"));
+      return SpawnError(program, err,
+                        absl::StrCat("setresuid(", plan.uid, ")"));
     case ChildStep::kSetrlimit:
       return SpawnError(
           program, err,

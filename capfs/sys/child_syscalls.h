@@ -48,8 +48,7 @@ CAPFS_CHILD_INLINE long RawSyscall6(long n, long a, long b, long c, long d,
   register long r9 __asm__("r9") = f;
   __asm__ volatile("syscall"
                    : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8),
-                     "r"(r9)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
                    : "rcx", "r11", "memory");
 #elif defined(__aarch64__)
   register long x8 __asm__("x8") = n;

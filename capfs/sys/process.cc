@@ -90,7 +90,8 @@ namespace {
 
 namespace child = ::capfs::internal::child;
 
-// clone3's struct clone_args, as far as the cgroup field (CLONE_ARGS_SIZE_VER2).
+// clone3's struct clone_args, as far as the cgroup field
+// (CLONE_ARGS_SIZE_VER2).
 struct CloneArgs {
   uint64_t flags;
   uint64_t pidfd;
@@ -120,8 +121,7 @@ struct Report {
 };
 
 [[noreturn]] CAPFS_CHILD_INLINE void Fail(SpawnPlan* plan, int report_fd,
-                                          ChildStep step, long err,
-                                          int index) {
+                                          ChildStep step, long err, int index) {
   if (report_fd >= 0) {
     Report report;
     report.step = static_cast<int>(step);
@@ -382,8 +382,8 @@ pid_t SysSpawn(SpawnPlan* plan, int* pidfd_out) {
     plan->signals_cleared = false;
     // Exit signal 0 (the low byte of the flags) until execve.
     const int flags = static_cast<int>(vm) | CLONE_VFORK | CLONE_PIDFD;
-    pid = ::clone(ChildMain, stack.get() + kChildStackSize, flags, plan,
-                  &pidfd);
+    pid =
+        ::clone(ChildMain, stack.get() + kChildStackSize, flags, plan, &pidfd);
     if (pid < 0) pid = -errno;
   }
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, sizeof(uint64_t));
@@ -391,10 +391,9 @@ pid_t SysSpawn(SpawnPlan* plan, int* pidfd_out) {
   if (credentials) {
     ::close(report[1]);
     Report r;
-    ssize_t n = pid > 0 ? RetryEintr([&] {
-      return ::read(report[0], &r, sizeof(r));
-    })
-                        : 0;
+    ssize_t n =
+        pid > 0 ? RetryEintr([&] { return ::read(report[0], &r, sizeof(r)); })
+                : 0;
     ::close(report[0]);
     if (n == static_cast<ssize_t>(sizeof(r))) {
       plan->failed_step = static_cast<ChildStep>(r.step);

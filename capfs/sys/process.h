@@ -22,21 +22,21 @@ namespace internal {
 // SysSpawn). A failing step is reported to the parent with its errno.
 enum class ChildStep : int {
   kNone = 0,
-  kSignals,        // resetting caught signals to their default action
-  kFchdir,         // fchdir(cwd_fd)
-  kDupHigh,        // fcntl(F_DUPFD_CLOEXEC): a mapping's source moved high
-  kDup2,           // dup3(high copy, child_fd): a mapping put in place
-  kClearCloexec,   // fcntl(F_SETFD, 0): a mapping with child_fd == parent_fd
-  kCloseOthers,    // close_range (or, without it, close each open one)
+  kSignals,       // resetting caught signals to their default action
+  kFchdir,        // fchdir(cwd_fd)
+  kDupHigh,       // fcntl(F_DUPFD_CLOEXEC): a mapping's source moved high
+  kDup2,          // dup3(high copy, child_fd): a mapping put in place
+  kClearCloexec,  // fcntl(F_SETFD, 0): a mapping with child_fd == parent_fd
+  kCloseOthers,   // close_range (or, without it, close each open one)
   kSetsid,
   kSetpgid,
   kSetgroups,
-  kSetgid,         // setresgid(gid, gid, gid)
-  kSetuid,         // setresuid(uid, uid, uid)
-  kSetrlimit,      // prlimit64(0, ...)
-  kNoNewPrivs,     // prctl(PR_SET_NO_NEW_PRIVS)
-  kLandlock,       // landlock_restrict_self
-  kSigmask,        // restoring the parent's signal mask
+  kSetgid,      // setresgid(gid, gid, gid)
+  kSetuid,      // setresuid(uid, uid, uid)
+  kSetrlimit,   // prlimit64(0, ...)
+  kNoNewPrivs,  // prctl(PR_SET_NO_NEW_PRIVS)
+  kLandlock,    // landlock_restrict_self
+  kSigmask,     // restoring the parent's signal mask
   kExecve,
 };
 

@@ -57,8 +57,7 @@ class SandboxTest : public ::testing::TestWithParam<IoBackend> {
 };
 
 INSTANTIATE_TEST_SUITE_P(Backends, SandboxTest,
-                         ::testing::Values(IoBackend::kEpoll,
-                                           IoBackend::kPoll),
+                         ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
                          [](const ::testing::TestParamInfo<IoBackend>& info) {
                            return std::string(IoBackendName(info.param));
                          });
@@ -69,9 +68,8 @@ TEST_P(SandboxTest, DropToNobody) {
   SpawnOptions options;
   options.program = "/bin/sh";
   options.argv = {"sh", "-c",
-                  absl::StrCat("id -u; id -g; id -G; ulimit -n; ",
-                               "echo x > ", tmp.Join("x"),
-                               " 2>/dev/null || echo refused")};
+                  absl::StrCat("id -u; id -g; id -G; ulimit -n; ", "echo x > ",
+                               tmp.Join("x"), " 2>/dev/null || echo refused")};
   options.uid = 65534;
   options.gid = 65534;
   options.groups = std::vector<gid_t>{65534};
@@ -95,7 +93,10 @@ TEST_P(SandboxTest, ErrorsUnderCredentials) {
   const std::vector<Case> cases = {
       {"exec of a directory", tmp.path(), {}, EACCES, "permission denied"},
       {"exec of a missing file", tmp.Join("none"), {}, ENOENT, "not found"},
-      {"a bad rlimit", "/bin/true", {{RLIMIT_NOFILE, {100, 50}}}, EINVAL,
+      {"a bad rlimit",
+       "/bin/true",
+       {{RLIMIT_NOFILE, {100, 50}}},
+       EINVAL,
        "prlimit(RLIMIT_NOFILE)"},
   };
   for (const Case& c : cases) {
@@ -201,8 +202,7 @@ TEST_P(SandboxTest, ConfinedToItsDirs) {
   SpawnOptions options = HelperOptions({});
   std::string expected;
   for (const Step& s : steps) {
-    options.argv.insert(options.argv.end(), s.command.begin(),
-                        s.command.end());
+    options.argv.insert(options.argv.end(), s.command.begin(), s.command.end());
     expected += s.expected + "\n";
   }
   options.fds = {{5, before.get()}};
@@ -263,14 +263,23 @@ TEST_P(SandboxTest, NetworkAndIpcScopes) {
   };
   const std::vector<Case> cases = {
       {"nothing asked", {}, true, "ok\nok\nerror EACCES\n"},
-      {"deny_tcp", {.deny_tcp = true}, true, "error EACCES\nok\nerror EACCES\n"},
-      {"scope_ipc", {.scope_ipc = true}, true, "ok\nerror EPERM\nerror EACCES\n"},
-      {"both", {.deny_tcp = true, .scope_ipc = true}, true,
+      {"deny_tcp",
+       {.deny_tcp = true},
+       true,
+       "error EACCES\nok\nerror EACCES\n"},
+      {"scope_ipc",
+       {.scope_ipc = true},
+       true,
+       "ok\nerror EPERM\nerror EACCES\n"},
+      {"both",
+       {.deny_tcp = true, .scope_ipc = true},
+       true,
        "error EACCES\nerror EPERM\nerror EACCES\n"},
       // max_abi lowers what is enforced: ABI 3 has no TCP rights and no
       // scopes, so both stay open; the filesystem rules still hold.
       {"both at ABI 3",
-       {.max_abi = 3, .deny_tcp = true, .scope_ipc = true}, false,
+       {.max_abi = 3, .deny_tcp = true, .scope_ipc = true},
+       false,
        "ok\nok\nerror EACCES\n"},
   };
   for (const Case& k : cases) {
@@ -290,8 +299,8 @@ TEST_P(SandboxTest, NetworkAndIpcScopes) {
   }
   // strict refuses what the ABI cannot enforce.
   std::vector<LandlockRule> rules = c.Rules();
-  absl::StatusOr<Landlock> strict = Landlock::Build(
-      rules, {.strict = true, .max_abi = 3, .deny_tcp = true});
+  absl::StatusOr<Landlock> strict =
+      Landlock::Build(rules, {.strict = true, .max_abi = 3, .deny_tcp = true});
   EXPECT_EQ(strict.status().code(), absl::StatusCode::kFailedPrecondition)
       << strict.status();
 }

@@ -57,7 +57,7 @@ class ProcessTest : public ::testing::TestWithParam<Param> {
  protected:
   void SetUp() override {
     internal::ForceCloneFallbackForTesting(GetParam().clone ==
-                                                    CloneWay::kCloneFallback);
+                                           CloneWay::kCloneFallback);
   }
   void TearDown() override {
     internal::ForceCloneFallbackForTesting(false);
@@ -79,9 +79,9 @@ class ProcessTest : public ::testing::TestWithParam<Param> {
 };
 
 std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
-  return absl::StrCat(IoBackendName(info.param.backend),
-                      info.param.clone == CloneWay::kClone3 ? "_clone3"
-                                                            : "_clone");
+  return absl::StrCat(
+      IoBackendName(info.param.backend),
+      info.param.clone == CloneWay::kClone3 ? "_clone3" : "_clone");
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -116,8 +116,8 @@ TEST_P(ProcessTest, ExitCodesAndSignals) {
     ASSERT_TRUE(got.ok()) << got.status();
     EXPECT_EQ(got->status.code, c.expected.code);
     EXPECT_EQ(got->status.signal, c.expected.signal);
-    EXPECT_EQ(got->status.success(), c.expected.code == 0 &&
-                                         c.expected.signal == 0);
+    EXPECT_EQ(got->status.success(),
+              c.expected.code == 0 && c.expected.signal == 0);
     EXPECT_EQ(got->status.ToString(), c.text);
   }
 }
@@ -128,10 +128,8 @@ TEST(ExitStatusTest, ToString) {
     std::string text;
   };
   const std::vector<Case> cases = {
-      {{0, 0}, "exited with 0"},
-      {{3, 0}, "exited with 3"},
-      {{0, SIGKILL}, "killed by SIGKILL"},
-      {{0, SIGSEGV}, "killed by SIGSEGV"},
+      {{0, 0}, "exited with 0"},           {{3, 0}, "exited with 3"},
+      {{0, SIGKILL}, "killed by SIGKILL"}, {{0, SIGSEGV}, "killed by SIGSEGV"},
       {{0, 70}, "killed by signal 70"},
   };
   for (const Case& c : cases) EXPECT_EQ(c.status.ToString(), c.text);
@@ -210,8 +208,8 @@ TEST_P(ProcessTest, NewSessionAndProcessGroup) {
 }
 
 TEST_P(ProcessTest, RlimitAndNoNewPrivs) {
-  SpawnOptions options = HelperOptions({"rlimit", "NOFILE", "rlimit", "CORE",
-                                        "nnp"});
+  SpawnOptions options =
+      HelperOptions({"rlimit", "NOFILE", "rlimit", "CORE", "nnp"});
   options.rlimits = {{RLIMIT_NOFILE, {64, 128}}, {RLIMIT_CORE, {0, 0}}};
   options.no_new_privs = true;
   absl::StatusOr<Outcome> got = Collect(std::move(options));
@@ -299,9 +297,9 @@ TEST_P(ProcessTest, FdMapping) {
       const int child_fd =
           target.pipe >= 0 ? pipes[target.pipe].write.get() : target.literal;
       options.fds.push_back({child_fd, pipes[source].write.get()});
-      options.argv.insert(options.argv.end(),
-                          {"write", absl::StrCat(child_fd),
-                           absl::StrCat("<", child_fd, ">")});
+      options.argv.insert(
+          options.argv.end(),
+          {"write", absl::StrCat(child_fd), absl::StrCat("<", child_fd, ">")});
       expected[source] += absl::StrCat("<", child_fd, ">");
       targets.insert(child_fd);
     }
@@ -405,7 +403,9 @@ TEST_P(ProcessTest, ExecErrors) {
       {files.Path("garbage"), {}, ENOEXEC, "not an executable format"},
       {files.Path("bad_interp.sh"), {}, ENOENT, "interpreter"},
       {"", {}, ENOENT, "not found"},
-      {"/bin/true", {std::string(200000, 'x')}, E2BIG,
+      {"/bin/true",
+       {std::string(200000, 'x')},
+       E2BIG,
        "argument list and environment too long"},
   };
   for (const Case& c : cases) {
@@ -437,18 +437,23 @@ TEST_P(ProcessTest, StepErrors) {
   };
   const std::vector<Case> cases = {
       {"dup2 of a closed descriptor",
-       [&](SpawnOptions& o) { o.fds = {{5, closed}}; },
+       [&](SpawnOptions& o) {
+         o.fds = {{5, closed}};
+       },
        absl::StatusCode::kFailedPrecondition, EBADF,
        absl::StrCat("dup2(parent fd ", closed, " -> child fd 5)")},
       {"a closed descriptor onto itself",
-       [&](SpawnOptions& o) { o.fds = {{closed, closed}}; },
+       [&](SpawnOptions& o) {
+         o.fds = {{closed, closed}};
+       },
        absl::StatusCode::kFailedPrecondition, EBADF, "fcntl(F_SETFD)"},
       {"setpgid into a group that does not exist",
        [](SpawnOptions& o) { o.process_group = 2147483647; },
-       absl::StatusCode::kPermissionDenied, EPERM,
-       "setpgid(0, 2147483647)"},
+       absl::StatusCode::kPermissionDenied, EPERM, "setpgid(0, 2147483647)"},
       {"an rlimit with soft above hard",
-       [](SpawnOptions& o) { o.rlimits = {{RLIMIT_NOFILE, {100, 50}}}; },
+       [](SpawnOptions& o) {
+         o.rlimits = {{RLIMIT_NOFILE, {100, 50}}};
+       },
        absl::StatusCode::kInvalidArgument, EINVAL, "prlimit(RLIMIT_NOFILE)"},
   };
   for (const Case& c : cases) {
@@ -470,9 +475,18 @@ TEST_P(ProcessTest, InvalidOptions) {
     std::function<void(SpawnOptions&)> setup;
   };
   const std::vector<Case> cases = {
-      {"a child fd twice", [](SpawnOptions& o) { o.fds = {{5, 2}, {5, 1}}; }},
-      {"a negative child fd", [](SpawnOptions& o) { o.fds = {{-1, 2}}; }},
-      {"a negative parent fd", [](SpawnOptions& o) { o.fds = {{3, -2}}; }},
+      {"a child fd twice",
+       [](SpawnOptions& o) {
+         o.fds = {{5, 2}, {5, 1}};
+       }},
+      {"a negative child fd",
+       [](SpawnOptions& o) {
+         o.fds = {{-1, 2}};
+       }},
+      {"a negative parent fd",
+       [](SpawnOptions& o) {
+         o.fds = {{3, -2}};
+       }},
       {"a NUL in argv",
        [](SpawnOptions& o) { o.argv.push_back(std::string("a\0b", 3)); }},
       {"a NUL in env",
@@ -609,16 +623,16 @@ TEST_P(ProcessTest, ManyConcurrentChildren) {
       children.reserve(kChildren);
       for (int i = 0; i < kChildren; ++i) {
         absl::StatusOr<Child> child = Spawn(
-            scope, HelperOptions({"sleep", "0.01", "exit",
-                                  absl::StrCat(i % 256)}));
+            scope,
+            HelperOptions({"sleep", "0.01", "exit", absl::StrCat(i % 256)}));
         if (!child.ok()) co_return child.status();
         children.push_back(*std::move(child));
       }
       std::vector<int> codes(kChildren, -1);
       for (int i = 0; i < kChildren; ++i) {
         scope.Spawn([&, i]() -> Task<absl::Status> {
-          absl::StatusOr<ExitStatus> st = co_await WithTimeout(
-              absl::Seconds(60), children[i].Wait());
+          absl::StatusOr<ExitStatus> st =
+              co_await WithTimeout(absl::Seconds(60), children[i].Wait());
           if (!st.ok()) co_return st.status();
           codes[i] = st->code;
           co_return absl::OkStatus();
@@ -654,8 +668,7 @@ TEST_P(ProcessTest, HostReaperDoesNotBreakWait) {
       for (int i = 0; i < kChildren; ++i) {
         std::vector<std::string> commands =
             i % 3 == 2 ? std::vector<std::string>{"kill", "9"}
-                       : std::vector<std::string>{"exit",
-                                                  absl::StrCat(i + 1)};
+                       : std::vector<std::string>{"exit", absl::StrCat(i + 1)};
         absl::StatusOr<Child> child = Spawn(scope, HelperOptions(commands));
         if (!child.ok()) co_return child.status();
         children.push_back(*std::move(child));
@@ -690,8 +703,8 @@ TEST_P(ProcessTest, AllActionsTogether) {
   ASSERT_TRUE(dir.ok()) << dir.status();
   RawPipe extra = MakePipe();
   SpawnOptions options =
-      HelperOptions({"cwd", "session", "rlimit", "NOFILE", "nnp", "write",
-                     "6", "x", "fds", "env", "A"});
+      HelperOptions({"cwd", "session", "rlimit", "NOFILE", "nnp", "write", "6",
+                     "x", "fds", "env", "A"});
   options.cwd = &*dir;
   options.fds = {{6, extra.write.get()}};
   options.new_session = true;

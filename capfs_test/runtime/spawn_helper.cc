@@ -191,9 +191,9 @@ int main(int argc, char** argv) {
         a.sun_family = AF_UNIX;
         size_t len = strlen(name);
         memcpy(a.sun_path + 1, name, len);
-        r = connect(s, reinterpret_cast<sockaddr*>(&a),
-                    static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) +
-                                           1 + len));
+        r = connect(
+            s, reinterpret_cast<sockaddr*>(&a),
+            static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + len));
       }
       if (r < 0) {
         Error(errno);
