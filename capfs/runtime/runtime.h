@@ -12,6 +12,9 @@
 //   worker_pool.h   WorkerPool
 //   run_blocking.h  RunBlocking: a blocking call on the worker pool
 //   async_dir.h     awaitable forms of every capfs::Dir operation
+//   net.h           sockets (socket_address.h, socket.h), descriptor passing
+//                   (fd_passing.h) and Dirs handed between processes
+//                   (dir_passing.h)
 //   process.h       Spawn, Child, ExitStatus: processes, confined by Landlock
 
 #ifndef CAPFS_RUNTIME_RUNTIME_H_
@@ -22,6 +25,7 @@
 #include "capfs/runtime/event.h"
 #include "capfs/runtime/fd_io.h"
 #include "capfs/runtime/loop.h"
+#include "capfs/runtime/net.h"
 #include "capfs/runtime/process.h"
 #include "capfs/runtime/run_blocking.h"
 #include "capfs/runtime/scope.h"
