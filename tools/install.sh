@@ -70,6 +70,16 @@ archives() {
     sed '/^$/d'
 }
 
+# link_flags TARGET...: the targets' own linkopts (-pthread, -lseccomp, ...),
+# which a consumer's link needs too.
+link_flags() {
+  local set
+  set="set($*)"
+  quiet bazel cquery "${bazel_flags[@]}" "$set" --output=starlark \
+    --starlark:expr='"\n".join([f for li in providers(target)["CcInfo"].linking_context.linker_inputs.to_list() if li.owner == target.label for f in li.user_link_flags])' |
+    sed '/^$/d' | awk '!seen[$0]++'
+}
+
 # absl_pc_names TARGET...: the Debian pkg-config names (absl_status, ...) of the
 # Abseil libraries the targets depend on directly. capfs's BUILD files use
 # Abseil's upstream labels (@com_google_absl//absl/status:statusor), which
@@ -133,8 +143,12 @@ echo "install: $(echo "$needed" | wc -l) headers; internal ones the public heade
 
 # pc_list NAME...: "a, b, c".
 pc_list() { local IFS=','; echo "$*" | sed 's/,/, /g'; }
+# pc_field NAME VALUE: the line "NAME: VALUE", none when VALUE is empty.
+pc_field() { if [ -n "$2" ]; then echo "$1: $2"; fi; }
 core_absl=($(absl_pc_names "${core_targets[@]}"))
 runtime_absl=($(absl_pc_names "${runtime_targets[@]}"))
+core_flags=($(link_flags "${core_targets[@]}"))
+runtime_flags=($(link_flags "${runtime_targets[@]}"))
 
 cat >"$prefix/lib/pkgconfig/capfs.pc" <<EOF
 prefix=$prefix
@@ -144,9 +158,10 @@ includedir=\${prefix}/include
 Name: capfs
 Description: Directory capabilities for untrusted paths (C++20, static; link with --static)
 Version: $version
-Requires.private: $(pc_list "${core_absl[@]}")
+$(pc_field Requires.private "$(pc_list "${core_absl[@]}")")
 Cflags: -I\${includedir} -std=c++20
 Libs: -L\${libdir} -lcapfs
+$(pc_field Libs.private "${core_flags[*]}")
 EOF
 
 cat >"$prefix/lib/pkgconfig/capfs-runtime.pc" <<EOF
@@ -158,15 +173,18 @@ Name: capfs-runtime
 Description: capfs's event loop: coroutines, timers, awaitable I/O, a worker pool (C++20, static; link with --static)
 Version: $version
 Requires: capfs = $version
-Requires.private: $(pc_list "${runtime_absl[@]}")
-Cflags: -I\${includedir} -std=c++20 -pthread
+$(pc_field Requires.private "$(pc_list "${runtime_absl[@]}")")
+Cflags: -I\${includedir} -std=c++20
 Libs: -L\${libdir} -lcapfs_runtime
-Libs.private: -pthread
+$(pc_field Libs.private "${runtime_flags[*]}")
 EOF
 
 # CMake: Debian's Abseil has a CMake package whose targets are the .pc names
-# with "absl::" for "absl_" (absl_statusor -> absl::statusor).
-cmake_targets() { local t=(); for n in "$@"; do t+=("absl::${n#absl_}"); done; (IFS=';'; echo "${t[*]}"); }
+# with "absl::" for "absl_" (absl_statusor -> absl::statusor). Link flags
+# (-pthread, ...) go into the same list: CMake passes items starting with "-"
+# to the linker as they are.
+cmake_list() { (IFS=';'; echo "$*"); }
+cmake_targets() { local t=(); for n in "$@"; do t+=("absl::${n#absl_}"); done; echo "${t[@]}"; }
 cat >"$prefix/lib/cmake/capfs/capfsConfig.cmake" <<EOF
 # capfs $version, installed by tools/install.sh.
 #
@@ -178,7 +196,6 @@ cat >"$prefix/lib/cmake/capfs/capfsConfig.cmake" <<EOF
 # CMake package.
 include(CMakeFindDependencyMacro)
 find_dependency(absl CONFIG)
-find_dependency(Threads)
 
 get_filename_component(_capfs_prefix "\${CMAKE_CURRENT_LIST_DIR}/../../.." ABSOLUTE)
 
@@ -188,7 +205,7 @@ if(NOT TARGET capfs::capfs)
     IMPORTED_LOCATION "\${_capfs_prefix}/lib/libcapfs.a"
     INTERFACE_INCLUDE_DIRECTORIES "\${_capfs_prefix}/include"
     INTERFACE_COMPILE_FEATURES cxx_std_20
-    INTERFACE_LINK_LIBRARIES "$(cmake_targets "${core_absl[@]}")")
+    INTERFACE_LINK_LIBRARIES "$(cmake_list $(cmake_targets "${core_absl[@]}") "${core_flags[@]}")")
 endif()
 
 if(NOT TARGET capfs::runtime)
@@ -197,7 +214,7 @@ if(NOT TARGET capfs::runtime)
     IMPORTED_LOCATION "\${_capfs_prefix}/lib/libcapfs_runtime.a"
     INTERFACE_INCLUDE_DIRECTORIES "\${_capfs_prefix}/include"
     INTERFACE_COMPILE_FEATURES cxx_std_20
-    INTERFACE_LINK_LIBRARIES "capfs::capfs;$(cmake_targets "${runtime_absl[@]}");Threads::Threads")
+    INTERFACE_LINK_LIBRARIES "$(cmake_list capfs::capfs $(cmake_targets "${runtime_absl[@]}") "${runtime_flags[@]}")")
 endif()
 
 unset(_capfs_prefix)
