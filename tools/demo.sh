@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash tools/setup.sh
+echo "demo: building the capfs tool (bazel build //tools:capfs; about 20 seconds the first time)" >&2
 bazel build --config=ci //tools:capfs
 capfs="$PWD/bazel-bin/tools/capfs"
 

@@ -2,7 +2,7 @@
 # Installs what capfs needs to build and test on a fresh Debian 12 machine.
 #
 # Idempotent: packages already present are not fetched again, and the script
-# exits at once when everything is in place. Runs as root, or through sudo.
+# does nothing when everything is in place. Runs as root, or through sudo.
 # Only Debian's own packages are used; Bazel downloads nothing afterwards.
 set -euo pipefail
 
@@ -19,7 +19,11 @@ packages=(
   libuv1-dev libboost-dev  # peers in the runtime benchmark
   strace                 # syscalls per round trip in the benchmarks
   manpages-dev
+  cmake clang-format     # tools/consumer_test.sh's CMake build; tools/format.sh
 )
+
+# Pinned: tools/format.sh's output must not change under a maintainer's feet.
+buildifier_version=8.2.1
 
 missing=()
 for p in "${packages[@]}"; do
@@ -28,15 +32,26 @@ for p in "${packages[@]}"; do
   fi
 done
 
-if [ "${#missing[@]}" -eq 0 ]; then
-  exit 0
-fi
-
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then
   sudo=(sudo)
 fi
-echo "setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-"${sudo[@]}" apt-get update -qq
-"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+
+# npm (for buildifier): Debian's package, unless a Node.js install has one.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
+
+if [ "${#missing[@]}" -ne 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# buildifier (BUILD and .bzl formatting and lint, tools/format.sh), from npm.
+if ! buildifier --version 2>/dev/null | grep -q "version: ${buildifier_version}\b"; then
+  echo "setup: installing buildifier ${buildifier_version} (npm @bazel/buildifier)" >&2
+  "${sudo[@]}" npm install -g --silent --no-fund --no-audit \
+    "@bazel/buildifier@${buildifier_version}" >/dev/null
+fi
