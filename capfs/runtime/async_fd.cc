@@ -79,6 +79,23 @@ absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
   return AsyncFd(*state);
 }
 
+absl::StatusOr<AsyncFd> AsyncFd::AdoptNewSocket(Scope& scope, Fd fd,
+                                                int type, bool tcp) {
+  // A nonblocking stream stops a write short only when its buffer is full.
+  // A read stops short at a message carrying descriptors, or a change of
+  // sender, with data still queued; on TCP only at the urgent mark, which
+  // only the peer that sent it can stall (and more data reports again).
+  uint32_t short_drains = 0;
+  if (type == SOCK_STREAM) {
+    short_drains = internal::kWritable | (tcp ? internal::kReadable : 0);
+  }
+  absl::StatusOr<internal::FdState*> state = internal::FdState::Create(
+      scope.scheduler(), std::move(fd), internal::FdIo::kLoop, short_drains,
+      /*socket=*/true, /*capped_writes=*/false, scope.resources());
+  if (!state.ok()) return state.status();
+  return AsyncFd(*state);
+}
+
 AsyncFd& AsyncFd::operator=(AsyncFd&& other) noexcept {
   if (this != &other) {
     Release();

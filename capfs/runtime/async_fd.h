@@ -90,6 +90,14 @@ class AsyncFd {
   static absl::StatusOr<AsyncFd> Adopt(Scope& scope, Fd fd,
                                        IoMode mode = IoMode::kAuto);
 
+  // For the socket layer (net.h): takes `fd`, a socket of `type`
+  // (SOCK_STREAM, ...) that capfs has just made nonblocking and
+  // close-on-exec, without asking the kernel again what Adopt asks. `tcp`:
+  // an AF_INET or AF_INET6 stream, where a short read also proves the
+  // socket drained.
+  static absl::StatusOr<AsyncFd> AdoptNewSocket(Scope& scope, Fd fd, int type,
+                                                bool tcp);
+
   // Owns nothing.
   AsyncFd() = default;
   AsyncFd(AsyncFd&& other) noexcept

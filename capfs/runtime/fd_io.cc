@@ -8,6 +8,7 @@
 #include "absl/container/inlined_vector.h"
 #include "capfs/sys/fs.h"
 #include "capfs/sys/io.h"
+#include "capfs/sys/net.h"
 
 namespace capfs {
 namespace runtime {
@@ -15,8 +16,6 @@ namespace {
 
 using ::capfs::internal::SysRead;
 using ::capfs::internal::SysReadv;
-using ::capfs::internal::SysWrite;
-using ::capfs::internal::SysWritev;
 
 size_t TotalLength(absl::Span<const struct iovec> iov) {
   size_t total = 0;
@@ -36,7 +35,8 @@ ssize_t WriteCall(const IoTarget& t, absl::string_view data) {
   if (t.msg_flags != 0) {
     return internal::SysSend(t.fd, data.data(), n, t.msg_flags);
   }
-  return SysWrite(t.fd, data.data(), n);
+  // Not a socket: SIGPIPE blocked around the call, EPIPE returned.
+  return internal::SysWriteNoSigpipe(t.fd, data.data(), n);
 }
 
 ssize_t ReadvCall(const IoTarget& t, absl::Span<const struct iovec> iov) {
@@ -67,7 +67,8 @@ ssize_t WritevCall(const IoTarget& t, absl::Span<const struct iovec> iov) {
     msg.msg_iovlen = iov.size();
     return internal::SysSendmsg(t.fd, &msg, t.msg_flags);
   }
-  return SysWritev(t.fd, iov.data(), static_cast<int>(iov.size()));
+  return internal::SysWritevNoSigpipe(t.fd, iov.data(),
+                                      static_cast<int>(iov.size()));
 }
 
 }  // namespace

@@ -12,6 +12,9 @@
 //   worker_pool.h   WorkerPool
 //   run_blocking.h  RunBlocking: a blocking call on the worker pool
 //   async_dir.h     awaitable forms of every capfs::Dir operation
+//   net.h           sockets (socket_address.h, socket.h), descriptor passing
+//                   (fd_passing.h) and Dirs handed between processes
+//                   (dir_passing.h)
 
 #ifndef CAPFS_RUNTIME_RUNTIME_H_
 #define CAPFS_RUNTIME_RUNTIME_H_
@@ -21,6 +24,7 @@
 #include "capfs/runtime/event.h"
 #include "capfs/runtime/fd_io.h"
 #include "capfs/runtime/loop.h"
+#include "capfs/runtime/net.h"
 #include "capfs/runtime/run_blocking.h"
 #include "capfs/runtime/scope.h"
 #include "capfs/runtime/task.h"

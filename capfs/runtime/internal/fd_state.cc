@@ -84,7 +84,12 @@ void FdState::Destroy() {
 }
 
 IoTarget FdState::target(uint32_t direction) const {
-  IoTarget target{fd(), socket_ ? MSG_DONTWAIT : 0, SIZE_MAX};
+  // MSG_NOSIGNAL: a send to a closed peer is EPIPE, never a SIGPIPE.
+  int msg_flags = 0;
+  if (socket_) {
+    msg_flags = MSG_DONTWAIT | (direction == kWritable ? MSG_NOSIGNAL : 0);
+  }
+  IoTarget target{fd(), msg_flags, SIZE_MAX};
   if (capped_writes_ && direction == kWritable) target.max_bytes = PIPE_BUF;
   return target;
 }

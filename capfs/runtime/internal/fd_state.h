@@ -65,8 +65,9 @@ namespace runtime {
 struct IoTarget {
   int fd;
   // For send/recv-family calls: MSG_DONTWAIT on a socket (whose O_NONBLOCK
-  // flag may be off, and shared with another process), else 0. A call on a
-  // socket must pass it.
+  // flag may be off, and shared with another process), with MSG_NOSIGNAL
+  // for writes; else 0. A call on a socket must pass it (and so use
+  // send/recv, never write/read: no write ever raises SIGPIPE).
   int msg_flags;
   // The most bytes the call may ask to move: readiness to write a blocking
   // pipe promises room for PIPE_BUF bytes, not more, and a larger write
