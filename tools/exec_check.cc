@@ -162,34 +162,30 @@ absl::StatusOr<Interpreter> InterpreterOf(const std::string& path) {
 
 namespace {
 
-// " (REAL)" when `real` differs from `given`.
-std::string RealSuffix(const std::string& given, const std::string& real) {
-  return given == real ? std::string() : absl::StrCat(" (", Quote(real), ")");
-}
-
-// Under Landlock, why the kernel would refuse to execute `path` (found as
-// `shown`): the file itself, or its interpreter, outside every exec tree.
-// `depth` bounds "#!" chains, as the kernel does.
-std::optional<std::string> ExecRefusal(const std::string& shown,
-                                       const std::string& path,
+// Under Landlock, why the kernel would refuse to execute `path`: the file
+// itself ("it (REAL) is outside ..." at depth 0, "PATH (REAL) is outside
+// ..." below), or its interpreter ("its loader ..."), outside every exec
+// tree. `depth` bounds "#!" chains, as the kernel does.
+std::optional<std::string> ExecRefusal(const std::string& path,
                                        absl::Span<const GrantedTree> trees,
                                        int depth) {
   std::optional<std::string> real = RealPath(path);
   if (!real.has_value()) return std::nullopt;
   if (TreeGranting(trees, *real, /*need_exec=*/true) == nullptr) {
     return absl::StrCat(
-        Quote(shown), RealSuffix(shown, *real),
+        depth == 0 ? "it" : Quote(path),
+        path != *real ? absl::StrCat(" (", Quote(*real), ")")
+                                    : std::string(),
         " is outside every --rox/--rwx tree, so Landlock refuses to execute it"
         " (add --rox=",
         Quote(DirName(*real)), ")");
   }
   absl::StatusOr<Interpreter> interp = InterpreterOf(*real);
   if (!interp.ok() || interp->path.empty() || depth >= 4) return std::nullopt;
-  std::optional<std::string> why =
-      ExecRefusal(interp->path, interp->path, trees, depth + 1);
+  std::optional<std::string> why = ExecRefusal(interp->path, trees, depth + 1);
   if (!why.has_value()) return std::nullopt;
-  return absl::StrCat(Quote(shown), ": its ",
-                      interp->script ? "\"#!\" interpreter " : "loader ", *why);
+  return absl::StrCat(interp->script ? "its \"#!\" interpreter " : "its loader ",
+                      *why);
 }
 
 }  // namespace
@@ -212,9 +208,9 @@ std::string ExplainExecFailure(const std::string& program,
     return absl::StrCat(Quote(*found), ": is a directory");
   }
   if ((err == EACCES || err == EPERM) && landlocked) {
-    if (std::optional<std::string> why = ExecRefusal(*found, *found, trees, 0);
+    if (std::optional<std::string> why = ExecRefusal(*found, trees, 0);
         why.has_value()) {
-      return *why;
+      return absl::StrCat(Quote(*found), ": ", *why);
     }
   }
   absl::StatusOr<Interpreter> interp = InterpreterOf(*real);

@@ -164,7 +164,7 @@ Task<absl::Status> TryEverything(Session& s) {
   // write): symlinks pointing out, and a file to move out.
   s.scratch.Symlink(sentinel, "abs-link").IgnoreError();
   s.scratch.Symlink(up_to_sentinel, "rel-link").IgnoreError();
-  s.scratch.Symlink("../../../../../../../../../../etc/passwd", "passwd-link")
+  s.scratch.Symlink(absl::StrCat(up, "etc/passwd"), "passwd-link")
       .IgnoreError();
   if (absl::StatusOr<capfs::Fd> bait = s.scratch.OpenAt(
           "bait.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
