@@ -2,6 +2,7 @@
 // nothing but the two directories it is handed.
 //
 //   plugin_host --plugin=PATH --data=DIR --scratch=DIR [--sentinel=PATH]
+//               [--unconfined]
 //
 // The host opens DIR as a read-only capfs::Dir (the data) and SCRATCH as a
 // read-write one, builds one Landlock ruleset anchored on those same Dirs
@@ -21,6 +22,10 @@
 // listens on an abstract Unix socket and on a loopback TCP port (told to the
 // plugin in CONFIG) and reports how many connections each accepted; the
 // caller checks the sentinel file (told too) and the trees on disk.
+//
+// --unconfined starts the plugin without the Landlock ruleset (everything
+// else the same): the test's control run, which shows what Landlock adds
+// and that the test sees an escape when there is one.
 //
 // Landlock is strict here: on a kernel that cannot enforce all of it (older
 // than Linux 6.12, ABI 6) the host refuses to start the plugin. Exit code 0
@@ -63,6 +68,7 @@ struct HostFlags {
   std::string data;
   std::string scratch;
   std::string sentinel;
+  bool unconfined = false;
 };
 
 std::optional<std::string> RealPath(const std::string& path) {
@@ -225,7 +231,7 @@ Task<absl::Status> Host(const HostFlags& flags, const std::string& plugin_real,
         options.env = std::vector<std::string>{};
         options.fds = {{kPluginSocketFd, pair->second.get()}};
         options.new_session = true;
-        options.landlock = &sandbox;
+        options.landlock = flags.unconfined ? nullptr : &sandbox;
         absl::StatusOr<Child> child = capfs::runtime::Spawn(scope, options);
         absl::Status result = child.status();
         pair->second.Close().IgnoreError();  // the plugin has its copy
@@ -264,7 +270,7 @@ Task<absl::Status> Host(const HostFlags& flags, const std::string& plugin_real,
 int Usage(absl::string_view message) {
   absl::FPrintF(stderr,
                 "plugin_host: %s\nUsage: plugin_host --plugin=PATH --data=DIR "
-                "--scratch=DIR [--sentinel=PATH]\n",
+                "--scratch=DIR [--sentinel=PATH] [--unconfined]\n",
                 message);
   return 2;
 }
@@ -274,6 +280,10 @@ int Main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     absl::string_view arg = argv[i];
     bool known = false;
+    if (arg == "--unconfined") {
+      flags.unconfined = true;
+      continue;
+    }
     for (auto [name, field] :
          {std::pair<absl::string_view, std::string*>{"--plugin=", &flags.plugin},
           {"--data=", &flags.data},
@@ -304,7 +314,9 @@ int Main(int argc, char** argv) {
     absl::FPrintF(stderr, "plugin_host: %s\n", sandbox.status().ToString());
     return 1;
   }
-  absl::PrintF("host: %s\n", sandbox->Describe());
+  absl::PrintF("host: %s\n", flags.unconfined
+                                 ? "--unconfined: the plugin runs WITHOUT Landlock"
+                                 : sandbox->Describe());
   bool plugin_ok = false;
   absl::Status s = capfs::runtime::Run(
       Host(flags, *plugin_real, *grants, *sandbox, &plugin_ok));

@@ -94,6 +94,32 @@ for f in escaped.txt escaped-by-rename.txt escaped-dir; do
   [ -e "$work/$f" ] && fail "$f exists outside the scratch area"
 done
 
+# --- Control: the same hostile plugin WITHOUT Landlock, on a copy of the
+# tree. capfs still refuses what goes through a Dir, but the raw calls get
+# out, and this test sees it (on disk too): what the refusals above owe to
+# the kernel.
+control="$work-control"
+mkdir -p "$control/data" "$control/outside" "$control/scratch"
+cp "$work/data/input.txt" "$control/data/"
+cp "$work/outside/sentinel.txt" "$control/outside/"
+"$host" --unconfined --plugin="$here/hostile_plugin" --data="$control/data" \
+  --scratch="$control/scratch" --sentinel="$control/outside/sentinel.txt" \
+  >"$logs/control.out" 2>"$logs/control.err" </dev/null
+echo "== control: hostile_plugin with --unconfined (exit $?)"
+cat "$logs/control.out" "$logs/control.err"
+for a in capfs-dotdot capfs-absolute capfs-write-read-only-data capfs-follow-planted-symlink; do
+  grep -q "^plugin: REPORT $a refused " "$logs/control.out" || fail "control: capfs did not refuse $a"
+done
+for a in raw-follow-planted-symlink-write raw-open-etc-passwd raw-openat-dotdot-read \
+         raw-write-read-only-data raw-create-outside-scratch abstract-socket-of-host tcp-connect-to-host; do
+  grep -q "^plugin: REPORT $a ESCAPED " "$logs/control.out" || fail "control: $a did not get out without Landlock"
+done
+grep -q "escaped" "$control/outside/sentinel.txt" || fail "control: the sentinel was not written without Landlock"
+[ -e "$control/escaped.txt" ] || fail "control: nothing was created outside without Landlock"
+grep -q "abstract socket unix:@[^:]*: 1; TCP 127.0.0.1:[0-9]*: 1$" "$logs/control.out" ||
+  fail "control: the bait sockets were not reached without Landlock"
+rm -rf "$control"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures failure(s)" >&2
   exit 1
