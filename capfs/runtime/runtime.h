@@ -15,6 +15,7 @@
 //   net.h           sockets (socket_address.h, socket.h), descriptor passing
 //                   (fd_passing.h) and Dirs handed between processes
 //                   (dir_passing.h)
+//   process.h       Spawn, Child, ExitStatus: processes, confined by Landlock
 
 #ifndef CAPFS_RUNTIME_RUNTIME_H_
 #define CAPFS_RUNTIME_RUNTIME_H_
@@ -25,6 +26,7 @@
 #include "capfs/runtime/fd_io.h"
 #include "capfs/runtime/loop.h"
 #include "capfs/runtime/net.h"
+#include "capfs/runtime/process.h"
 #include "capfs/runtime/run_blocking.h"
 #include "capfs/runtime/scope.h"
 #include "capfs/runtime/task.h"

@@ -147,6 +147,9 @@ void FdState::UpdateInterest() {
 
 absl::Status FdState::Close() {
   if (closed_) return absl::OkStatus();
+  if (close_hook_ != nullptr) {
+    std::exchange(close_hook_, nullptr)(close_hook_arg_, fd_.get());
+  }
   closed_ = true;
   if (watched_) {
     scheduler_->backend().Remove(fd_.get());

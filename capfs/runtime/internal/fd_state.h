@@ -230,6 +230,15 @@ class FdState : public ListLink<ResourceTag> {
   // See the file comment. Idempotent; the error, if any, is close(2)'s.
   absl::Status Close();
 
+  // Has the first Close call `hook(arg, fd)` before it does anything else,
+  // while the descriptor is still open: for an owner that must act on it
+  // before it goes, whoever closes it (a child process is killed and reaped
+  // through its pidfd when its scope ends). nullptr removes it.
+  void SetCloseHook(void (*hook)(void* arg, int fd), void* arg) {
+    close_hook_ = hook;
+    close_hook_arg_ = arg;
+  }
+
   // For FdReadyAwaiter.
   void AddWaiter(FdReadyAwaiter* waiter);
   void RemoveWaiter(FdReadyAwaiter* waiter);
@@ -260,6 +269,8 @@ class FdState : public ListLink<ResourceTag> {
   uint64_t reports_[2] = {0, 0};  // readable, writable
   int refs_ = 1;
   IntrusiveList<FdState, ResourceTag>* resources_ = nullptr;
+  void (*close_hook_)(void* arg, int fd) = nullptr;
+  void* close_hook_arg_ = nullptr;
   IntrusiveList<FdReadyAwaiter, FdWaitTag> readers_;
   IntrusiveList<FdReadyAwaiter, FdWaitTag> writers_;
   IntrusiveList<FdJob, FdJobTag> jobs_;  // queued or running on workers
