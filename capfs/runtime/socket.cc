@@ -205,6 +205,18 @@ Task<absl::StatusOr<size_t>> RecvFrom(AsyncFd& socket, absl::Span<char> buf,
             reinterpret_cast<struct sockaddr*>(&storage), &len);
       });
   if (n.ok() && from != nullptr) {
+    if (len < sizeof(sa_family_t)) {
+      // The kernel names no sender: on a Unix socket, one that never
+      // bound, which prints as "unix:" (on a connected stream, nobody).
+      int domain = AF_UNSPEC;
+      socklen_t domain_len = sizeof(domain);
+      if (internal::SysGetsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN,
+                                  &domain, &domain_len) == 0 &&
+          domain == AF_UNIX) {
+        storage.ss_family = AF_UNIX;
+        len = sizeof(sa_family_t);
+      }
+    }
     *from = SocketAddress::FromSockaddr(
         reinterpret_cast<struct sockaddr*>(&storage), len);
   }
