@@ -14,14 +14,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
 #include "capfs/capfs.h"
 
 namespace capfs_tool {
@@ -55,8 +55,8 @@ absl::Status ReadExactly(const capfs::Fd& fd, char* buf, size_t size,
 template <typename Ehdr, typename Phdr>
 absl::StatusOr<std::string> ElfInterpreter(const capfs::Fd& fd) {
   Ehdr eh;
-  if (absl::Status s = ReadExactly(fd, reinterpret_cast<char*>(&eh),
-                                   sizeof(eh), 0);
+  if (absl::Status s =
+          ReadExactly(fd, reinterpret_cast<char*>(&eh), sizeof(eh), 0);
       !s.ok()) {
     return s;
   }
@@ -65,9 +65,9 @@ absl::StatusOr<std::string> ElfInterpreter(const capfs::Fd& fd) {
   }
   for (size_t i = 0; i < eh.e_phnum; ++i) {
     Phdr ph;
-    if (absl::Status s = ReadExactly(
-            fd, reinterpret_cast<char*>(&ph), sizeof(ph),
-            static_cast<off_t>(eh.e_phoff + i * sizeof(Phdr)));
+    if (absl::Status s =
+            ReadExactly(fd, reinterpret_cast<char*>(&ph), sizeof(ph),
+                        static_cast<off_t>(eh.e_phoff + i * sizeof(Phdr)));
         !s.ok()) {
       return s;
     }
@@ -153,9 +153,10 @@ absl::StatusOr<Interpreter> InterpreterOf(const std::string& path) {
     return absl::InvalidArgumentError("neither an ELF file nor a script");
   }
   absl::StatusOr<std::string> interp =
-      head[EI_CLASS] == ELFCLASS64   ? ElfInterpreter<Elf64_Ehdr, Elf64_Phdr>(*fd)
-      : head[EI_CLASS] == ELFCLASS32 ? ElfInterpreter<Elf32_Ehdr, Elf32_Phdr>(*fd)
-                                     : absl::InvalidArgumentError("unknown ELF class");
+      head[EI_CLASS] == ELFCLASS64 ? ElfInterpreter<Elf64_Ehdr, Elf64_Phdr>(*fd)
+      : head[EI_CLASS] == ELFCLASS32
+          ? ElfInterpreter<Elf32_Ehdr, Elf32_Phdr>(*fd)
+          : absl::InvalidArgumentError("unknown ELF class");
   if (!interp.ok()) return interp.status();
   return Interpreter{*std::move(interp), /*script=*/false};
 }
@@ -174,8 +175,7 @@ std::optional<std::string> ExecRefusal(const std::string& path,
   if (TreeGranting(trees, *real, /*need_exec=*/true) == nullptr) {
     return absl::StrCat(
         depth == 0 ? "it" : Quote(path),
-        path != *real ? absl::StrCat(" (", Quote(*real), ")")
-                                    : std::string(),
+        path != *real ? absl::StrCat(" (", Quote(*real), ")") : std::string(),
         " is outside every --rox/--rwx tree, so Landlock refuses to execute it"
         " (add --rox=",
         Quote(DirName(*real)), ")");
@@ -184,8 +184,8 @@ std::optional<std::string> ExecRefusal(const std::string& path,
   if (!interp.ok() || interp->path.empty() || depth >= 4) return std::nullopt;
   std::optional<std::string> why = ExecRefusal(interp->path, trees, depth + 1);
   if (!why.has_value()) return std::nullopt;
-  return absl::StrCat(interp->script ? "its \"#!\" interpreter " : "its loader ",
-                      *why);
+  return absl::StrCat(
+      interp->script ? "its \"#!\" interpreter " : "its loader ", *why);
 }
 
 }  // namespace
@@ -248,10 +248,10 @@ std::optional<std::string> LibraryHint(const std::string& program,
   if (TreeGranting(trees, lib_dir, /*need_exec=*/false) != nullptr) {
     return std::nullopt;
   }
-  return absl::StrCat("the libraries of ", Quote(*found), " (beside its loader, in ",
-                      Quote(lib_dir),
-                      ") are not readable in the sandbox (add --ro=",
-                      Quote(lib_dir), ")");
+  return absl::StrCat(
+      "the libraries of ", Quote(*found), " (beside its loader, in ",
+      Quote(lib_dir),
+      ") are not readable in the sandbox (add --ro=", Quote(lib_dir), ")");
 }
 
 }  // namespace capfs_tool

@@ -10,7 +10,8 @@
 //
 //   std::vector<GrantedTree> trees = ...;   // what `capfs run` was given
 //   std::string line = ExplainExecFailure("/opt/tool/bin/x", status, trees);
-//   // "/opt/tool/bin/x is outside every --rox/--rwx tree (add --rox=/opt/tool/bin)"
+//   // "/opt/tool/bin/x is outside every --rox/--rwx tree (add
+//   --rox=/opt/tool/bin)"
 //
 // Trees are compared by their real paths (symlinks resolved), which is what
 // Landlock's rules are anchored on; a bind mount that shows one tree at two

@@ -288,8 +288,7 @@ using capfs::runtime::Task;
 Task<absl::StatusOr<ExitStatus>> Supervise(capfs::runtime::SpawnOptions options,
                                            absl::Status* spawn_error) {
   co_return co_await capfs::runtime::WithScope(
-      [&](capfs::runtime::Scope& scope)
-          -> Task<absl::StatusOr<ExitStatus>> {
+      [&](capfs::runtime::Scope& scope) -> Task<absl::StatusOr<ExitStatus>> {
         absl::StatusOr<capfs::runtime::PipeEnds> pipe =
             capfs::runtime::Pipe(scope);
         if (!pipe.ok()) co_return pipe.status();
@@ -305,13 +304,14 @@ Task<absl::StatusOr<ExitStatus>> Supervise(capfs::runtime::SpawnOptions options,
         scope.Spawn([&]() -> Task<absl::Status> {
           char signals[64];
           for (;;) {
-            absl::StatusOr<size_t> n =
-                co_await capfs::runtime::Read(pipe->read, absl::MakeSpan(signals));
+            absl::StatusOr<size_t> n = co_await capfs::runtime::Read(
+                pipe->read, absl::MakeSpan(signals));
             if (exited) co_return absl::OkStatus();
             if (!n.ok()) co_return n.status();
             for (size_t i = 0; i < *n; ++i) {
               // ESRCH: it has just ended; its status says the rest.
-              child->Signal(static_cast<unsigned char>(signals[i])).IgnoreError();
+              child->Signal(static_cast<unsigned char>(signals[i]))
+                  .IgnoreError();
             }
           }
         });
@@ -424,13 +424,13 @@ int RunCommand(int count, char** args) {
                               : kSetupFailed,
                 absl::StrCat("cannot start ",
                              ExplainExecFailure(flags.command[0], spawn_error,
-                                                granted,
-                                                landlock->abi() > 0)));
+                                                granted, landlock->abi() > 0)));
   }
   if (!status.ok()) return Fail(kSetupFailed, status.status().message());
   if (status->signal != 0) return 128 + status->signal;
   if (status->code == 127 && landlock->abi() > 0) {
-    if (std::optional<std::string> hint = LibraryHint(flags.command[0], granted);
+    if (std::optional<std::string> hint =
+            LibraryHint(flags.command[0], granted);
         hint.has_value()) {
       absl::FPrintF(stderr, "capfs: run: %s\n", *hint);
     }

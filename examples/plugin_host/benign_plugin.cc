@@ -30,11 +30,11 @@ Task<absl::Status> CountWords(Session& session) {
   std::vector<absl::string_view> words =
       absl::StrSplit(*text, absl::ByAnyChar(" \t\n"), absl::SkipEmpty());
   const std::string summary =
-      absl::StrCat("lines ", lines.size(), "\nwords ", words.size(),
-                   "\nbytes ", text->size(), "\n");
+      absl::StrCat("lines ", lines.size(), "\nwords ", words.size(), "\nbytes ",
+                   text->size(), "\n");
 
-  absl::StatusOr<capfs::Fd> out = session.scratch.OpenAt(
-      "summary.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  absl::StatusOr<capfs::Fd> out =
+      session.scratch.OpenAt("summary.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (!out.ok()) co_return out.status();
   if (absl::Status s = capfs::WriteAll(*out, summary); !s.ok()) co_return s;
   if (absl::Status s = out->Close(); !s.ok()) co_return s;

@@ -193,78 +193,76 @@ Task<absl::Status> Serve(AsyncFd& socket, const Grants& grants,
 Task<absl::Status> Host(const HostFlags& flags, const std::string& plugin_real,
                         const Grants& grants, const capfs::Landlock& sandbox,
                         bool* plugin_ok) {
-  co_return co_await capfs::runtime::WithScope(
-      [&](capfs::runtime::Scope& scope) -> Task<absl::Status> {
-        absl::StatusOr<std::pair<AsyncFd, AsyncFd>> pair =
-            capfs::runtime::SocketPair(scope, SOCK_SEQPACKET);
-        if (!pair.ok()) co_return pair.status();
-        // Bait: a hostile plugin is told both and must reach neither.
-        absl::StatusOr<capfs::runtime::SocketAddress> abstract_address =
-            capfs::runtime::SocketAddress::Parse(
-                absl::StrCat("unix:@capfs-plugin-host-", getpid()));
-        if (!abstract_address.ok()) co_return abstract_address.status();
-        absl::StatusOr<AsyncFd> abstract =
-            capfs::runtime::Listen(scope, *abstract_address);
-        if (!abstract.ok()) co_return abstract.status();
-        absl::StatusOr<capfs::runtime::SocketAddress> tcp_address =
-            capfs::runtime::SocketAddress::Parse("127.0.0.1:0");
-        if (!tcp_address.ok()) co_return tcp_address.status();
-        absl::StatusOr<AsyncFd> tcp = capfs::runtime::Listen(scope, *tcp_address);
-        if (!tcp.ok()) co_return tcp.status();
-        absl::StatusOr<capfs::runtime::SocketAddress> tcp_bound =
-            capfs::runtime::LocalAddress(*tcp);
-        if (!tcp_bound.ok()) co_return tcp_bound.status();
+  co_return co_await capfs::runtime::WithScope([&](capfs::runtime::Scope& scope)
+                                                   -> Task<absl::Status> {
+    absl::StatusOr<std::pair<AsyncFd, AsyncFd>> pair =
+        capfs::runtime::SocketPair(scope, SOCK_SEQPACKET);
+    if (!pair.ok()) co_return pair.status();
+    // Bait: a hostile plugin is told both and must reach neither.
+    absl::StatusOr<capfs::runtime::SocketAddress> abstract_address =
+        capfs::runtime::SocketAddress::Parse(
+            absl::StrCat("unix:@capfs-plugin-host-", getpid()));
+    if (!abstract_address.ok()) co_return abstract_address.status();
+    absl::StatusOr<AsyncFd> abstract =
+        capfs::runtime::Listen(scope, *abstract_address);
+    if (!abstract.ok()) co_return abstract.status();
+    absl::StatusOr<capfs::runtime::SocketAddress> tcp_address =
+        capfs::runtime::SocketAddress::Parse("127.0.0.1:0");
+    if (!tcp_address.ok()) co_return tcp_address.status();
+    absl::StatusOr<AsyncFd> tcp = capfs::runtime::Listen(scope, *tcp_address);
+    if (!tcp.ok()) co_return tcp.status();
+    absl::StatusOr<capfs::runtime::SocketAddress> tcp_bound =
+        capfs::runtime::LocalAddress(*tcp);
+    if (!tcp_bound.ok()) co_return tcp_bound.status();
 
-        bool finished = false;
-        int abstract_count = 0;
-        int tcp_count = 0;
-        scope.Spawn([&]() {
-          return CountConnections(scope, *abstract, &abstract_count, &finished);
-        });
-        scope.Spawn([&]() {
-          return CountConnections(scope, *tcp, &tcp_count, &finished);
-        });
+    bool finished = false;
+    int abstract_count = 0;
+    int tcp_count = 0;
+    scope.Spawn([&]() {
+      return CountConnections(scope, *abstract, &abstract_count, &finished);
+    });
+    scope.Spawn(
+        [&]() { return CountConnections(scope, *tcp, &tcp_count, &finished); });
 
-        capfs::runtime::SpawnOptions options;
-        options.program = plugin_real;
-        options.argv = {plugin_real};
-        options.env = std::vector<std::string>{};
-        options.fds = {{kPluginSocketFd, pair->second.get()}};
-        options.new_session = true;
-        options.landlock = flags.unconfined ? nullptr : &sandbox;
-        absl::StatusOr<Child> child = capfs::runtime::Spawn(scope, options);
-        absl::Status result = child.status();
-        pair->second.Close().IgnoreError();  // the plugin has its copy
-        if (child.ok()) {
-          absl::PrintF("host: started %s (pid %d)\n", flags.plugin,
-                       child->pid());
-          const std::string config = absl::StrCat(
-              "CONFIG abstract=", abstract_address->ToString().substr(5),
-              " tcp=", tcp_bound->ToString(), " sentinel=", flags.sentinel,
-              " host_pid=", getpid());
-          bool done = false;
-          result = co_await capfs::runtime::WithTimeout(
-              absl::Seconds(30), Serve(pair->first, grants, config, &done));
-          pair->first.Close().IgnoreError();  // a plugin still reading: EOF
-          absl::StatusOr<ExitStatus> exit = co_await capfs::runtime::WithTimeout(
-              absl::Seconds(10), child->Wait());
-          if (!exit.ok()) {
-            if (result.ok()) result = exit.status();
-          } else {
-            absl::PrintF("host: plugin %s\n", exit->ToString());
-            *plugin_ok = done && exit->success();
-          }
-        }
-        finished = true;
-        abstract->Close().IgnoreError();
-        tcp->Close().IgnoreError();
-        absl::Status joined = co_await scope.Join(result);
-        absl::PrintF(
-            "host: connections accepted: abstract socket %s: %d; TCP %s: %d\n",
-            abstract_address->ToString(), abstract_count,
-            tcp_bound->ToString(), tcp_count);
-        co_return joined;
-      });
+    capfs::runtime::SpawnOptions options;
+    options.program = plugin_real;
+    options.argv = {plugin_real};
+    options.env = std::vector<std::string>{};
+    options.fds = {{kPluginSocketFd, pair->second.get()}};
+    options.new_session = true;
+    options.landlock = flags.unconfined ? nullptr : &sandbox;
+    absl::StatusOr<Child> child = capfs::runtime::Spawn(scope, options);
+    absl::Status result = child.status();
+    pair->second.Close().IgnoreError();  // the plugin has its copy
+    if (child.ok()) {
+      absl::PrintF("host: started %s (pid %d)\n", flags.plugin, child->pid());
+      const std::string config = absl::StrCat(
+          "CONFIG abstract=", abstract_address->ToString().substr(5),
+          " tcp=", tcp_bound->ToString(), " sentinel=", flags.sentinel,
+          " host_pid=", getpid());
+      bool done = false;
+      result = co_await capfs::runtime::WithTimeout(
+          absl::Seconds(30), Serve(pair->first, grants, config, &done));
+      pair->first.Close().IgnoreError();  // a plugin still reading: EOF
+      absl::StatusOr<ExitStatus> exit = co_await capfs::runtime::WithTimeout(
+          absl::Seconds(10), child->Wait());
+      if (!exit.ok()) {
+        if (result.ok()) result = exit.status();
+      } else {
+        absl::PrintF("host: plugin %s\n", exit->ToString());
+        *plugin_ok = done && exit->success();
+      }
+    }
+    finished = true;
+    abstract->Close().IgnoreError();
+    tcp->Close().IgnoreError();
+    absl::Status joined = co_await scope.Join(result);
+    absl::PrintF(
+        "host: connections accepted: abstract socket %s: %d; TCP %s: %d\n",
+        abstract_address->ToString(), abstract_count, tcp_bound->ToString(),
+        tcp_count);
+    co_return joined;
+  });
 }
 
 int Usage(absl::string_view message) {
@@ -284,11 +282,11 @@ int Main(int argc, char** argv) {
       flags.unconfined = true;
       continue;
     }
-    for (auto [name, field] :
-         {std::pair<absl::string_view, std::string*>{"--plugin=", &flags.plugin},
-          {"--data=", &flags.data},
-          {"--scratch=", &flags.scratch},
-          {"--sentinel=", &flags.sentinel}}) {
+    for (auto [name, field] : {std::pair<absl::string_view, std::string*>{
+                                   "--plugin=", &flags.plugin},
+                               {"--data=", &flags.data},
+                               {"--scratch=", &flags.scratch},
+                               {"--sentinel=", &flags.sentinel}}) {
       if (absl::StartsWith(arg, name)) {
         *field = std::string(arg.substr(name.size()));
         known = true;
@@ -314,9 +312,10 @@ int Main(int argc, char** argv) {
     absl::FPrintF(stderr, "plugin_host: %s\n", sandbox.status().ToString());
     return 1;
   }
-  absl::PrintF("host: %s\n", flags.unconfined
-                                 ? "--unconfined: the plugin runs WITHOUT Landlock"
-                                 : sandbox->Describe());
+  absl::PrintF("host: %s\n",
+               flags.unconfined
+                   ? "--unconfined: the plugin runs WITHOUT Landlock"
+                   : sandbox->Describe());
   bool plugin_ok = false;
   absl::Status s = capfs::runtime::Run(
       Host(flags, *plugin_real, *grants, *sandbox, &plugin_ok));

@@ -74,8 +74,8 @@ Outcome RawOpen(int dirfd, const std::string& path, int flags) {
     got = absl::StrCat("opened and read ", n < 0 ? 0 : n, " bytes");
   } else {
     ssize_t n = write(fd, "escaped\n", 8);
-    got = absl::StrCat("opened for writing and wrote ", n < 0 ? 0 : n,
-                       " bytes");
+    got =
+        absl::StrCat("opened for writing and wrote ", n < 0 ? 0 : n, " bytes");
   }
   close(fd);
   return {"ESCAPED", got};
@@ -109,8 +109,7 @@ Outcome RawExec(const char* program) {
   return {"ESCAPED", absl::StrCat("executed ", program)};
 }
 
-Outcome RawConnect(const struct sockaddr* address, socklen_t size,
-                   int family) {
+Outcome RawConnect(const struct sockaddr* address, socklen_t size, int family) {
   const int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return {"refused", ErrnoText(errno)};
   const int r = connect(fd, address, size);
@@ -166,8 +165,8 @@ Task<absl::Status> TryEverything(Session& s) {
   s.scratch.Symlink(up_to_sentinel, "rel-link").IgnoreError();
   s.scratch.Symlink(absl::StrCat(up, "etc/passwd"), "passwd-link")
       .IgnoreError();
-  if (absl::StatusOr<capfs::Fd> bait = s.scratch.OpenAt(
-          "bait.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (absl::StatusOr<capfs::Fd> bait =
+          s.scratch.OpenAt("bait.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
       bait.ok()) {
     capfs::WriteAll(*bait, "bait\n").IgnoreError();
   }
@@ -175,18 +174,25 @@ Task<absl::Status> TryEverything(Session& s) {
   std::vector<std::pair<std::string, std::function<Outcome()>>> attempts = {
       // Through capfs: refused before any syscall or by the resolver.
       {"capfs-dotdot",
-       [&] { return Capfs(s.data.OpenAt(up_to_sentinel, O_RDONLY).status(),
-                          "opened"); }},
+       [&] {
+         return Capfs(s.data.OpenAt(up_to_sentinel, O_RDONLY).status(),
+                      "opened");
+       }},
       {"capfs-absolute",
-       [&] { return Capfs(s.data.OpenAt("/etc/passwd", O_RDONLY).status(),
-                          "opened"); }},
+       [&] {
+         return Capfs(s.data.OpenAt("/etc/passwd", O_RDONLY).status(),
+                      "opened");
+       }},
       {"capfs-write-read-only-data",
-       [&] { return Capfs(s.data.OpenAt("input.txt", O_WRONLY | O_APPEND)
-                              .status(),
-                          "opened for writing"); }},
+       [&] {
+         return Capfs(s.data.OpenAt("input.txt", O_WRONLY | O_APPEND).status(),
+                      "opened for writing");
+       }},
       {"capfs-follow-planted-symlink",
-       [&] { return Capfs(s.scratch.OpenAt("rel-link", O_RDONLY).status(),
-                          "opened"); }},
+       [&] {
+         return Capfs(s.scratch.OpenAt("rel-link", O_RDONLY).status(),
+                      "opened");
+       }},
       // Around capfs, on the raw descriptors: refused by Landlock.
       {"raw-follow-planted-symlink-read",
        [&] { return RawOpen(scratch, "rel-link", O_RDONLY); }},
@@ -197,8 +203,9 @@ Task<absl::Status> TryEverything(Session& s) {
       {"raw-open-etc-passwd",
        [&] { return RawOpen(AT_FDCWD, "/etc/passwd", O_RDONLY); }},
       {"raw-open-proc-self-root",
-       [&] { return RawOpen(AT_FDCWD, "/proc/self/root/etc/passwd",
-                            O_RDONLY); }},
+       [&] {
+         return RawOpen(AT_FDCWD, "/proc/self/root/etc/passwd", O_RDONLY);
+       }},
       {"raw-openat-dotdot-list",
        [&] { return RawOpen(data, "..", O_RDONLY | O_DIRECTORY); }},
       {"raw-openat-dotdot-read",
@@ -216,24 +223,30 @@ Task<absl::Status> TryEverything(Session& s) {
       {"raw-write-read-only-data",
        [&] { return RawOpen(data, "input.txt", O_WRONLY | O_APPEND); }},
       {"raw-create-outside-scratch",
-       [&] { return RawOpen(scratch, "../escaped.txt",
-                            O_WRONLY | O_CREAT | O_EXCL); }},
+       [&] {
+         return RawOpen(scratch, "../escaped.txt", O_WRONLY | O_CREAT | O_EXCL);
+       }},
       {"raw-rename-out-of-scratch",
-       [&] { return Raw(renameat(scratch, "bait.txt", scratch,
-                                 "../escaped-by-rename.txt"),
-                        "moved bait.txt out"); }},
+       [&] {
+         return Raw(
+             renameat(scratch, "bait.txt", scratch, "../escaped-by-rename.txt"),
+             "moved bait.txt out");
+       }},
       {"raw-hardlink-sentinel-into-scratch",
-       [&] { return Raw(linkat(AT_FDCWD, sentinel.c_str(), scratch,
-                               "sentinel-link", 0),
-                        "linked the sentinel into scratch"); }},
+       [&] {
+         return Raw(
+             linkat(AT_FDCWD, sentinel.c_str(), scratch, "sentinel-link", 0),
+             "linked the sentinel into scratch");
+       }},
       {"raw-mkdir-outside",
-       [&] { return Raw(mkdirat(data, "../escaped-dir", 0755),
-                        "made a directory outside"); }},
+       [&] {
+         return Raw(mkdirat(data, "../escaped-dir", 0755),
+                    "made a directory outside");
+       }},
       {"raw-exec-shell", [&] { return RawExec("/bin/sh"); }},
       {"abstract-socket-of-host",
        [&] { return ConnectAbstract(s.config["abstract"]); }},
-      {"tcp-connect-to-host",
-       [&] { return ConnectTcp(s.config["tcp"]); }},
+      {"tcp-connect-to-host", [&] { return ConnectTcp(s.config["tcp"]); }},
       {"signal-host",
        [&] {
          int pid = 0;
@@ -250,10 +263,10 @@ Task<absl::Status> TryEverything(Session& s) {
          if (fstatat(data, up_to_sentinel.c_str(), &st, 0) < 0) {
            return Outcome{"refused", ErrnoText(errno)};
          }
-         return Outcome{"gap", absl::StrCat("stat works outside (size ",
-                                            st.st_size,
-                                            "): Landlock does not restrict "
-                                            "metadata")};
+         return Outcome{"gap",
+                        absl::StrCat("stat works outside (size ", st.st_size,
+                                     "): Landlock does not restrict "
+                                     "metadata")};
        }},
   };
   for (auto& [name, attempt] : attempts) {

@@ -40,8 +40,7 @@ struct Session {
 
 // Runs a plugin's `work` as described above; returns the process's exit
 // code (0 when everything, the work included, succeeded).
-int RunPlugin(
-    std::function<capfs::runtime::Task<absl::Status>(Session&)> work);
+int RunPlugin(std::function<capfs::runtime::Task<absl::Status>(Session&)> work);
 
 }  // namespace plugin_host
 

@@ -45,8 +45,8 @@ capfs::runtime::Task<absl::Status> SendMessage(capfs::runtime::AsyncFd& socket,
 
 // Receives one message; nullopt when the peer has closed its end. A message
 // that is empty, too long or not printable ASCII is kInvalidArgument.
-capfs::runtime::Task<absl::StatusOr<std::optional<std::string>>>
-ReceiveMessage(capfs::runtime::AsyncFd& socket);
+capfs::runtime::Task<absl::StatusOr<std::optional<std::string>>> ReceiveMessage(
+    capfs::runtime::AsyncFd& socket);
 
 // The key=value words after the first word of `message`.
 absl::flat_hash_map<std::string, std::string> ParseFields(
