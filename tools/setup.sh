@@ -18,6 +18,7 @@ packages=(
   libseccomp-dev         # fault-injection tests of the kernel resolver
   libuv1-dev libboost-dev  # peers in the runtime benchmark
   bubblewrap             # the peer in tools/run_bench.sh (capfs run / bwrap)
+  strace                 # syscalls per round trip in the benchmarks
   manpages-dev
 )
 

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
 #include "capfs/status.h"
+#include "capfs/sys/io.h"
 #include "capfs/sys/net.h"
 
 namespace capfs {
@@ -78,9 +80,19 @@ absl::StatusOr<AsyncFd> Listen(Scope& scope, const SocketAddress& address,
 Task<absl::StatusOr<AsyncFd>> Accept(Scope& scope, AsyncFd& listener) {
   struct sockaddr_storage peer;
   socklen_t len = 0;
+  // A listener the caller adopted without O_NONBLOCK (served on the loop
+  // with MSG_DONTWAIT, which accept4 does not take): look before calling,
+  // so that an empty backlog never blocks the loop.
+  const bool look_first =
+      listener.state() != nullptr &&
+      listener.state()->io() == internal::FdIo::kLoopDontWait;
   absl::StatusOr<size_t> r = co_await DoIo(
       listener, Direction::kRead, "accept4", 0,
-      [&peer, &len](const IoTarget& t) -> ssize_t {
+      [&peer, &len, look_first](const IoTarget& t) -> ssize_t {
+        if (look_first) {
+          struct pollfd p = {t.fd, POLLIN, 0};
+          if (internal::SysPollNow(&p) == 0) return -EAGAIN;
+        }
         len = sizeof(peer);
         return internal::SysAccept(
             t.fd, reinterpret_cast<struct sockaddr*>(&peer), &len);

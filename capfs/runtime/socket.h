@@ -55,12 +55,19 @@ absl::StatusOr<AsyncFd> Listen(Scope& scope, const SocketAddress& address,
 // SOCK_CLOEXEC), owned by `scope`. Waits while none is pending. EMFILE and
 // ENFILE (out of descriptors) are returned, not retried: the connection
 // stays queued, and the caller decides whether to close something first.
+// A blocking listener the caller adopted (AsyncFd::Adopt without O_NONBLOCK)
+// is looked at (poll) before each accept4 so that the loop never blocks;
+// another process sharing it may still take the connection in between, and
+// then that accept4 blocks the loop until the next one: give the loop
+// listeners of its own, or nonblocking ones.
 Task<absl::StatusOr<AsyncFd>> Accept(Scope& scope, AsyncFd& listener);
 
 // A socket of `type` (SOCK_STREAM, SOCK_DGRAM, SOCK_SEQPACKET) connected to
 // `address`. A TCP connect in progress waits until the kernel settles it;
-// ECONNREFUSED is kUnavailable, a missing Unix path kNotFound. A datagram
-// socket's connect sets the only peer it sends to and receives from.
+// ECONNREFUSED is kUnavailable, a missing Unix path kNotFound. A Unix
+// listener whose backlog is full gives EAGAIN at once (the kernel offers
+// nothing to wait on for it). A datagram socket's connect sets the only
+// peer it sends to and receives from.
 Task<absl::StatusOr<AsyncFd>> Connect(Scope& scope,
                                       const SocketAddress& address,
                                       int type = SOCK_STREAM);

@@ -840,6 +840,48 @@ TEST_P(SocketTest, AcceptAtTheDescriptorLimitReportsEmfile) {
   EXPECT_TRUE(after.ok()) << after;
 }
 
+// A blocking listener the caller adopted: Accept with nothing queued waits
+// on the loop (and times out) instead of blocking the loop in accept4.
+TEST_P(SocketTest, AdoptedBlockingListenerNeverBlocksTheLoop) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  Fd listener_fd(fd);
+  absl::StatusOr<SocketAddress> any = SocketAddress::Parse("127.0.0.1:0");
+  ASSERT_TRUE(any.ok());
+  ASSERT_EQ(::bind(fd, any->sockaddr(), any->size()), 0);
+  ASSERT_EQ(::listen(fd, 8), 0);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<struct sockaddr*>(&ss), &len), 0);
+  SocketAddress at = SocketAddress::FromSockaddr(
+      reinterpret_cast<struct sockaddr*>(&ss), len);
+  // Should the loop block in accept4 after all, a connection unblocks it
+  // and the test fails instead of hanging.
+  testing::Watchdog watchdog(absl::Seconds(30), [&] {
+    Fd c(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    (void)::connect(c.get(), at.sockaddr(), at.size());
+  });
+  absl::Status waited, accepted;
+  absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<AsyncFd> listener =
+          AsyncFd::Adopt(scope, std::move(listener_fd));
+      if (!listener.ok()) co_return listener.status();
+      waited = (co_await WithTimeout(absl::Milliseconds(20),
+                                     Accept(scope, *listener))).status();
+      absl::StatusOr<AsyncFd> c = co_await Connect(scope, at);
+      if (!c.ok()) co_return c.status();
+      accepted = (co_await Accept(scope, *listener)).status();
+      co_return absl::OkStatus();
+    });
+  });
+  watchdog.Disarm();
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_FALSE(watchdog.fired());
+  EXPECT_EQ(waited.code(), absl::StatusCode::kDeadlineExceeded) << waited;
+  EXPECT_TRUE(accepted.ok()) << accepted;
+}
+
 }  // namespace
 }  // namespace runtime
 }  // namespace capfs
