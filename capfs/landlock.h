@@ -18,7 +18,7 @@
 // RestrictSelf only sets no_new_privs and returns OK.
 //
 // What Landlock never covers, at any ABI (docs/landlock.md has the table):
-// stat, chmod, chown, utimes, xattrs and chdir on paths it can reach;
+// stat, access, chmod, chown, utimes, xattrs and chdir, on any path;
 // descriptors opened before the restriction (inherited ones included); UDP
 // and other non-TCP sockets; pathname Unix sockets before ABI 9.
 

@@ -19,10 +19,11 @@
 //                             fresh child alone costs hundreds of
 //                             microseconds on a loaded VM); the thread form
 //                             is Landlock's own cost.
-//   Restrict/5dirs/{capfs,raw}/thread
+//   Restrict/5dirs/{capfs,raw}/{thread,process}
 //                             no_new_privs and landlock_restrict_self alone,
-//                             of a ruleset built once: what Spawn pays per
-//                             child, the ruleset being built once.
+//                             of a ruleset built once in this process: what
+//                             Spawn's child pays, the ruleset being built
+//                             once in the parent.
 //   OpenAt/depth:N/confined:{0,1}
 //                             openat(dirfd, path) + close of a file N
 //                             components beneath a Dir, in a child that is or
@@ -291,6 +292,29 @@ void BM_BuildRestrict_Raw(benchmark::State& state) {
   });
 }
 
+void BM_RestrictProcess_Capfs(benchmark::State& state) {
+  Fixture& f = TheFixture();
+  absl::StatusOr<capfs::Landlock> l = capfs::Landlock::Build(f.rules);
+  CheckOrDie(l.ok(), "Build");
+  RunTimedInChildren(state, [&]() -> int64_t {
+    int64_t t0 = NowNs();
+    if (!l->RestrictSelf().ok()) return -1;
+    return NowNs() - t0;
+  });
+}
+
+void BM_RestrictProcess_Raw(benchmark::State& state) {
+  Fixture& f = TheFixture();
+  int fd = RawBuild(f, capfs::LandlockAbi());
+  CheckOrDie(fd >= 0, "raw build");
+  RunTimedInChildren(state, [&]() -> int64_t {
+    int64_t t0 = NowNs();
+    if (!RawRestrict(fd)) return -1;
+    return NowNs() - t0;
+  });
+  close(fd);
+}
+
 // state.range(0): depth of the file (1 or 5); state.range(1): confined.
 void BM_OpenAt(benchmark::State& state) {
   Fixture& f = TheFixture();
@@ -347,6 +371,14 @@ BENCHMARK(BM_RestrictThread_Raw)
     ->Name("Restrict/5dirs/raw/thread")
     ->UseManualTime()
     ->Iterations(2000);
+BENCHMARK(BM_RestrictProcess_Capfs)
+    ->Name("Restrict/5dirs/capfs/process")
+    ->UseManualTime()
+    ->Iterations(300);
+BENCHMARK(BM_RestrictProcess_Raw)
+    ->Name("Restrict/5dirs/raw/process")
+    ->UseManualTime()
+    ->Iterations(300);
 BENCHMARK(BM_OpenAt)
     ->Name("OpenAt")
     ->ArgNames({"depth", "confined"})

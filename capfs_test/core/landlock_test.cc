@@ -332,6 +332,7 @@ class LandlockEnforceTest : public testing::Test {
   //     abs_link -> /etc/passwd, up_link -> ../outside
   //   rw/              granted kReadWrite
   //     file, sub/
+  //   rw2/             granted kReadWrite
   void SetUp() override {
     int fd = open(temp_.path().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
@@ -346,14 +347,19 @@ class LandlockEnforceTest : public testing::Test {
     MakeDir(fd, "rw");
     MakeFile(fd, "rw/file", "rw");
     MakeDir(fd, "rw/sub");
+    MakeDir(fd, "rw2");
     close(fd);
     ro_ = std::make_unique<Dir>(OpenDirOrDie(temp_.Join("ro")));
     rw_ = std::make_unique<Dir>(OpenDirOrDie(temp_.Join("rw")));
+    rw2_ = std::make_unique<Dir>(OpenDirOrDie(temp_.Join("rw2")));
   }
 
   Landlock BuildOrDie(LandlockOptions options = {}) {
-    absl::StatusOr<Landlock> l = Landlock::Build(
-        {{ro_.get(), Access::kRead}, {rw_.get(), Access::kReadWrite}}, options);
+    absl::StatusOr<Landlock> l =
+        Landlock::Build({{ro_.get(), Access::kRead},
+                         {rw_.get(), Access::kReadWrite},
+                         {rw2_.get(), Access::kReadWrite}},
+                        options);
     capfs_test::CheckOrDie(l.ok(), l.status().ToString());
     return *std::move(l);
   }
@@ -361,6 +367,7 @@ class LandlockEnforceTest : public testing::Test {
   TempDir temp_;
   std::unique_ptr<Dir> ro_;
   std::unique_ptr<Dir> rw_;
+  std::unique_ptr<Dir> rw2_;
 };
 
 TEST_F(LandlockEnforceTest, ReadDirReadableNotWritable) {
@@ -391,6 +398,7 @@ TEST_F(LandlockEnforceTest, ReadDirReadableNotWritable) {
 TEST_F(LandlockEnforceTest, ReadWriteDirWritable) {
   Landlock l = BuildOrDie();
   int rw = rw_->fd();
+  int rw2 = rw2_->fd();
   const std::vector<Try> tries = {
       {"read", [=] { return TryOpen(rw, "file", O_RDONLY); }, 0},
       {"write", [=] { return TryOpen(rw, "file", O_WRONLY | O_APPEND); }, 0},
@@ -404,6 +412,9 @@ TEST_F(LandlockEnforceTest, ReadWriteDirWritable) {
        [=] { return ErrOf(renameat(rw, "new", rw, "sub/moved")); }, 0},
       {"link into a subdirectory",
        [=] { return ErrOf(linkat(rw, "file", rw, "d/hard", 0)); }, 0},
+      // Between two read-write Dirs: the same rights on both sides.
+      {"rename into another read-write Dir",
+       [=] { return ErrOf(renameat(rw, "d/hard", rw2, "moved")); }, 0},
       {"symlink", [=] { return ErrOf(symlinkat("file", rw, "l")); }, 0},
       {"mkfifo", [=] { return ErrOf(mkfifoat(rw, "fifo", 0644)); }, 0},
       {"unlink", [=] { return ErrOf(unlinkat(rw, "sub/moved", 0)); }, 0},
@@ -694,7 +705,8 @@ absl::Status ReadmeExample(const std::string& data_path,
                            const std::string& out_path) {
   absl::StatusOr<capfs::Dir> data = capfs::Dir::Open(data_path);
   absl::StatusOr<capfs::Dir> out = capfs::Dir::Open(out_path);
-  if (!data.ok() || !out.ok()) return absl::InternalError("Dir::Open");
+  if (!data.ok()) return data.status();
+  if (!out.ok()) return out.status();
   absl::StatusOr<capfs::Landlock> sandbox = capfs::Landlock::Build(
       {{&*data, capfs::Access::kRead}, {&*out, capfs::Access::kReadWrite}},
       {.strict = true, .deny_tcp = true});
