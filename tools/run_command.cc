@@ -82,6 +82,8 @@ Examples:
   capfs run --ro=/srv/data --rw=/tmp/out --cwd=/tmp/out --no-tcp --strict \
       -- /usr/bin/sort -o sorted.txt /srv/data/input.txt
   capfs run --bare --rox=/opt/tool -- /opt/tool/static-binary
+  capfs run --rwx=/tmp/build --clear-env --env=PATH=/usr/bin --no-ipc \
+      -- /usr/bin/make -C /tmp/build
 )";
 
 namespace {
