@@ -55,7 +55,12 @@ run --in-root cat passwd
 echo; echo "== capfs run: a program confined by the kernel (Landlock) to DEMO"
 echo "   (the same escapes, tried by an ordinary program with plain system calls)"
 run_sandboxed() {
-  printf '\n$ capfs run %s\n' "$(echo "$*" | sed "s|$demo/root|DEMO|g")"
+  local shown="" a
+  for a in "$@"; do
+    case "$a" in *" "*) a="\"$a\"" ;; esac
+    shown+=" $a"
+  done
+  printf '\n$ capfs run%s\n' "$(echo "$shown" | sed "s|$demo/root|DEMO|g")"
   set +e
   "$capfs" run "$@" 2>&1 | sed "s|$demo/root|DEMO|g"
   local code=${PIPESTATUS[0]}
