@@ -2,7 +2,9 @@
 //
 //   capfs --root=DIR [--in-root] [--read-only] [--resolver=auto|kernel|userspace]
 //         COMMAND ARGS...
+//   capfs run [--ro=DIR]... [--rw=DIR]... [FLAGS] -- CMD [ARGS...]
 //
+// (`capfs run`, a program confined by Landlock, is in run_command.h.)
 // Every path argument is resolved beneath --root by capfs::Dir, so "../x",
 // "/etc/passwd" or a symlink that leads out are refused instead of followed.
 // Errors are one line on stderr; the exit code is 0 on success, 1 when the
@@ -26,6 +28,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "capfs/capfs.h"
+#include "tools/run_command.h"
 
 ABSL_FLAG(std::string, root, "",
           "The directory every path is confined to (required).");
@@ -45,6 +48,7 @@ namespace {
 constexpr char kUsage[] = R"(the filesystem beneath one directory.
 
 Usage: capfs --root=DIR [--in-root] [--read-only] [--resolver=R] COMMAND ARGS
+       capfs run [--ro=DIR]... [--rw=DIR]... [FLAGS] -- CMD [ARGS...]
 
 Every PATH is resolved beneath DIR: "..", absolute paths and symlinks that
 lead out of DIR are refused, whatever the tree looks like.
@@ -61,6 +65,10 @@ Commands:
   readlink PATH         print a symlink's target
   put PATH              write standard input to a file (created or replaced)
 
+Sandboxing (no --root; its own flags, see 'capfs run --help'):
+  run [FLAGS] -- CMD    run CMD confined by the kernel (Landlock) to the
+                        trees given by --ro, --rw, --rox, --rwx
+
 Flags (before the command, as --flag=value):
   --root=DIR            the directory every path is confined to (required)
   --in-root             treat DIR as the root of its own tree, as after chroot:
@@ -76,6 +84,7 @@ Exit codes: 0 success, 1 the operation failed, 2 usage error,
 Example:
   capfs --root=/srv/data cat reports/today.txt
   capfs --root=/srv/data cat ../etc/passwd   # refused: path escapes
+  capfs run --ro=/srv/data -- /bin/cat /srv/data/../etc/passwd   # refused
 )";
 
 constexpr int kFailed = 1;
@@ -264,12 +273,19 @@ int Run(const capfs::Dir& dir, const std::vector<std::string>& args) {
     return 0;
   }
   if (command == "put") return Put(dir, args);
+  if (command == "run") {
+    return UsageError("'run' takes no --root: capfs run [FLAGS] -- CMD");
+  }
   return UsageError(absl::StrCat("unknown command '", Quote(command), "'"));
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  // `capfs run` has flags of its own, parsed there.
+  if (argc >= 2 && std::string(argv[1]) == "run") {
+    return capfs_tool::RunCommand(argc - 1, argv + 1);
+  }
   absl::SetProgramUsageMessage(kUsage);
   for (int i = 1; i < argc && argv[i][0] == '-'; ++i) {
     std::string a = argv[i];

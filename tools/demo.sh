@@ -53,4 +53,27 @@ run --in-root cat ../../../notes.txt
 run --in-root cat /docs/readme.md
 run --in-root cat passwd
 
+echo; echo "== capfs run: a program confined by the kernel (Landlock) to DEMO"
+echo "   (the same escapes, tried by an ordinary program with plain system calls)"
+run_sandboxed() {
+  local shown="" a
+  for a in "$@"; do
+    case "$a" in *" "*) a="\"$a\"" ;; esac
+    shown+=" $a"
+  done
+  printf '\n$ capfs run%s\n' "$(echo "$shown" | sed "s|$demo/root|DEMO|g")"
+  set +e
+  "$capfs" run "$@" 2>&1 | sed "s|$demo/root|DEMO|g"
+  local code=${PIPESTATUS[0]}
+  set -e
+  printf '[exit %d]\n' "$code"
+}
+run_sandboxed --ro="$demo/root" -- /bin/cat "$demo/root/notes.txt"
+run_sandboxed --ro="$demo/root" -- /bin/cat "$demo/root/../secret.txt"
+run_sandboxed --ro="$demo/root" -- /bin/cat "$demo/root/escape"
+run_sandboxed --ro="$demo/root" -- /bin/cat /etc/passwd
+run_sandboxed --ro="$demo/root" -- /bin/sh -c "echo overwrite > $demo/root/notes.txt"
+run_sandboxed --rw="$demo/root" -- /bin/sh -c "echo made inside > $demo/root/made.txt && cat $demo/root/made.txt"
+run_sandboxed --bare --ro="$demo/root" -- /bin/cat "$demo/root/notes.txt"
+
 echo; echo "The secret is untouched: $(cat "$demo/secret.txt")"

@@ -17,6 +17,7 @@ packages=(
   clang-14 libclang-rt-14-dev  # --config=fuzz, asan, tsan
   libseccomp-dev         # fault-injection tests of the kernel resolver
   libuv1-dev libboost-dev  # peers in the runtime benchmark
+  bubblewrap             # the peer in tools/run_bench.sh (capfs run / bwrap)
   strace                 # syscalls per round trip in the benchmarks
   manpages-dev
   cmake clang-format     # tools/consumer_test.sh's CMake build; tools/format.sh
