@@ -402,7 +402,13 @@ bool MayChangeTree(const Operation& op) {
     case OpKind::kUnlink:
     case OpKind::kRmdir:
     case OpKind::kRename:
-    case OpKind::kSymlink: return true;
+    case OpKind::kSymlink:
+    case OpKind::kMkdirAll:
+    case OpKind::kRemoveAll:
+    case OpKind::kWriteFile:
+    case OpKind::kTruncate:
+    case OpKind::kChmod:
+    case OpKind::kLink: return true;
     default: return false;
   }
 }
@@ -491,6 +497,39 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
       }
       std::sort(names.begin(), names.end());
       r.text = absl::StrJoin(names, ",");
+      return r;
+    }
+    case OpKind::kMkdirAll: r.status = dir.MkdirAll(path, op.mode); return r;
+    case OpKind::kRemoveAll: r.status = dir.RemoveAll(path); return r;
+    case OpKind::kWriteFile:
+      r.status = dir.WriteFile(path, "written", op.mode);
+      return r;
+    case OpKind::kTruncate: r.status = dir.Truncate(path, 1); return r;
+    case OpKind::kChmod: r.status = dir.Chmod(path, op.mode); return r;
+    case OpKind::kLink: {
+      const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];
+      r.status = dir.Link(path, to, Render(op.path2, twin.case_dir));
+      return r;
+    }
+    case OpKind::kReadFile: {
+      absl::StatusOr<std::string> content = dir.ReadFile(path);
+      if (!content.ok()) {
+        r.status = content.status();
+        return r;
+      }
+      r.text = *content;
+      return r;
+    }
+    case OpKind::kWalk: {
+      std::vector<std::string> seen;
+      r.status = dir.Walk(path, [&](absl::string_view rel,
+                                    const capfs::FileStat& st)
+                                    -> absl::StatusOr<bool> {
+        seen.push_back(absl::StrFormat("%s:%s:%04o", rel, KindName(st.kind),
+                                       st.perm));
+        return true;
+      });
+      r.text = absl::StrJoin(seen, ",");
       return r;
     }
   }
@@ -589,6 +628,7 @@ Raw ExecutePlain(const Operation& op, size_t slot, Twin& twin) {
       r.text = Listing(names);
       return r;
     }
+    default: break;  // no plain oracle (PlainIsOracle)
   }
   Raw r;
   r.status = absl::InternalError("unknown op");
@@ -603,6 +643,10 @@ Raw ExecutePlain(const Operation& op, size_t slot, Twin& twin) {
 bool PlainIsOracle(const Program& prog, const Operation& op,
                    const Raw& capfs_outcome, const std::string& case_dir) {
   if (prog.scope != capfs::Scope::kBeneath) return false;
+  // The recursive and whole-file calls have no single plain call: the two
+  // resolvers and the sentinels are their oracle here, the conformance
+  // table's plain-call versions of their contracts the other one.
+  if (op.kind > OpKind::kReadDir) return false;
   if (capfs::ViolationOf(capfs_outcome.status) != capfs::Violation::kNone) {
     return false;
   }
