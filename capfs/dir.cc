@@ -2,9 +2,13 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <utility>
@@ -14,8 +18,11 @@
 #include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "capfs/internal/kernel_resolver.h"
 #include "capfs/internal/resolve.h"
+#include "capfs/internal/tree_walk.h"
 #include "capfs/sys/fs.h"
 #include "capfs/internal/userspace_resolver.h"
 #include "capfs/path.h"
@@ -70,6 +77,11 @@ inline absl::Status CheckInput(const Dir& dir, absl::string_view op,
   if (ABSL_PREDICT_TRUE(err == 0) &&
       (!dir.confined() || dir.options().scope != Scope::kBeneath ||
        !IsAbsolute(path))) {
+    // A moved-from Dir holds no directory: EBADF, even for a path that
+    // needs no syscall ("/" in InRoot scope names the root itself).
+    if (ABSL_PREDICT_FALSE(dir.fd() == -1)) {
+      return ErrnoError(EBADF, op, path);
+    }
     return absl::OkStatus();
   }
   return InputError(err, op, path);
@@ -248,6 +260,108 @@ absl::Status AtParent(const Dir& dir, absl::string_view op,
   return r == 0 ? absl::OkStatus() : ErrnoError(r, op, path);
 }
 
+
+// A call on two names (rename, link): resolves both parents, from first,
+// and runs `call(from_fd, from_name, to_fd, to_name)`.
+template <typename Call>
+absl::Status TwoPathCall(const Dir& self, absl::string_view kOp,
+                         absl::string_view from, const Dir& to_dir,
+                         absl::string_view to, int root_errno,
+                         int to_root_errno, bool from_root_is_dir_error,
+                         Call call) {
+  if (absl::Status s = CheckInput(self, kOp, from); !s.ok()) return s;
+  if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(self, kOp, from); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
+  CPath from_path(from);
+  CPath to_path(to);
+  // renameat2 looks each last name up in its parent, which needs search
+  // permission there, before it walks the other path: check it as each
+  // parent is found, so the errors come in the kernel's order.
+  ParentDir from_parent;
+  if (int r = ParentResolved(self, from_path, &from_parent); r != 0) {
+    return CodeError(r, kOp, from);
+  }
+  if (from_parent.last != nullptr && self.confined()) {
+    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, from);
+    }
+  }
+  ParentDir to_parent;
+  if (SameParent(self, from, to_dir, to)) {
+    // Renaming within one directory (the usual write-then-rename): the
+    // parent just resolved is the one `to` names, so it serves both ends.
+    to_parent.fd = from_parent.fd;
+    to_parent.last = to_path.c_str() + SplitLast(to).parent.size();
+  } else if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
+    return CodeError(r, kOp, to);
+  }
+  if (to_parent.last != nullptr && to_dir.confined()) {
+    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, to);
+    }
+  }
+  if (from_parent.last == nullptr || to_parent.last == nullptr) {
+    int err = root_errno;
+    if (to_parent.last == nullptr) {
+      err = to_root_errno;
+    } else if (from_root_is_dir_error) {
+      // linkat of the root (a directory): the destination's own errors come
+      // first, then EPERM.
+      struct stat st;
+      int r = internal::SysFstatAt(to_parent.fd, to_parent.last, &st,
+                                   AT_SYMLINK_NOFOLLOW);
+      err = r == 0 ? EEXIST : r == -ENOENT ? root_errno : -r;
+    }
+    return ErrnoError(err, kOp, absl::StrCat(from, " -> ", to));
+  }
+  int r = call(from_parent.fd, from_parent.last, to_parent.fd,
+               to_parent.last);
+  if (r < 0) return ErrnoError(-r, kOp, absl::StrCat(from, " -> ", to));
+  return absl::OkStatus();
+}
+
+
+// "/proc/self/fd/N" for `fd` in `buf`, once /proc is found to be procfs:
+// for the few calls the kernel has no descriptor form of. False when it is
+// not (no /proc, or something else mounted there).
+bool ProcFdPath(int fd, char (&buf)[64]) {
+  struct statfs st;
+  if (internal::SysStatfs("/proc/self/fd", &st) != 0 ||
+      st.f_type != PROC_SUPER_MAGIC) {
+    return false;
+  }
+  snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd);
+  return true;
+}
+
+// A follow-and-act call (chmod, chown, utimensat, truncate): the checks,
+// then `act(fd)` on an O_PATH descriptor of what `path` names, reached by
+// the resolver with a final symlink followed. `act` returns 0 or -errno.
+template <typename Act>
+absl::Status ActOnFollowed(const Dir& dir, absl::string_view op,
+                           absl::string_view path, Act act) {
+  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
+  CPath p(path);
+  Fd fd;
+  if (int r = OpenResolved(dir, p, O_PATH | O_CLOEXEC, 0, &fd); r != 0) {
+    return CodeError(r, op, path);
+  }
+  int r = act(fd.get());
+  return r < 0 ? ErrnoError(-r, op, path) : absl::OkStatus();
+}
+
+// The name of the temporary file WriteFile writes beside its target.
+void TempName(char (&buf)[40]) {
+  static std::atomic<uint64_t> counter{0};
+  uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
+  uint64_t salt = static_cast<uint64_t>(
+      absl::ToUnixNanos(absl::Now()) ^ (static_cast<int64_t>(getpid()) << 32));
+  snprintf(buf, sizeof(buf), ".capfs-%016llx",
+           static_cast<unsigned long long>(salt + n * 0x9e3779b97f4a7c15ULL));
+}
+
 }  // namespace
 
 Dir::Dir(Fd owned, int dirfd, DirOptions options, bool unconfined)
@@ -382,47 +496,56 @@ absl::Status Dir::Symlink(absl::string_view target,
 
 absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
                          absl::string_view to) const {
-  constexpr absl::string_view kOp = "rename";
-  if (absl::Status s = CheckInput(*this, kOp, from); !s.ok()) return s;
-  if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(*this, kOp, from); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
-  CPath from_path(from);
-  CPath to_path(to);
-  // renameat2 looks each last name up in its parent, which needs search
-  // permission there, before it walks the other path: check it as each
-  // parent is found, so the errors come in the kernel's order.
-  ParentDir from_parent;
-  if (int r = ParentResolved(*this, from_path, &from_parent); r != 0) {
-    return CodeError(r, kOp, from);
-  }
-  if (from_parent.last != nullptr && confined()) {
-    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
-      return ErrnoError(r, kOp, from);
-    }
-  }
-  ParentDir to_parent;
-  if (SameParent(*this, from, to_dir, to)) {
-    // Renaming within one directory (the usual write-then-rename): the
-    // parent just resolved is the one `to` names, so it serves both ends.
-    to_parent.fd = from_parent.fd;
-    to_parent.last = to_path.c_str() + SplitLast(to).parent.size();
-  } else if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
-    return CodeError(r, kOp, to);
-  }
-  if (to_parent.last != nullptr && to_dir.confined()) {
-    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
-      return ErrnoError(r, kOp, to);
-    }
-  }
-  if (from_parent.last == nullptr || to_parent.last == nullptr) {
-    return ErrnoError(EBUSY, kOp, absl::StrCat(from, " -> ", to));
-  }
-  int r = internal::SysRenameAt(from_parent.fd, from_parent.last, to_parent.fd,
-                                to_parent.last);
-  if (r < 0) return ErrnoError(-r, kOp, absl::StrCat(from, " -> ", to));
-  return absl::OkStatus();
+  return Rename(from, to_dir, to, RenameMode::kReplace);
 }
+
+absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
+                         absl::string_view to, RenameMode mode) const {
+  return TwoPathCall(*this, "rename", from, to_dir, to, EBUSY, EBUSY, false,
+                     [&](int from_fd, const char* from_name, int to_fd,
+                         const char* to_name) {
+                       unsigned flags = mode == RenameMode::kNoReplace
+                                            ? RENAME_NOREPLACE
+                                        : mode == RenameMode::kExchange
+                                            ? RENAME_EXCHANGE
+                                            : 0;
+                       if (flags == 0) {
+                         return internal::SysRenameAt(from_fd, from_name,
+                                                      to_fd, to_name);
+                       }
+                       return internal::SysRenameAt2(from_fd, from_name, to_fd,
+                                                     to_name, flags);
+                     });
+}
+
+absl::Status Dir::Link(absl::string_view from, const Dir& to_dir,
+                       absl::string_view to) const {
+  constexpr absl::string_view kOp = "link";
+  // linkat(2) follows `from` when it has a trailing slash (the slash asks
+  // for a directory): never hand it such a name. A directory cannot be
+  // linked (EPERM); anything else with a slash is the lookup's own error.
+  if (confined() && HasTrailingSlash(from)) {
+    if (absl::Status s = CheckInput(*this, kOp, from); !s.ok()) return s;
+    if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
+    if (absl::Status s = CheckWritable(*this, kOp, from); !s.ok()) return s;
+    if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
+    CPath p(from);
+    Fd dir;
+    if (int r = OpenResolved(*this, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
+                             &dir);
+        r != 0) {
+      return CodeError(r, kOp, from);
+    }
+    return ErrnoError(EPERM, kOp, absl::StrCat(from, " -> ", to));
+  }
+  return TwoPathCall(*this, kOp, from, to_dir, to, EPERM, EEXIST, true,
+                     [](int from_fd, const char* from_name, int to_fd,
+                        const char* to_name) {
+                       return internal::SysLinkAt(from_fd, from_name, to_fd,
+                                                  to_name, 0);
+                     });
+}
+
 
 absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
   constexpr absl::string_view kOp = "readlink";
@@ -531,6 +654,349 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
     }
   }
   return entries;
+}
+
+
+absl::Status Dir::Chmod(absl::string_view path, mode_t mode) const {
+  return ActOnFollowed(*this, "chmod", path, [&](int fd) {
+    int r = internal::SysFchmodat2(fd, "", mode & 07777, AT_EMPTY_PATH);
+    if (r != -ENOSYS) return r;
+    // Before Linux 6.6 there is no chmod of a descriptor that O_PATH
+    // opened but through procfs.
+    char proc[64];
+    if (!ProcFdPath(fd, proc)) return -EOPNOTSUPP;
+    return internal::SysFchmodAt(AT_FDCWD, proc, mode & 07777);
+  });
+}
+
+absl::Status Dir::Chown(absl::string_view path, uid_t uid, gid_t gid) const {
+  return ActOnFollowed(*this, "chown", path, [&](int fd) {
+    return internal::SysFchownAt(fd, "", uid, gid, AT_EMPTY_PATH);
+  });
+}
+
+absl::Status Dir::Lchown(absl::string_view path, uid_t uid, gid_t gid) const {
+  constexpr absl::string_view kOp = "lchown";
+  PathSplit split = SplitLast(path);
+  absl::string_view last = split.last.substr(0, split.last.find('/'));
+  // A trailing slash makes fchownat follow the name, and ".." would be
+  // walked by the kernel: those (and ".", and "/") name a directory, which
+  // is never a symlink, so following is the same and stays confined.
+  if (confined() && (last.empty() || last.size() != split.last.size() ||
+                     KindOf(last) != ComponentKind::kName)) {
+    return ActOnFollowed(*this, kOp, path, [&](int fd) {
+      return internal::SysFchownAt(fd, "", uid, gid, AT_EMPTY_PATH);
+    });
+  }
+  return AtParent(*this, kOp, path, EINVAL, [&](int fd, const char* name) {
+    return internal::SysFchownAt(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+  });
+}
+
+absl::Status Dir::SetTimes(absl::string_view path, absl::Time atime,
+                           absl::Time mtime) const {
+  struct timespec times[2] = {absl::ToTimespec(atime),
+                              absl::ToTimespec(mtime)};
+  return ActOnFollowed(*this, "utimensat", path, [&](int fd) {
+    int r = internal::SysUtimensAt(fd, "", times, AT_EMPTY_PATH);
+    if (r != -EINVAL) return r;
+    // A kernel without AT_EMPTY_PATH here (or a time out of range, which
+    // the procfs path answers the same).
+    char proc[64];
+    if (!ProcFdPath(fd, proc)) return r;
+    return internal::SysUtimensAt(AT_FDCWD, proc, times, 0);
+  });
+}
+
+absl::Status Dir::Truncate(absl::string_view path, off_t length) const {
+  constexpr absl::string_view kOp = "truncate";
+  // truncate(2) refuses a negative length before it looks the path up.
+  if (length < 0) return ErrnoError(EINVAL, kOp, path);
+  return ActOnFollowed(*this, kOp, path, [&](int fd) {
+    // truncate(2)'s checks, in its order (fs/open.c, vfs_truncate): a
+    // directory, then anything but a regular file. Only then is the file
+    // opened for writing, so a device or FIFO is never opened.
+    struct stat st;
+    if (int r = internal::SysFstat(fd, &st); r < 0) return r;
+    if (S_ISDIR(st.st_mode)) return -EISDIR;
+    if (!S_ISREG(st.st_mode)) return -EINVAL;
+    // Opening it O_WRONLY makes the rest of truncate(2)'s checks (read-only
+    // mount, write permission, append-only, a running executable), as
+    // truncate(2) makes them, on the very inode the resolver reached.
+    char proc[64];
+    if (!ProcFdPath(fd, proc)) return -EOPNOTSUPP;
+    int w = internal::SysOpenAt(AT_FDCWD, proc,
+                                O_WRONLY | O_NOCTTY | O_NONBLOCK, 0);
+    if (w < 0) return w;
+    Fd writable(w);
+    struct stat now;
+    if (int r = internal::SysFstat(w, &now); r < 0) return r;
+    if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) return -EAGAIN;
+    return internal::SysFtruncate(w, length);
+  });
+}
+
+absl::Status Dir::MkdirAll(absl::string_view path, mode_t mode) const {
+  constexpr absl::string_view kOp = "mkdir";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
+  // EEXIST is OK when what is there is a directory (followed, confined: an
+  // escaping symlink is refused as everywhere).
+  auto settle = [&](absl::Status s) -> absl::Status {
+    if (ErrnoOf(s) != EEXIST || ViolationOf(s) != Violation::kNone) return s;
+    absl::StatusOr<FileStat> st = StatPath(*this, kOp, path, true);
+    if (!st.ok() && ViolationOf(st.status()) != Violation::kNone) {
+      return st.status();
+    }
+    return st.ok() && st->kind == FileKind::kDirectory ? absl::OkStatus() : s;
+  };
+  absl::Status s = Mkdir(path, mode);
+  if (ErrnoOf(s) != ENOENT || ViolationOf(s) != Violation::kNone) {
+    return settle(s);
+  }
+  // Some directory on the way is missing: make each, first to last.
+  ComponentReader reader(path);
+  Component c;
+  while (reader.Next(&c)) {
+    if (reader.Done()) break;
+    size_t end = static_cast<size_t>(c.name.data() + c.name.size() -
+                                     path.data());
+    absl::Status step = Mkdir(path.substr(0, end), mode);
+    if (!step.ok() && ErrnoOf(step) != EEXIST) return step;
+    if (ViolationOf(step) != Violation::kNone) return step;
+  }
+  return settle(Mkdir(path, mode));
+}
+
+absl::Status Dir::RemoveAll(absl::string_view path) const {
+  constexpr absl::string_view kOp = "removeall";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  PathSplit split = SplitLast(path);
+  absl::string_view last = split.last.substr(0, split.last.find('/'));
+  if (last.empty() || KindOf(last) != ComponentKind::kName) {
+    // ".", "..", "/": the directory they name is emptied and kept.
+    Fd dir;
+    int r = OpenResolved(*this, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &dir);
+    if (r == ENOENT) return absl::OkStatus();
+    if (r != 0) return CodeError(r, kOp, path);
+    r = internal::EmptyTree(std::move(dir));
+    return r == 0 ? absl::OkStatus() : ErrnoError(r, kOp, path);
+  }
+  const bool trailing_slash = last.size() != split.last.size();
+  ParentDir parent;
+  if (int r = ParentResolved(*this, p, &parent); r != 0) {
+    // A missing directory on the way: nothing to remove.
+    return r == ENOENT ? absl::OkStatus() : CodeError(r, kOp, path);
+  }
+  // The last name without its slashes (never followed here).
+  p.data()[static_cast<size_t>(last.data() + last.size() - path.data())] =
+      '\0';
+  const char* name = parent.last;
+  struct stat st;
+  if (int r = internal::SysFstatAt(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW);
+      r < 0) {
+    return r == -ENOENT ? absl::OkStatus() : ErrnoError(-r, kOp, path);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    // rmdir(2)'s answer to "name/" on a non-directory, symlinks included.
+    if (trailing_slash) return ErrnoError(ENOTDIR, kOp, path);
+    int r = internal::SysUnlinkAt(parent.fd, name, 0);
+    return r < 0 && r != -ENOENT ? ErrnoError(-r, kOp, path)
+                                 : absl::OkStatus();
+  }
+  // Emptied, then removed; filled again meanwhile (a concurrent writer), it
+  // is emptied again a few times before ENOTEMPTY is the answer.
+  int r = 0;
+  for (int attempt = 0; attempt < 4; ++attempt) {
+    int fd = internal::SysOpenAt(parent.fd, name,
+                                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+    if (fd == -ENOENT) return absl::OkStatus();
+    if (fd == -ENOTDIR || fd == -ELOOP) {
+      // Replaced by a non-directory since the stat: removed as a name.
+      r = internal::SysUnlinkAt(parent.fd, name, 0);
+      return r < 0 && r != -ENOENT ? ErrnoError(-r, kOp, path)
+                                   : absl::OkStatus();
+    }
+    if (fd < 0) return ErrnoError(-fd, kOp, path);
+    if (int e = internal::EmptyTree(Fd(fd)); e != 0) {
+      return ErrnoError(e, kOp, path);
+    }
+    r = internal::SysUnlinkAt(parent.fd, name, AT_REMOVEDIR);
+    if (r == 0 || r == -ENOENT) return absl::OkStatus();
+    // Filled again, or the name exchanged with a non-directory: again.
+    if (r != -ENOTEMPTY && r != -ENOTDIR) break;
+  }
+  return ErrnoError(-r, kOp, path);
+}
+
+absl::StatusOr<std::string> Dir::ReadFile(absl::string_view path) const {
+  absl::StatusOr<Fd> fd = OpenAt(path, O_RDONLY);
+  if (!fd.ok()) return fd.status();
+  return ReadAll(*fd);
+}
+
+absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
+                            mode_t mode) const {
+  constexpr absl::string_view kOp = "writefile";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
+  constexpr int kCreateFlags = O_WRONLY | O_CREAT | O_NONBLOCK | O_NOCTTY;
+  // The name a final symlink leads to, followed here one link at a time
+  // (confined, as the resolvers follow) so that the file can be replaced
+  // by name: `current` is the path of the name to write.
+  std::string current(path);
+  for (int follows = 0;; ++follows) {
+    if (HasTrailingSlash(current)) {
+      // open(2) with O_CREAT on "name/" never creates anything: it fails,
+      // with EISDIR once the name is reached. Its answer, confined.
+      absl::StatusOr<Fd> f = OpenAt(path, kCreateFlags, mode);
+      if (!f.ok()) return f.status();
+      return ErrnoError(EISDIR, kOp, path);
+    }
+    if (CheckPath(current) != 0) return ErrnoError(CheckPath(current), kOp, path);
+    CPath p(current);
+    ParentDir parent;
+    if (int r = ParentResolved(*this, p, &parent); r != 0) {
+      return CodeError(r, kOp, path);
+    }
+    if (parent.last == nullptr) return ErrnoError(EISDIR, kOp, path);
+    const char* name = parent.last;
+    struct stat st;
+    int r = internal::SysFstatAt(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0 && r != -ENOENT) return ErrnoError(-r, kOp, path);
+    const bool exists = r == 0;
+    if (exists && S_ISLNK(st.st_mode) && follows == 0) {
+      // open(2)'s own answer first, confined, with its exact symlink count
+      // and permission checks: it creates a dangling link's target (empty,
+      // with `mode`), which is then replaced like any file.
+      absl::StatusOr<Fd> f = OpenAt(path, kCreateFlags, mode);
+      if (!f.ok()) return f.status();
+    }
+    if (exists && S_ISLNK(st.st_mode)) {
+      if (follows == internal::kMaxSymlinkFollows) {
+        return ErrnoError(ELOOP, kOp, path);
+      }
+      char target[kPathMax];
+      ssize_t n = internal::SysReadLinkAt(parent.fd, name, target,
+                                          sizeof(target));
+      if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
+      absl::string_view t(target, static_cast<size_t>(n));
+      if (t.empty()) return ErrnoError(ENOENT, kOp, path);
+      if (IsAbsolute(t)) {
+        if (!confined()) {
+          current = std::string(t);
+          continue;
+        }
+        if (options().scope == Scope::kBeneath) {
+          return ViolationError(Violation::kEscape, kOp, path);
+        }
+        current = std::string(t);
+      } else {
+        current = absl::StrCat(SplitLast(current).parent, t);
+      }
+      if (current.size() >= kPathMax) {
+        return ErrnoError(ENAMETOOLONG, kOp, path);
+      }
+      continue;
+    }
+    if (exists && S_ISDIR(st.st_mode)) return ErrnoError(EISDIR, kOp, path);
+    if (exists && !S_ISREG(st.st_mode)) {
+      // A FIFO, socket or device: written in place, as open(2) would.
+      int fd = internal::SysOpenAt(parent.fd, name,
+                                   O_WRONLY | O_TRUNC | O_NOFOLLOW |
+                                       O_NONBLOCK | O_NOCTTY,
+                                   0);
+      if (fd < 0) return ErrnoError(-fd, kOp, path);
+      return WriteAll(Fd(fd), data);
+    }
+    if (exists) {
+      // Replacing needs what writing in place needs: permission to write
+      // the file (open(2)'s check, with the effective ids).
+      if (int e = internal::SysFaccessat2(parent.fd, name, W_OK,
+                                          AT_SYMLINK_NOFOLLOW);
+          e < 0) {
+        return ErrnoError(-e, kOp, path);
+      }
+    }
+    char temp[40];
+    int fd = -EEXIST;
+    for (int attempt = 0; attempt < 16 && fd == -EEXIST; ++attempt) {
+      TempName(temp);
+      fd = internal::SysOpenAt(parent.fd, temp,
+                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                               exists ? 0600 : (mode & 07777));
+    }
+    if (fd < 0) return ErrnoError(-fd, kOp, path);
+    Fd file(fd);
+    auto discard = [&](absl::Status s) {
+      internal::SysUnlinkAt(parent.fd, temp, 0);
+      return s;
+    };
+    if (exists) {
+      if (int e = internal::SysFchmodat2(fd, "", st.st_mode & 07777,
+                                         AT_EMPTY_PATH);
+          e < 0 && e != -ENOSYS) {
+        return discard(ErrnoError(-e, kOp, path));
+      }
+    }
+    if (absl::Status s = WriteAll(file, data); !s.ok()) return discard(s);
+    if (int e = internal::SysRenameAt(parent.fd, temp, parent.fd, name);
+        e < 0) {
+      return discard(ErrnoError(-e, kOp, path));
+    }
+    return absl::OkStatus();
+  }
+}
+
+absl::Status Dir::Walk(
+    absl::string_view path,
+    absl::FunctionRef<absl::StatusOr<bool>(absl::string_view relative_path,
+                                           const FileStat& lstat)>
+        fn) const {
+  constexpr absl::string_view kOp = "walk";
+  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  Fd dir;
+  int r = OpenResolved(*this, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &dir);
+  struct stat st;
+  if (r == 0) {
+    if (int e = internal::SysFstat(dir.get(), &st); e < 0) {
+      return ErrnoError(-e, kOp, path);
+    }
+  } else if (r == ENOTDIR || r == EACCES) {
+    // Not a directory, or one that cannot be listed: its own visit first.
+    Fd object;
+    if (int e = OpenResolved(*this, p, O_PATH | O_CLOEXEC, 0, &object);
+        e != 0) {
+      return CodeError(e, kOp, path);
+    }
+    if (int e = internal::SysFstat(object.get(), &st); e < 0) {
+      return ErrnoError(-e, kOp, path);
+    }
+  } else {
+    return CodeError(r, kOp, path);
+  }
+  absl::StatusOr<bool> descend = fn("", FileStatFromStat(st));
+  if (!descend.ok()) return descend.status();
+  if (!*descend || !S_ISDIR(st.st_mode)) return absl::OkStatus();
+  if (!dir.valid()) return ErrnoError(r, kOp, path);
+  absl::Status stopped;
+  int w = internal::WalkTree(
+      std::move(dir),
+      [&](absl::string_view rel, const struct stat& lst, bool* into) {
+        absl::StatusOr<bool> d = fn(rel, FileStatFromStat(lst));
+        if (!d.ok()) {
+          stopped = d.status();
+          return false;
+        }
+        if (!*d) *into = false;
+        return true;
+      });
+  if (w == internal::kWalkStopped) return stopped;
+  if (w != 0) return ErrnoError(w, kOp, path);
+  return absl::OkStatus();
 }
 
 }  // namespace capfs

@@ -26,7 +26,13 @@
 // path. Neither ever follows a magic link (/proc/self/fd/N and the like).
 //
 // Read-only Dirs (DirOptions::read_only) refuse, before any syscall, every
-// call that could change the tree or open a file for writing.
+// call that could change the tree or open a file for writing. This guards
+// against untrusted paths, not against untrusted code holding the Dir: its
+// descriptor (fd()) is an ordinary directory descriptor, and Dir::FromFd of
+// it, or any *at(2) call on it, makes a writable Dir or writes directly.
+// Code that must not write may only be given what it cannot unwrap (a
+// descriptor passed to another process, say, with Landlock or a read-only
+// mount behind it).
 //
 // Errors are absl::Status with the errno kept; see status.h. The message
 // names the operation and the path as given. Every call is safe to make from
@@ -41,9 +47,11 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "capfs/fd.h"
 #include "capfs/file.h"
 
@@ -57,6 +65,13 @@ struct DirOptions {
                                         // here, else userspace
   Scope scope = Scope::kBeneath;
   bool read_only = false;
+};
+
+// How Dir::Rename treats an existing destination (renameat2(2)'s flags).
+enum class RenameMode {
+  kReplace,    // 0: replace it, as rename(2)
+  kNoReplace,  // RENAME_NOREPLACE: fail with EEXIST
+  kExchange,   // RENAME_EXCHANGE: swap the two names (both must exist)
 };
 
 struct DirEntry {
@@ -116,6 +131,83 @@ class Dir {
   absl::Status Rename(absl::string_view from, const Dir& to_dir,
                       absl::string_view to) const;
 
+  // renameat2(2) with `mode`'s flag; otherwise as the call above.
+  absl::Status Rename(absl::string_view from, const Dir& to_dir,
+                      absl::string_view to, RenameMode mode) const;
+
+  // linkat(2) of `from` beneath this Dir as `to` beneath `to_dir`, never
+  // following `from` (a symlink is linked as itself). Refused when either
+  // Dir is read-only.
+  absl::Status Link(absl::string_view from, const Dir& to_dir,
+                    absl::string_view to) const;
+
+  // chmod(2), chown(2) and utimensat(2) of what `path` names, following a
+  // final symlink (confined): they act through the descriptor the resolver
+  // reached, never by handing the path to a call that walks it again.
+  // SetTimes sets the access and modification times to the nanosecond.
+  absl::Status Chmod(absl::string_view path, mode_t mode) const;
+  absl::Status Chown(absl::string_view path, uid_t uid, gid_t gid) const;
+  absl::Status SetTimes(absl::string_view path, absl::Time atime,
+                        absl::Time mtime) const;
+
+  // lchown(2): a final symlink is changed itself (a trailing slash, ".",
+  // ".." and "/" name a directory, which is then changed).
+  absl::Status Lchown(absl::string_view path, uid_t uid, gid_t gid) const;
+
+  // truncate(2) of what `path` names (followed): the kernel's answers, a
+  // directory EISDIR, a non-regular file or a negative length EINVAL, no
+  // write permission EACCES. Never opens a device or FIFO.
+  absl::Status Truncate(absl::string_view path, off_t length) const;
+
+  // Creates every missing directory of `path`, each with `mode`, from the
+  // first to the last (each one a confined Mkdir). OK when `path` is already
+  // a directory (followed); an existing non-directory is mkdir(2)'s EEXIST,
+  // and a non-directory on the way is ENOTDIR. Intermediate symlinks are
+  // followed, confined.
+  absl::Status MkdirAll(absl::string_view path, mode_t mode = 0777) const;
+
+  // Removes `path` and everything beneath it, never following a symlink (a
+  // symlink is removed as a name). A missing `path` (or a missing directory
+  // on its way) is OK; the empty path is ENOENT as everywhere; "." empties
+  // the Dir and keeps it, and so does any path whose last component is "."
+  // or ".." or that has none ("/" in InRoot scope): the directory it names
+  // is emptied and kept. A trailing slash on a non-directory is ENOTDIR, as
+  // rmdir(2). The walk works through descriptors (see internal/tree_walk.h):
+  // a directory renamed under it is still the one emptied, it never acts
+  // outside `path`, and it holds a bounded number of descriptors whatever
+  // the depth. The first failure stops it and is returned.
+  absl::Status RemoveAll(absl::string_view path) const;
+
+  // The whole content of the file at `path` (followed); see ReadAll.
+  absl::StatusOr<std::string> ReadFile(absl::string_view path) const;
+
+  // Creates `path` or atomically replaces the file it names: readers see
+  // the old or the new content, never a mix. A final symlink is followed
+  // (confined), as open(2) with O_CREAT would. A new file gets `mode` (less
+  // the umask); a replaced one keeps its permission bits. The content is
+  // written to a temporary name beside the file and renamed over it, so
+  // WriteFile needs write permission on the directory, as well as on the
+  // file it replaces (checked first: a file the caller may not write is
+  // EACCES, as open(2) says), and a replaced file is a new inode (owned by
+  // the caller, its hard links not updated). A directory is EISDIR.
+  absl::Status WriteFile(absl::string_view path, absl::string_view data,
+                         mode_t mode = 0666) const;
+
+  // Calls `fn` for `path` itself (relative_path "", followed if a symlink,
+  // as ReadDir does), then for every entry beneath it, parents before
+  // children, with its lstat; never follows a symlink below the start.
+  // `fn` returns false to skip a directory's contents, or a non-OK status
+  // to stop the walk and have Walk return it. A directory that cannot be
+  // listed stops the walk with its error. Like RemoveAll, it works through
+  // descriptors, holds a bounded number of them whatever the depth, and
+  // never leaves `path`; an entry replaced between its listing and its
+  // visit is skipped.
+  absl::Status Walk(
+      absl::string_view path,
+      absl::FunctionRef<absl::StatusOr<bool>(absl::string_view relative_path,
+                                             const FileStat& lstat)>
+          fn) const;
+
   // symlinkat(2): stores `target` verbatim (any string; only following it is
   // confined) at `link_path`.
   absl::Status Symlink(absl::string_view target,
@@ -137,9 +229,12 @@ class Dir {
   // False only for Dir::Unconfined().
   bool confined() const { return !unconfined_; }
 
-  // The directory descriptor (opened O_PATH|O_DIRECTORY|O_CLOEXEC), e.g. to
-  // pass over SCM_RIGHTS or to fchdir(2) into; AT_FDCWD for Cwd() and
-  // Unconfined(). Ownership stays with the Dir.
+  // The directory descriptor, e.g. to pass over SCM_RIGHTS or to fchdir(2)
+  // into: opened O_PATH|O_DIRECTORY|O_CLOEXEC by Open and OpenDir, or
+  // whatever directory descriptor FromFd was given (O_RDONLY, say, with its
+  // own access mode); AT_FDCWD for Cwd() and Unconfined(); -1 once moved
+  // from. Ownership stays with the Dir. It carries no read-only flag: see
+  // the note on read-only Dirs above.
   int fd() const { return dirfd_; }
 
  private:

@@ -81,8 +81,8 @@ absl::StatusOr<FileStat> Fstat(const Fd& fd);
 
 // Writes all of `data`, looping over short writes.
 absl::Status WriteAll(const Fd& fd, absl::string_view data);
-// Reads to end of file, failing with kResourceExhausted (errno EFBIG) once
-// more than `max_bytes` would be read.
+// Reads to end of file, failing with errno EFBIG (absl's code for it,
+// kOutOfRange) once more than `max_bytes` would be read.
 absl::StatusOr<std::string> ReadAll(const Fd& fd,
                                     size_t max_bytes = size_t{1} << 30);
 

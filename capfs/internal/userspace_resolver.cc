@@ -304,18 +304,33 @@ int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
 // stands in for has no last component not to follow.
 int Walk::OpenWithoutLookup(int flags, mode_t mode, Fd* out) {
   int fd = SysOpenAt(cur(), ".", flags, mode);
-  if (fd == -EACCES) {
-    char proc[64];
-    if (cur() == AT_FDCWD) {
-      snprintf(proc, sizeof(proc), "/proc/self/cwd");
-    } else {
-      snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cur());
-    }
-    int again = SysOpenAt(AT_FDCWD, proc, flags & ~O_NOFOLLOW, mode);
-    if (again != -ENOENT) fd = again;  // no /proc: EACCES it is
+  if (fd != -EACCES) {
+    if (fd < 0) return -fd;
+    *out = Fd(fd);
+    return 0;
   }
-  if (fd < 0) return -fd;
-  *out = Fd(fd);
+  // Only a real procfs may stand in (something mounted over /proc could
+  // lead anywhere: the runc CVE-2019-16884 class), and what it opened must
+  // be the very directory the walk holds; anything else leaves EACCES.
+  struct statfs fs;
+  if (SysStatfs("/proc/self/fd", &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) {
+    return EACCES;
+  }
+  struct stat want;
+  if (int r = SysFstatAt(cur(), "", &want, AT_EMPTY_PATH); r < 0) return -r;
+  char proc[64];
+  if (cur() == AT_FDCWD) {
+    snprintf(proc, sizeof(proc), "/proc/self/cwd");
+  } else {
+    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cur());
+  }
+  int again = SysOpenAt(AT_FDCWD, proc, flags & ~O_NOFOLLOW, mode);
+  if (again < 0) return again == -ENOENT ? EACCES : -again;
+  Fd reopened(again);
+  struct stat got;
+  if (int r = SysFstat(again, &got); r < 0) return -r;
+  if (got.st_dev != want.st_dev || got.st_ino != want.st_ino) return EACCES;
+  *out = std::move(reopened);
   return 0;
 }
 

@@ -1,11 +1,15 @@
 #include "capfs/sys/fs.h"
 
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
 
 #ifndef SYS_openat2
 #define SYS_openat2 437
+#endif
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
 #endif
 #ifndef SYS_faccessat2
 #define SYS_faccessat2 439
@@ -38,6 +42,51 @@ int SysRenameAt(int old_dirfd, const char* old_path, int new_dirfd,
                 const char* new_path) {
   return RetryEintr(
       [&] { return ::renameat(old_dirfd, old_path, new_dirfd, new_path); });
+}
+
+int SysRenameAt2(int old_dirfd, const char* old_path, int new_dirfd,
+                 const char* new_path, unsigned flags) {
+  return RetryEintr([&] {
+    return ::renameat2(old_dirfd, old_path, new_dirfd, new_path, flags);
+  });
+}
+
+int SysLinkAt(int old_dirfd, const char* old_path, int new_dirfd,
+              const char* new_path, int flags) {
+  return RetryEintr([&] {
+    return ::linkat(old_dirfd, old_path, new_dirfd, new_path, flags);
+  });
+}
+
+int SysFchmodat2(int dirfd, const char* path, mode_t mode, int flags) {
+  return static_cast<int>(RetryEintr(
+      [&] { return ::syscall(SYS_fchmodat2, dirfd, path, mode, flags); }));
+}
+
+int SysFchmodAt(int dirfd, const char* path, mode_t mode) {
+  return RetryEintr([&] { return ::fchmodat(dirfd, path, mode, 0); });
+}
+
+int SysFchownAt(int dirfd, const char* path, uid_t uid, gid_t gid,
+                int flags) {
+  return RetryEintr([&] { return ::fchownat(dirfd, path, uid, gid, flags); });
+}
+
+int SysUtimensAt(int dirfd, const char* path, const struct timespec times[2],
+                 int flags) {
+  // The raw call: glibc's wrapper refuses a path of "" with AT_EMPTY_PATH on
+  // some versions.
+  return static_cast<int>(RetryEintr([&] {
+    return ::syscall(SYS_utimensat, dirfd, path, times, flags);
+  }));
+}
+
+int SysTruncate(const char* path, off_t length) {
+  return RetryEintr([&] { return ::truncate(path, length); });
+}
+
+int SysStatfs(const char* path, struct statfs* st) {
+  return RetryEintr([&] { return ::statfs(path, st); });
 }
 
 int SysSymlinkAt(const char* target, int dirfd, const char* path) {

@@ -86,7 +86,21 @@ int SysMkdirAt(int dirfd, const char* path, mode_t mode);
 int SysUnlinkAt(int dirfd, const char* path, int flags);
 int SysRenameAt(int old_dirfd, const char* old_path, int new_dirfd,
                 const char* new_path);
+// renameat2(2); `flags` 0, RENAME_NOREPLACE or RENAME_EXCHANGE.
+int SysRenameAt2(int old_dirfd, const char* old_path, int new_dirfd,
+                 const char* new_path, unsigned flags);
+int SysLinkAt(int old_dirfd, const char* old_path, int new_dirfd,
+              const char* new_path, int flags);
 int SysSymlinkAt(const char* target, int dirfd, const char* path);
+// fchmodat2(2) (Linux 6.6+), which takes AT_EMPTY_PATH and
+// AT_SYMLINK_NOFOLLOW; -ENOSYS before it.
+int SysFchmodat2(int dirfd, const char* path, mode_t mode, int flags);
+int SysFchmodAt(int dirfd, const char* path, mode_t mode);
+int SysFchownAt(int dirfd, const char* path, uid_t uid, gid_t gid, int flags);
+int SysUtimensAt(int dirfd, const char* path, const struct timespec times[2],
+                 int flags);
+int SysTruncate(const char* path, off_t length);
+int SysStatfs(const char* path, struct statfs* st);
 ssize_t SysReadLinkAt(int dirfd, const char* path, char* buf, size_t size);
 int SysFstatAt(int dirfd, const char* path, struct stat* st, int flags);
 int SysFstat(int fd, struct stat* st);

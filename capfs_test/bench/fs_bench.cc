@@ -759,6 +759,113 @@ void AddReadDir(const BenchTree& t) {
   }
 }
 
+// ---------------------------------------------------------------------------
+// The calls of DESIGN.md 6.1 at one component, paired with the raw call that
+// does the same on the same file (capfs first, then raw, in rotation). The
+// raw truncate(2) runs from the tree's root, made the current directory
+// once, so that it walks one component too. WriteFile's raw peer is the
+// plain open(O_TRUNC) + write + close, which is not atomic: the ratio is
+// the price of atomicity (a temporary name, a stat, a permission check, a
+// rename). RemoveAll's is mkdir + rmdir of an empty directory.
+
+void AddNewCalls(const BenchTree& t) {
+  const int root = t.root_fd();
+  CheckOrDie(fchdir(root) == 0, "fchdir bench root");
+  auto pair = [&](const std::string& op, int calls,
+                  std::function<bool(const Dir&)> capfs,
+                  std::function<bool()> raw) {
+    for (Resolver r : {Resolver::kKernel, Resolver::kUserspace}) {
+      const Dir* dir = t.dir(r);
+      if (dir == nullptr) continue;
+      AddPair(op, 1, r,
+              {{"capfs", [=] { return capfs(*dir); }}, {"raw", raw}}, calls);
+    }
+  };
+  static const struct timespec kTimes[2] = {{1000000, 0}, {2000000, 0}};
+  pair(
+      "Chmod", 1, [](const Dir& d) { return d.Chmod("file", 0644).ok(); },
+      [root] { return fchmodat(root, "file", 0644, 0) == 0; });
+  pair(
+      "Chown", 1, [](const Dir& d) { return d.Chown("file", 0, 0).ok(); },
+      [root] { return fchownat(root, "file", 0, 0, 0) == 0; });
+  pair(
+      "Lchown", 1, [](const Dir& d) { return d.Lchown("file", 0, 0).ok(); },
+      [root] {
+        return fchownat(root, "file", 0, 0, AT_SYMLINK_NOFOLLOW) == 0;
+      });
+  pair(
+      "SetTimes", 1,
+      [](const Dir& d) {
+        return d
+            .SetTimes("file", absl::TimeFromTimespec(kTimes[0]),
+                      absl::TimeFromTimespec(kTimes[1]))
+            .ok();
+      },
+      [root] { return utimensat(root, "file", kTimes, 0) == 0; });
+  pair(
+      "Truncate", 1, [](const Dir& d) { return d.Truncate("file", 5).ok(); },
+      [] { return truncate("file", 5) == 0; });
+  pair(
+      "ReadFile", 1, [](const Dir& d) { return d.ReadFile("file").ok(); },
+      [root] {
+        int fd = openat(root, "file", O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return false;
+        char buf[4096];
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        }
+        close(fd);
+        return n == 0;
+      });
+  pair(
+      "WriteFile", 1,
+      [](const Dir& d) { return d.WriteFile("written", "capfs").ok(); },
+      [root] {
+        int fd = openat(root, "written", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        0644);
+        if (fd < 0) return false;
+        bool ok = write(fd, "capfs", 5) == 5;
+        close(fd);
+        return ok;
+      });
+  pair(
+      "MkdirAllExisting", 1,
+      [](const Dir& d) { return d.MkdirAll("sub").ok(); },
+      [root] {
+        struct stat st;
+        return mkdirat(root, "sub", 0777) != 0 && errno == EEXIST &&
+               fstatat(root, "sub", &st, 0) == 0 && S_ISDIR(st.st_mode);
+      });
+  pair(
+      "LinkUnlink", 2,
+      [](const Dir& d) {
+        return d.Link("file", d, "hard").ok() && d.Unlink("hard").ok();
+      },
+      [root] {
+        return linkat(root, "file", root, "hard", 0) == 0 &&
+               unlinkat(root, "hard", 0) == 0;
+      });
+  pair(
+      "RenameNoReplace", 2,
+      [](const Dir& d) {
+        return d.Rename("ren_a", d, "ren_b", capfs::RenameMode::kNoReplace)
+                   .ok() &&
+               d.Rename("ren_b", d, "ren_a", capfs::RenameMode::kNoReplace)
+                   .ok();
+      },
+      [root] {
+        return renameat2(root, "ren_a", root, "ren_b", RENAME_NOREPLACE) == 0 &&
+               renameat2(root, "ren_b", root, "ren_a", RENAME_NOREPLACE) == 0;
+      });
+  pair(
+      "MkdirRemoveAll", 2,
+      [](const Dir& d) { return d.Mkdir("ra").ok() && d.RemoveAll("ra").ok(); },
+      [root] {
+        return mkdirat(root, "ra", 0755) == 0 &&
+               unlinkat(root, "ra", AT_REMOVEDIR) == 0;
+      });
+}
+
 void RegisterAll(const BenchTree& t) {
   for (int depth : kDepths) {
     AddOpen(t, "OpenAt", depth, DeepCase(depth, "file"));
@@ -793,6 +900,7 @@ void RegisterAll(const BenchTree& t) {
   for (int depth : kDepths) AddRename(t, depth);
   for (int depth : kDepths) AddCreateUnlink(t, depth);
   AddReadDir(t);
+  AddNewCalls(t);
 }
 
 }  // namespace

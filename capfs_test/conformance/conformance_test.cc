@@ -80,6 +80,16 @@ const std::vector<Resolver>& ResolversUnderTest() {
   return *resolvers;
 }
 
+// Where capfs's contract differs from the plain call on purpose (dir.h
+// says why), the answer it promises instead: WriteFile replaces a file by
+// renaming a new one over it, so it needs write permission on the
+// directory where open(2) with O_TRUNC needs it only on the file.
+const std::string* DocumentedDifference(const Op& op, const std::string& path) {
+  static const std::string* kEacces = new std::string("errno EACCES");
+  if (op.kind == OpKind::kWriteFile && path == "ro_dir/file") return kEacces;
+  return nullptr;
+}
+
 class ConformanceTest
     : public testing::TestWithParam<std::tuple<Scope, Op>> {
  protected:
@@ -233,6 +243,10 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
         want = "escape";
       } else {
         want = Oracle(pc, &want_tree);
+        if (const std::string* w = DocumentedDifference(op(), pc.path)) {
+          want = *w;
+          want_tree = pristine_root_;
+        }
       }
       bool agree = true;
       bool eloop = absl::StrContains(want, "ELOOP");

@@ -71,6 +71,163 @@ std::string Listing(std::vector<std::string> entries) {
   return absl::StrJoin(entries, ",");
 }
 
+constexpr uid_t kOwner = 1234;
+constexpr off_t kTruncateLength = 2;
+constexpr char kWriteData[] = "new data";
+
+const struct timespec* TestTimes() {
+  static const struct timespec times[2] = {{1000000, 500}, {2000000, 700}};
+  return times;
+}
+
+// The path without its trailing slashes, and where its last name ends.
+absl::string_view LastName(const std::string& path) {
+  capfs::PathSplit split = capfs::SplitLast(path);
+  return split.last.substr(0, split.last.find('/'));
+}
+
+// MkdirAll's contract in plain calls: mkdir, and on ENOENT each directory
+// on the way first to last; EEXIST is fine on a directory (followed).
+int PlainMkdirAll(int dirfd, const std::string& path, mode_t mode) {
+  auto settle = [&](int ret) {
+    if (ret == 0) return 0;
+    int err = errno;
+    if (err != EEXIST) return err;
+    struct stat st;
+    return fstatat(dirfd, path.c_str(), &st, 0) == 0 && S_ISDIR(st.st_mode)
+               ? 0
+               : EEXIST;
+  };
+  int ret = mkdirat(dirfd, path.c_str(), mode);
+  if (ret == 0 || errno != ENOENT) return settle(ret);
+  capfs::ComponentReader reader(path);
+  capfs::Component c;
+  while (reader.Next(&c)) {
+    if (reader.Done()) break;
+    std::string prefix =
+        path.substr(0, static_cast<size_t>(c.name.data() + c.name.size() -
+                                           path.data()));
+    if (mkdirat(dirfd, prefix.c_str(), mode) != 0 && errno != EEXIST) {
+      return errno;
+    }
+  }
+  return settle(mkdirat(dirfd, path.c_str(), mode));
+}
+
+std::vector<std::string> PlainNames(int fd) {
+  std::vector<std::string> names;
+  int copy = dup(fd);
+  DIR* d = fdopendir(copy);
+  if (d == nullptr) {
+    close(copy);
+    return names;
+  }
+  while (struct dirent* e = readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(n);
+  }
+  closedir(d);
+  return names;
+}
+
+// Removes everything in the directory `fd`, in listing order; 0 or errno.
+int PlainEmpty(int fd) {
+  for (const std::string& n : PlainNames(fd)) {
+    struct stat st;
+    if (fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return errno;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+      if (unlinkat(fd, n.c_str(), 0) != 0) return errno;
+      continue;
+    }
+    int child = openat(fd, n.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) return errno;
+    int err = PlainEmpty(child);
+    close(child);
+    if (err != 0) return err;
+    if (unlinkat(fd, n.c_str(), AT_REMOVEDIR) != 0) return errno;
+  }
+  return 0;
+}
+
+// RemoveAll's contract in plain calls.
+int PlainRemoveAll(int dirfd, const std::string& path) {
+  absl::string_view last = LastName(path);
+  if (last.empty() || last == "." || last == "..") {
+    int fd = openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT ? 0 : errno;
+    int err = PlainEmpty(fd);
+    close(fd);
+    return err;
+  }
+  const bool trailing = capfs::HasTrailingSlash(path);
+  std::string name = path.substr(
+      0, static_cast<size_t>(last.data() + last.size() - path.data()));
+  struct stat st;
+  if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT ? 0 : errno;
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    if (trailing) return ENOTDIR;
+    return unlinkat(dirfd, name.c_str(), 0) == 0 ? 0 : errno;
+  }
+  int fd = openat(dirfd, name.c_str(),
+                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  int err = PlainEmpty(fd);
+  close(fd);
+  if (err != 0) return err;
+  return unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) == 0 ? 0 : errno;
+}
+
+// Walk's contract in plain calls: "rel:kind" of every entry visited.
+int PlainWalkBelow(int fd, const std::string& rel,
+                   std::vector<std::string>* out) {
+  for (const std::string& n : PlainNames(fd)) {
+    struct stat st;
+    if (fstatat(fd, n.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;
+      return errno;
+    }
+    std::string r = rel.empty() ? n : absl::StrCat(rel, "/", n);
+    out->push_back(absl::StrCat(r, ":", KindName(st.st_mode)));
+    if (!S_ISDIR(st.st_mode)) continue;
+    int child = openat(fd, n.c_str(),
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (child < 0) return errno;
+    int err = PlainWalkBelow(child, r, out);
+    close(child);
+    if (err != 0) return err;
+  }
+  return 0;
+}
+
+RawResult PlainWalk(int dirfd, const std::string& path) {
+  int fd = openat(dirfd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int open_err = fd < 0 ? errno : 0;
+  struct stat st;
+  if (fd >= 0) {
+    fstat(fd, &st);
+  } else if (open_err == ENOTDIR || open_err == EACCES) {
+    if (fstatat(dirfd, path.c_str(), &st, 0) != 0) return ErrorResult(errno);
+  } else {
+    return ErrorResult(open_err);
+  }
+  std::vector<std::string> visited = {absl::StrCat(".:", KindName(st.st_mode))};
+  int err = 0;
+  if (S_ISDIR(st.st_mode)) {
+    err = fd < 0 ? open_err : PlainWalkBelow(fd, "", &visited);
+  }
+  if (fd >= 0) close(fd);
+  if (err != 0) return ErrorResult(err);
+  RawResult r;
+  r.text = absl::StrJoin(visited, ",");
+  return r;
+}
+
 }  // namespace
 
 const std::vector<Op>& AllOps() {
@@ -106,6 +263,20 @@ const std::vector<Op>& AllOps() {
       {"RenameWithin", OpKind::kRenameWithin},
       {"RenameToMissing", OpKind::kRenameToMissing},
       {"SymlinkEmptyTarget", OpKind::kSymlinkEmptyTarget},
+      {"LinkFrom", OpKind::kLinkFrom},
+      {"LinkTo", OpKind::kLinkTo},
+      {"RenameNoReplace", OpKind::kRenameNoReplace},
+      {"RenameExchange", OpKind::kRenameExchange},
+      {"Chmod", OpKind::kChmod, 0, 0700},
+      {"Chown", OpKind::kChown},
+      {"Lchown", OpKind::kLchown},
+      {"SetTimes", OpKind::kSetTimes},
+      {"Truncate", OpKind::kTruncate},
+      {"MkdirAll", OpKind::kMkdirAll, 0, 0750},
+      {"RemoveAll", OpKind::kRemoveAll},
+      {"ReadFile", OpKind::kReadFile},
+      {"WriteFile", OpKind::kWriteFile, 0, 0640},
+      {"Walk", OpKind::kWalk},
   };
   return *ops;
 }
@@ -124,6 +295,18 @@ bool Mutates(const Op& op) {
     case OpKind::kRenameWithin:
     case OpKind::kRenameToMissing:
     case OpKind::kSymlinkEmptyTarget:
+    case OpKind::kLinkFrom:
+    case OpKind::kLinkTo:
+    case OpKind::kRenameNoReplace:
+    case OpKind::kRenameExchange:
+    case OpKind::kChmod:
+    case OpKind::kChown:
+    case OpKind::kLchown:
+    case OpKind::kSetTimes:
+    case OpKind::kTruncate:
+    case OpKind::kMkdirAll:
+    case OpKind::kRemoveAll:
+    case OpKind::kWriteFile:
       return true;
     default:
       return false;
@@ -155,9 +338,20 @@ bool FollowsLast(const Op& op, const std::string& path) {
     case OpKind::kOpenDir:
     case OpKind::kStat:
     case OpKind::kReadDir:
+    case OpKind::kChmod:
+    case OpKind::kChown:
+    case OpKind::kSetTimes:
+    case OpKind::kTruncate:
+    case OpKind::kMkdirAll:
+    case OpKind::kReadFile:
+    case OpKind::kWalk:
       return true;
+    case OpKind::kWriteFile:
+      return !trailing;  // as O_CREAT: "name/" is EISDIR first
     case OpKind::kLstat:
     case OpKind::kReadLink:
+    case OpKind::kLchown:
+    case OpKind::kLinkFrom:
       return trailing;  // a trailing slash follows, as in the kernel
     default:
       return false;  // the *at calls on a name never follow it
@@ -256,6 +450,55 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return FromStatus(root.Rename(path, root, "missing_dir/x"));
     case OpKind::kSymlinkEmptyTarget:
       return FromStatus(root.Symlink("", path));
+    case OpKind::kLinkFrom:
+      return FromStatus(root.Link(path, root, "linked"));
+    case OpKind::kLinkTo:
+      return FromStatus(root.Link("file", root, path));
+    case OpKind::kRenameNoReplace:
+      return FromStatus(
+          root.Rename(path, root, "file", capfs::RenameMode::kNoReplace));
+    case OpKind::kRenameExchange:
+      return FromStatus(
+          root.Rename(path, root, "file", capfs::RenameMode::kExchange));
+    case OpKind::kChmod:
+      return FromStatus(root.Chmod(path, op.mode));
+    case OpKind::kChown:
+      return FromStatus(root.Chown(path, kOwner, kOwner));
+    case OpKind::kLchown:
+      return FromStatus(root.Lchown(path, kOwner, kOwner));
+    case OpKind::kSetTimes:
+      return FromStatus(root.SetTimes(path, absl::TimeFromTimespec(TestTimes()[0]),
+                                      absl::TimeFromTimespec(TestTimes()[1])));
+    case OpKind::kTruncate:
+      return FromStatus(root.Truncate(path, kTruncateLength));
+    case OpKind::kMkdirAll:
+      return FromStatus(root.MkdirAll(path, op.mode));
+    case OpKind::kRemoveAll:
+      return FromStatus(root.RemoveAll(path));
+    case OpKind::kReadFile: {
+      absl::StatusOr<std::string> content = root.ReadFile(path);
+      if (!content.ok()) return FromStatus(content.status());
+      RawResult r;
+      r.text = *content;
+      return r;
+    }
+    case OpKind::kWriteFile:
+      return FromStatus(root.WriteFile(path, kWriteData, op.mode));
+    case OpKind::kWalk: {
+      std::vector<std::string> visited;
+      absl::Status s = root.Walk(
+          path,
+          [&](absl::string_view rel,
+              const capfs::FileStat& st) -> absl::StatusOr<bool> {
+            visited.push_back(absl::StrCat(rel.empty() ? "." : rel, ":",
+                                           KindName(st.kind)));
+            return true;
+          });
+      if (!s.ok()) return FromStatus(s);
+      RawResult r;
+      r.text = absl::StrJoin(visited, ",");
+      return r;
+    }
   }
   return ErrorResult(-1);
 }
@@ -340,6 +583,61 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       return FromErrno(renameat(dirfd, p, dirfd, "missing_dir/x"));
     case OpKind::kSymlinkEmptyTarget:
       return FromErrno(symlinkat("", dirfd, p));
+    case OpKind::kLinkFrom:
+      return FromErrno(linkat(dirfd, p, dirfd, "linked", 0));
+    case OpKind::kLinkTo:
+      return FromErrno(linkat(dirfd, "file", dirfd, p, 0));
+    case OpKind::kRenameNoReplace:
+      return FromErrno(renameat2(dirfd, p, dirfd, "file", RENAME_NOREPLACE));
+    case OpKind::kRenameExchange:
+      return FromErrno(renameat2(dirfd, p, dirfd, "file", RENAME_EXCHANGE));
+    case OpKind::kChmod:
+      return FromErrno(fchmodat(dirfd, p, op.mode, 0));
+    case OpKind::kChown:
+      return FromErrno(fchownat(dirfd, p, kOwner, kOwner, 0));
+    case OpKind::kLchown:
+      return FromErrno(fchownat(dirfd, p, kOwner, kOwner, AT_SYMLINK_NOFOLLOW));
+    case OpKind::kSetTimes:
+      return FromErrno(utimensat(dirfd, p, TestTimes(), 0));
+    case OpKind::kTruncate: {
+      // truncate(2) has no *at form: from the directory, made the current
+      // one for the call (a procfs path to it would count one more link).
+      if (dirfd == AT_FDCWD) return FromErrno(truncate(p, kTruncateLength));
+      int cwd = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      if (cwd < 0 || fchdir(dirfd) != 0) return ErrorResult(-1);
+      RawResult r = FromErrno(truncate(p, kTruncateLength));
+      if (fchdir(cwd) != 0) r = ErrorResult(-1);
+      close(cwd);
+      return r;
+    }
+    case OpKind::kMkdirAll:
+      return ErrorResult(PlainMkdirAll(dirfd, path, op.mode));
+    case OpKind::kRemoveAll:
+      return ErrorResult(PlainRemoveAll(dirfd, path));
+    case OpKind::kReadFile: {
+      int fd = openat(dirfd, p, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) return ErrorResult(errno);
+      RawResult r;
+      char buf[4096];
+      ssize_t n;
+      while ((n = read(fd, buf, sizeof(buf))) > 0) r.text.append(buf, n);
+      if (n < 0) r = ErrorResult(errno);
+      close(fd);
+      return r;
+    }
+    case OpKind::kWriteFile: {
+      int fd = openat(dirfd, p,
+                      O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY |
+                          O_CLOEXEC,
+                      op.mode);
+      if (fd < 0) return ErrorResult(errno);
+      ssize_t n = write(fd, kWriteData, strlen(kWriteData));
+      int err = n < 0 ? errno : 0;
+      close(fd);
+      return ErrorResult(err);
+    }
+    case OpKind::kWalk:
+      return PlainWalk(dirfd, path);
   }
   return ErrorResult(-1);
 }

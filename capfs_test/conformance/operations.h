@@ -36,6 +36,20 @@ enum class OpKind {
                   // last component (one parent for both ends)
   kRenameToMissing,  // path -> "missing_dir/x": which side fails first
   kSymlinkEmptyTarget,  // symlink("", path): ENOENT before any lookup
+  kLinkFrom,         // link path -> "linked"
+  kLinkTo,           // link "file" -> path
+  kRenameNoReplace,  // path -> "file", RENAME_NOREPLACE
+  kRenameExchange,   // path <-> "file", RENAME_EXCHANGE
+  kChmod,            // 0700, following
+  kChown,            // 1234:1234, following
+  kLchown,           // 1234:1234, not following
+  kSetTimes,         // atime 1000000.5, mtime 2000000.7
+  kTruncate,         // to 2 bytes
+  kMkdirAll,         // mode 0750
+  kRemoveAll,
+  kReadFile,
+  kWriteFile,        // "new data", mode 0640
+  kWalk,             // every entry visited, in order
 };
 
 struct Op {

@@ -103,8 +103,14 @@ void BuildStandardTree(const std::string& case_dir) {
 }
 
 void RebuildStandardTree(const std::string& case_dir) {
-  RemoveContents(case_dir + "/root");
-  RemoveContents(case_dir + "/outside");
+  for (const char* d : {"/root", "/outside"}) {
+    std::string dir = case_dir + d;
+    RemoveContents(dir);
+    // What chmod and chown of "." changed (the directory itself stays, so
+    // that descriptors of it stay valid).
+    CheckOrDie(lchown(dir.c_str(), 0, 0) == 0, "lchown " + dir);
+    CheckOrDie(chmod(dir.c_str(), 0755) == 0, "chmod " + dir);
+  }
   Fill(case_dir);
 }
 

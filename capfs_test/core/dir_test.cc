@@ -122,7 +122,20 @@ TEST_P(DirTest, MovedFromDirFailsCleanly) {
   EXPECT_EQ(ErrnoOf(a.Stat("file").status()), EBADF);
   EXPECT_EQ(ErrnoOf(a.OpenAt("dir/inner", O_RDONLY).status()), EBADF);
   EXPECT_EQ(ErrnoOf(a.Mkdir("x")), EBADF);
+  EXPECT_EQ(ErrnoOf(a.RemoveAll(".")), EBADF);
   EXPECT_TRUE(b.Stat("file").ok());
+}
+
+// "/" in InRoot scope names the root with no syscall to fail: a moved-from
+// Dir must still say EBADF, not the root's own answer (EEXIST for Mkdir).
+TEST_P(DirTest, MovedFromInRootDirFailsOnTheRootItself) {
+  Dir a = OpenRoot(Options(Scope::kInRoot));
+  Dir b(std::move(a));
+  EXPECT_EQ(ErrnoOf(a.Mkdir("/")), EBADF);   // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(ErrnoOf(a.Rmdir("/")), EBADF);   // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(ErrnoOf(a.Unlink("//")), EBADF);  // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(ErrnoOf(a.Stat("/").status()), EBADF);  // NOLINT
+  EXPECT_EQ(ErrnoOf(b.Mkdir("/")), EEXIST);
 }
 
 TEST_P(DirTest, OpenDirInheritsOptions) {
@@ -155,6 +168,20 @@ TEST_P(DirTest, ReadOnlyRefusesEveryWriteBeforeAnySyscall) {
       {"Symlink", ro.Symlink("file", "new")},
       {"Rename from read-only", ro.Rename("file", rw, "moved")},
       {"Rename into read-only", rw.Rename("file", ro, "moved")},
+      {"Link from read-only", ro.Link("file", rw, "linked")},
+      {"Link into read-only", rw.Link("file", ro, "linked")},
+      {"Rename kNoReplace", ro.Rename("file", ro, "x", RenameMode::kNoReplace)},
+      {"Rename kExchange", rw.Rename("file", ro, "dir", RenameMode::kExchange)},
+      {"Chmod", ro.Chmod("file", 0600)},
+      {"Chown", ro.Chown("file", 0, 0)},
+      {"Lchown", ro.Lchown("link", 0, 0)},
+      {"SetTimes", ro.SetTimes("file", absl::UnixEpoch(), absl::UnixEpoch())},
+      {"Truncate", ro.Truncate("file", 0)},
+      {"MkdirAll", ro.MkdirAll("a/b/c")},
+      {"MkdirAll existing", ro.MkdirAll("dir")},
+      {"RemoveAll", ro.RemoveAll("dir")},
+      {"RemoveAll missing", ro.RemoveAll("missing")},
+      {"WriteFile", ro.WriteFile("file", "new")},
       // Refused even when the path itself would fail or escape.
       {"Mkdir escaping", ro.Mkdir("../x")},
       {"Unlink missing", ro.Unlink("missing")},
@@ -191,6 +218,18 @@ TEST_P(DirTest, NulBytesAreInvalidArgumentEverywhere) {
       {"Stat", root.Stat(nul).status()},
       {"Lstat", root.Lstat(nul).status()},
       {"ReadDir", root.ReadDir(nul).status()},
+      {"Link", root.Link(nul, root, "x")},
+      {"Chmod", root.Chmod(nul, 0600)},
+      {"Chown", root.Chown(nul, 0, 0)},
+      {"Lchown", root.Lchown(nul, 0, 0)},
+      {"SetTimes", root.SetTimes(nul, absl::UnixEpoch(), absl::UnixEpoch())},
+      {"Truncate", root.Truncate(nul, 0)},
+      {"MkdirAll", root.MkdirAll(nul)},
+      {"RemoveAll", root.RemoveAll(nul)},
+      {"ReadFile", root.ReadFile(nul).status()},
+      {"WriteFile", root.WriteFile(nul, "x")},
+      {"Walk", root.Walk(nul, [](absl::string_view, const FileStat&)
+                                  -> absl::StatusOr<bool> { return true; })},
   };
   for (const auto& [what, status] : statuses) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << what;

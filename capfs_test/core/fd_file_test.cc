@@ -122,6 +122,8 @@ TEST_F(FileTest, ReadAllRespectsItsLimit) {
   ASSERT_TRUE(Seek(fd_, 0, Whence::kSet).ok());
   absl::StatusOr<std::string> all = ReadAll(fd_, 99);
   EXPECT_EQ(ErrnoOf(all.status()), EFBIG);
+  // The code file.h documents for it (absl's mapping of EFBIG).
+  EXPECT_EQ(all.status().code(), absl::StatusCode::kOutOfRange);
 }
 
 TEST(FileErrorsTest, ErrorsKeepErrno) {

@@ -71,6 +71,15 @@ constexpr OpKind kOpTable[16] = {
     OpKind::kRename, OpKind::kSymlink, OpKind::kReadLink, OpKind::kStat,
     OpKind::kLstat,  OpKind::kReadDir, OpKind::kOpenAt,   OpKind::kStat,
 };
+// Index 15 (a second kStat before these existed) is followed by a byte that
+// picks one of these.
+constexpr int kExtraIndex = 15;
+constexpr OpKind kExtraOps[] = {
+    OpKind::kStat,      OpKind::kMkdirAll, OpKind::kRemoveAll,
+    OpKind::kWalk,      OpKind::kWriteFile, OpKind::kReadFile,
+    OpKind::kTruncate,  OpKind::kChmod,    OpKind::kLink,
+};
+constexpr size_t kExtraCount = sizeof(kExtraOps) / sizeof(kExtraOps[0]);
 
 // The OpenAt flags byte: bits 0-1 access (O_RDONLY, O_WRONLY, O_RDWR,
 // O_TMPFILE), then O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECTORY, O_PATH,
@@ -334,6 +343,14 @@ const char* OpName(OpKind kind) {
     case OpKind::kStat: return "Stat";
     case OpKind::kLstat: return "Lstat";
     case OpKind::kReadDir: return "ReadDir";
+    case OpKind::kMkdirAll: return "MkdirAll";
+    case OpKind::kRemoveAll: return "RemoveAll";
+    case OpKind::kWalk: return "Walk";
+    case OpKind::kWriteFile: return "WriteFile";
+    case OpKind::kReadFile: return "ReadFile";
+    case OpKind::kTruncate: return "Truncate";
+    case OpKind::kChmod: return "Chmod";
+    case OpKind::kLink: return "Link";
   }
   return "?";
 }
@@ -427,6 +444,7 @@ Program Decode(const uint8_t* data, size_t size) {
     uint8_t b = r.Byte();
     Operation op;
     op.kind = kOpTable[b & 15];
+    if ((b & 15) == kExtraIndex) op.kind = kExtraOps[r.Byte() % kExtraCount];
     op.slot = (b >> 4) & 3;
     op.to_slot = (b >> 6) & 3;
     switch (op.kind) {
@@ -441,14 +459,21 @@ Program Decode(const uint8_t* data, size_t size) {
         op.mode = kDirModes[r.Byte() & 7];
         op.path = DecodePath(r);
         break;
+      case OpKind::kMkdirAll:
+        op.mode = kDirModes[r.Byte() & 7];
+        op.path = DecodePath(r);
+        break;
       case OpKind::kRename:
       case OpKind::kSymlink:
+      case OpKind::kLink:
         op.path = DecodePath(r);
         op.path2 = DecodePath(r);
         break;
       default: op.path = DecodePath(r); break;
     }
-    if (op.kind != OpKind::kRename) op.to_slot = 0;
+    if (op.kind == OpKind::kWriteFile) op.mode = kCreateMode;
+    if (op.kind == OpKind::kChmod) op.mode = 0700;
+    if (op.kind != OpKind::kRename && op.kind != OpKind::kLink) op.to_slot = 0;
     prog.ops.push_back(std::move(op));
   }
   return prog;
@@ -508,10 +533,17 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
   }
   for (const Operation& op : prog.ops) {
     int kind_index = -1;
-    for (int i = 0; i < 16; ++i) {
+    int extra = -1;
+    for (int i = 0; i < kExtraIndex; ++i) {
       if (kOpTable[i] == op.kind) {
         kind_index = i;
         break;
+      }
+    }
+    for (size_t i = 1; kind_index < 0 && i < kExtraCount; ++i) {
+      if (kExtraOps[i] == op.kind) {
+        kind_index = kExtraIndex;
+        extra = static_cast<int>(i);
       }
     }
     if (op.slot < 0 || op.slot >= kMaxSlots || op.to_slot < 0 ||
@@ -520,7 +552,14 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
     }
     out.push_back(
         static_cast<char>(kind_index | (op.slot << 4) | (op.to_slot << 6)));
+    if (extra >= 0) out.push_back(static_cast<char>(extra));
     switch (op.kind) {
+      case OpKind::kMkdirAll: {
+        absl::StatusOr<uint8_t> m = ModeIndex(kDirModes, op.mode);
+        if (!m.ok()) return m.status();
+        out.push_back(static_cast<char>(*m));
+        break;
+      }
       case OpKind::kOpenAt: {
         absl::StatusOr<uint8_t> f = EncodeFlags(op.flags);
         if (!f.ok()) return f.status();
@@ -536,7 +575,8 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
       default: break;
     }
     if (absl::Status s = EncodeSpec(op.path, &out); !s.ok()) return s;
-    if (op.kind == OpKind::kRename || op.kind == OpKind::kSymlink) {
+    if (op.kind == OpKind::kRename || op.kind == OpKind::kSymlink ||
+        op.kind == OpKind::kLink) {
       if (absl::Status s = EncodeSpec(op.path2, &out); !s.ok()) return s;
     }
   }
@@ -554,6 +594,7 @@ std::string ShowOp(const Operation& op) {
       absl::StrAppend(&out, Show(op.path), absl::StrFormat(", 0%o", op.mode));
       break;
     case OpKind::kRename:
+    case OpKind::kLink:
       absl::StrAppend(&out, Show(op.path), ", dir#", op.to_slot, ", ",
                       Show(op.path2));
       break;

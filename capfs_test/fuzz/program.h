@@ -19,7 +19,8 @@
 //              symlinks:  a path (the target)
 //   ops      until the input ends (at most kMaxOps), per op:
 //              op byte:   bits 0-3 kind, bits 4-5 Dir slot, bits 6-7 second
-//                         slot (Rename's destination)
+//                         slot (Rename's and Link's destination); kind 15
+//                         is followed by a byte choosing among kExtraOps
 //              then the kind's arguments: a flags byte (OpenAt: access in
 //              bits 0-1, 3 for O_TMPFILE; then O_CREAT, O_EXCL, O_NOFOLLOW,
 //              O_DIRECTORY, O_PATH, O_TRUNC, the last meaning O_RDONLY with
@@ -91,6 +92,16 @@ enum class OpKind {
   kStat,
   kLstat,
   kReadDir,
+  // The recursive and whole-file calls, reached through op index 15 and an
+  // extra byte (kExtraOps in program.cc).
+  kMkdirAll,
+  kRemoveAll,
+  kWalk,
+  kWriteFile,
+  kReadFile,
+  kTruncate,
+  kChmod,
+  kLink,  // slot's `path` -> to_slot's `path2`
 };
 
 inline constexpr int kMaxSlots = 4;

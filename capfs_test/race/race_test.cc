@@ -726,6 +726,97 @@ TEST_P(RaceTest, RootRenamedWhileInUse) {
   });
 }
 
+// The recursive calls (Walk, MkdirAll, RemoveAll) on a subtree in which a
+// directory is exchanged again and again with a relative symlink that climbs
+// to an outside directory of the same shape: none of them may follow the
+// link out (Walk and RemoveAll never follow a symlink below their start;
+// MkdirAll follows confined), list, create in or remove anything outside.
+// RemoveAll removes the subtree each time; the victim builds it again (under
+// another name, renamed into place) before each call.
+TEST_P(RaceTest, RecursiveCallsUnderExchange) {
+  CaseDir c(temp_, "recursive");
+  MakeDir(c.root(), "w");
+  MakeDir(c.outside(), "victimdir");
+  MakeFile(c.outside(), "victimdir/f1", "OUTSIDE");
+  MakeDir(c.outside(), "victimdir/sub");
+  MakeFile(c.outside(), "victimdir/sub/f2", "OUTSIDE");
+  capfs::Fd w = OpenPath(c.root(), "w");
+  const int wfd = w.get();
+  const int outside = c.outside();
+  auto build = [wfd] {
+    struct stat st;
+    if (fstatat(wfd, "tmp", &st, AT_SYMLINK_NOFOLLOW) == 0) return;
+    mkdirat(wfd, "tmp.new", 0755);
+    mkdirat(wfd, "tmp.new/x", 0755);
+    mkdirat(wfd, "tmp.new/x/sub", 0755);
+    for (const char* f : {"tmp.new/x/f1", "tmp.new/x/sub/f2"}) {
+      int fd = openat(wfd, f, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+      if (fd >= 0) close(fd);
+    }
+    symlinkat("../../../outside/victimdir", wfd, "tmp.new/sx");
+    CheckOrDie(renameat(wfd, "tmp.new", wfd, "tmp") == 0, "rename tmp.new");
+  };
+  build();
+  Census census(c.path(), "root");
+  Dir dir = OpenRoot(c);
+  // Reached a known outside object (the census names those it took at the
+  // start; objects the victim makes later are not in it).
+  auto outside_object = [&census](const struct stat& st) {
+    std::string name = census.Name(st.st_dev, st.st_ino);
+    return absl::StartsWith(name, "OUT:") && !absl::StartsWith(name, "OUT:dev");
+  };
+  auto outside_changed = [outside] {
+    return !Exists(outside, "victimdir/f1") ||
+           !Exists(outside, "victimdir/sub/f2") ||
+           Exists(outside, "victimdir/new");
+  };
+  std::vector<Probe> probes = {
+      {"walk w/tmp",
+       [&] {
+         build();
+         std::string breach;
+         absl::Status s = dir.Walk(
+             "w/tmp",
+             [&](absl::string_view rel,
+                 const capfs::FileStat& fs) -> absl::StatusOr<bool> {
+               struct stat st = {};
+               st.st_dev = fs.dev;
+               st.st_ino = fs.ino;
+               if (outside_object(st)) {
+                 absl::StrAppend(&breach, " visited outside ", rel);
+               }
+               return true;
+             });
+         if (!s.ok()) return Failed(s);
+         return Outcome{"in:walk", breach};
+       }},
+      {"mkdirall w/tmp/x/new/deeper",
+       [&] {
+         build();
+         absl::Status s = dir.MkdirAll("w/tmp/x/new/deeper", 0755);
+         Outcome o = s.ok() ? Outcome{"made in w/tmp/x", ""} : Failed(s);
+         if (outside_changed()) o.breach = "made a directory outside";
+         return o;
+       }},
+      {"removeall w/tmp",
+       [&] {
+         build();
+         absl::Status s = dir.RemoveAll("w/tmp");
+         Outcome o = s.ok() ? Outcome{"removed from w", ""} : Failed(s);
+         if (outside_changed()) o.breach = "removed something outside";
+         return o;
+       }},
+  };
+  Attacker attacker(Attacker::kThread, [wfd] {
+    return renameat2(wfd, "tmp/x", wfd, "tmp/sx", RENAME_EXCHANGE) == 0;
+  });
+  Attack("recursive_exchange", c, attacker, probes, [wfd] {
+    if (IsSymlink(wfd, "tmp/x")) {
+      renameat2(wfd, "tmp/x", wfd, "tmp/sx", RENAME_EXCHANGE);
+    }
+  });
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Resolvers, RaceTest,
     testing::Values(RaceParam{Resolver::kKernel, Scope::kBeneath},

@@ -43,8 +43,23 @@ void Snapshot(const std::string& root, const std::string& rel,
     return;
   }
   std::string line = absl::StrCat(rel.empty() ? "." : rel, " ");
+  // What chown, utimensat and link change, shown only when a test changed
+  // it: an owner other than root, a modification time before 2001 (the
+  // twins' own times differ), a second hard link.
+  std::string extra;
+  if (st.st_uid != 0 || st.st_gid != 0) {
+    absl::StrAppend(&extra, " owner=", st.st_uid, ":", st.st_gid);
+  }
+  if (st.st_mtim.tv_sec < 1000000000) {
+    absl::StrAppend(&extra, " mtime=", st.st_mtim.tv_sec, ".",
+                    st.st_mtim.tv_nsec);
+  }
+  if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
+    absl::StrAppend(&extra, " links=", st.st_nlink);
+  }
   char perm[8];
   snprintf(perm, sizeof(perm), "%04o", st.st_mode & 07777);
+  if (!extra.empty()) absl::StrAppend(&line, extra.substr(1), " ");
   if (S_ISDIR(st.st_mode)) {
     absl::StrAppend(out, line, "dir ", perm, "\n");
     // Reading a locked directory needs its permissions lifted for a moment.
