@@ -17,6 +17,7 @@ packages=(
   clang-14 libclang-rt-14-dev  # --config=fuzz, asan, tsan
   libseccomp-dev         # fault-injection tests of the kernel resolver
   libuv1-dev libboost-dev  # peers in the runtime benchmark
+  liburing-dev           # the runtime's io_uring path (and its benchmark peer)
   manpages-dev
 )
 
