@@ -301,9 +301,7 @@ std::optional<absl::StatusOr<Fd>> OpenAtIn(const Dir& dir,
                                            absl::string_view path, int flags,
                                            mode_t mode, Mode call_mode) {
   constexpr absl::string_view kOp = "openat";
-  std::optional<CPath> p;
-  if (absl::Status s =
-          internal::PrepareOpen(dir, kOp, path, &flags, &mode, &p);
+  if (absl::Status s = internal::PrepareOpen(dir, kOp, path, &flags, &mode);
       !s.ok()) {
     return s;
   }
@@ -315,8 +313,9 @@ std::optional<absl::StatusOr<Fd>> OpenAtIn(const Dir& dir,
     const bool open_cannot_wait = (flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
     if (writes || !open_cannot_wait) return std::nullopt;
   }
+  CPath p(path);
   Fd out;
-  if (int r = OpenResolved(dir, *p, flags, mode, &out, call_mode); r != 0) {
+  if (int r = OpenResolved(dir, p, flags, mode, &out, call_mode); r != 0) {
     if (r == kWouldBlock) return std::nullopt;
     return CodeError(r, kOp, path);
   }
@@ -651,8 +650,7 @@ std::optional<absl::StatusOr<std::string>> TryReadLink(
 }
 
 absl::Status PrepareOpen(const Dir& dir, absl::string_view kOp,
-                         absl::string_view path, int* flags, mode_t* mode,
-                         std::optional<CPath>* c_path) {
+                         absl::string_view path, int* flags, mode_t* mode) {
   *flags = NormalizeOpenFlags(*flags);
   // The kernel refuses these flags before it reads the path; so does capfs,
   // whatever the path and the resolver.
@@ -664,7 +662,6 @@ absl::Status PrepareOpen(const Dir& dir, absl::string_view kOp,
     if (absl::Status s = CheckWritable(dir, kOp, path); !s.ok()) return s;
   }
   *mode = CreatesFile(*flags) ? (*mode & 07777) : 0;
-  c_path->emplace(path);
   return absl::OkStatus();
 }
 

@@ -22,7 +22,6 @@ namespace runtime {
 namespace {
 
 namespace core = ::capfs::internal;
-using ::capfs::internal::CPath;
 using ::capfs::internal::OpenHow;
 using ::capfs::internal::SysUring;
 using internal::UringCall;
@@ -118,16 +117,16 @@ Task<std::optional<int>> RingAt(UringRing* ring, Prepare prepare) {
 // counted as an io_uring miss). kCancelled as a status.
 Task<std::optional<absl::StatusOr<Fd>>> RingOpenChecked(
     UringRing* ring, const Dir& dir, absl::string_view op,
-    absl::string_view path, int flags, mode_t mode) {
-  std::optional<CPath> p;
-  if (absl::Status s = core::PrepareOpen(dir, op, path, &flags, &mode, &p);
+    const std::string& path, int flags, mode_t mode) {
+  // The checks found no NUL in `path`: its own buffer is the C string.
+  if (absl::Status s = core::PrepareOpen(dir, op, path, &flags, &mode);
       !s.ok()) {
     Count(g_on_loop);  // refused before any syscall, as the Dir call does
     co_return absl::StatusOr<Fd>(s);
   }
   Fd out;
   std::optional<int> code =
-      co_await RingOpen(ring, dir, p->c_str(), flags, mode, &out);
+      co_await RingOpen(ring, dir, path.c_str(), flags, mode, &out);
   if (!code.has_value()) {
     co_return absl::StatusOr<Fd>(absl::CancelledError(op));
   }

@@ -64,21 +64,21 @@ struct Config {
 const std::vector<Config>& Configs() {
   static const std::vector<Config>* configs = [] {
     auto* out = new std::vector<Config>;
-    for (IoBackend b : {IoBackend::kEpoll, IoBackend::kPoll}) {
-      const bool epoll = b == IoBackend::kEpoll;
-      out->push_back({epoll ? "epoll_default_tmpfs" : "poll_default_tmpfs", b,
-                      {true, true}, Fs::kTmpfs});
-      if (epoll) {
-        out->push_back({"epoll_default_disk", b, {true, true}, Fs::kTestTmpdir});
-        out->push_back({"epoll_loop_only", b, {true, false}, Fs::kTmpfs});
-      }
-      out->push_back({epoll ? "epoll_io_uring_only" : "poll_io_uring_only", b,
-                      {false, true}, Fs::kTmpfs});
-    }
-    out->push_back(
-        {"epoll_workers_only", IoBackend::kEpoll, {false, false}, Fs::kTmpfs});
-    out->push_back({"epoll_default_userspace", IoBackend::kEpoll,
-                    {true, true}, Fs::kTmpfs, Resolver::kUserspace});
+    // Both backends with io_uring on and off; each path alone on epoll.
+    out->push_back({"epoll_default_tmpfs", IoBackend::kEpoll, {true, true},
+                    Fs::kTmpfs});
+    out->push_back({"poll_default_tmpfs", IoBackend::kPoll, {true, true},
+                    Fs::kTmpfs});
+    out->push_back({"epoll_default_disk", IoBackend::kEpoll, {true, true},
+                    Fs::kTestTmpdir});
+    out->push_back({"epoll_loop_only", IoBackend::kEpoll, {true, false},
+                    Fs::kTmpfs});
+    out->push_back({"poll_loop_only", IoBackend::kPoll, {true, false},
+                    Fs::kTmpfs});
+    out->push_back({"epoll_io_uring_only", IoBackend::kEpoll, {false, true},
+                    Fs::kTmpfs});
+    out->push_back({"epoll_workers_only", IoBackend::kEpoll, {false, false},
+                    Fs::kTmpfs});
     return out;
   }();
   return *configs;
@@ -166,8 +166,13 @@ Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
       const bool follow = op.kind == OpKind::kStat;
       absl::StatusOr<capfs::FileStat> st;
       if constexpr (kAsync) {
-        st = follow ? co_await rt::Stat(root, path)
-                    : co_await rt::Lstat(root, path);
+        // Not `follow ? co_await ... : co_await ...`: g++ 12 miscompiles
+        // co_await inside a conditional expression.
+        if (follow) {
+          st = co_await rt::Stat(root, path);
+        } else {
+          st = co_await rt::Lstat(root, path);
+        }
       } else {
         st = follow ? root.Stat(path) : root.Lstat(path);
       }
@@ -283,7 +288,8 @@ class AsyncConformanceTest
 
   void SetUp() override {
     base_ = BaseFor(config().fs, temp_);
-    sync_ = base_ + "/sync";
+    // Equal lengths: symlinks to the host path of a side have equal sizes.
+    sync_ = base_ + "/sync_";
     async_ = base_ + "/async";
     for (const std::string* d : {&sync_, &async_}) {
       CheckOrDie(mkdir(d->c_str(), 0755) == 0, "mkdir case dir");
