@@ -257,7 +257,8 @@ TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
             if (fd >= 0) close(fd);
           }
           scope.Cancel();
-          co_return absl::OkStatus();
+          // The task uses this body's locals: wait for it.
+          co_return co_await scope.Join();
         });
       }(),
       Options());
@@ -295,7 +296,7 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
                   co_return y;
                 }
                 scope.Cancel();
-                co_return absl::OkStatus();
+                co_return co_await scope.Join();
               });
         }(),
         Options());
@@ -330,7 +331,8 @@ TEST_P(AsyncDirPathsTest, CompletedBeforeResumingKeepsItsResult) {
           }
           EXPECT_FALSE(resumed);
           scope.Cancel();
-          co_return absl::OkStatus();
+          // The task uses this body's locals: wait for it.
+          co_return co_await scope.Join();
         });
       }(),
       Options());

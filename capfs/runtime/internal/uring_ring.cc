@@ -138,7 +138,7 @@ struct io_uring_sqe* UringRing::NextSqe() {
               strerror(-r));
       abort();
     }
-    unsubmitted_ = 0;
+    if (r >= 0) unsubmitted_ = 0;
     sqe = ring_->GetSqe();
     if (sqe == nullptr) Reap();  // the kernel is short of completion room
   }
