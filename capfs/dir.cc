@@ -21,6 +21,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "capfs/internal/kernel_resolver.h"
+#include "capfs/internal/nonblocking.h"
 #include "capfs/internal/resolve.h"
 #include "capfs/internal/tree_walk.h"
 #include "capfs/sys/fs.h"
@@ -35,6 +36,7 @@ using internal::CPath;
 using internal::kEscape;
 using internal::kKernelBusy;
 using internal::kKernelUnavailable;
+using internal::kWouldBlock;
 using internal::ParentDir;
 using internal::Root;
 
@@ -56,6 +58,7 @@ absl::Status CodeError(int code, absl::string_view op, absl::string_view path) {
       return ViolationError(Violation::kEscape, op, path);
     case kKernelUnavailable:
     case kKernelBusy:
+    case kWouldBlock:  // never reaches a caller: see nonblocking.h
       return KernelUnavailableError(op, path);
     default:
       return ErrnoError(code, op, path);
@@ -104,11 +107,37 @@ bool IsOneComponent(absl::string_view path) {
          KindOf(path) != ComponentKind::kDotDot;
 }
 
+// How a call runs: blocking (the Dir's own calls), or as a nonblocking
+// attempt (nonblocking.h) that gives up with kWouldBlock.
+enum class Mode { kBlocking, kNonblocking };
+
+// The resolve flags a nonblocking attempt adds to every openat2.
+uint64_t ExtraResolve(Mode mode) {
+  return mode == Mode::kNonblocking
+             ? internal::kResolveCached | internal::kResolveNoXdev
+             : 0;
+}
+
+// True when `mode` may take the plain *at fast path on one component: the
+// lookup it makes is not limited to the dentry cache, so only where no
+// lookup waits for I/O.
+bool PlainLookupAllowed(const Dir& dir, Mode mode) {
+  return mode == Mode::kBlocking ||
+         internal::FilesystemClassOf(dir) == internal::kFilesystemInMemory;
+}
+
 // Runs `kernel` or `userspace`, whichever resolver the Dir uses here. The
 // kernel resolver hands over to the userspace one when openat2 keeps saying
-// EAGAIN, and (kAuto only) when openat2 turns out to be unavailable.
+// EAGAIN, and (kAuto only) when openat2 turns out to be unavailable. A
+// nonblocking attempt only ever runs `kernel` (its callers checked
+// NonblockingEligible), and gives up where the blocking call would go on.
 template <typename KernelCall, typename UserspaceCall>
-int Resolve(const Dir& dir, KernelCall kernel, UserspaceCall userspace) {
+int Resolve(const Dir& dir, KernelCall kernel, UserspaceCall userspace,
+            Mode mode = Mode::kBlocking) {
+  if (mode == Mode::kNonblocking) {
+    int r = kernel();
+    return r == kKernelBusy || r == kKernelUnavailable ? kWouldBlock : r;
+  }
   Resolver resolver = dir.options().resolver;
   if (resolver == Resolver::kUserspace ||
       (resolver == Resolver::kAuto && !internal::KernelResolverAvailable())) {
@@ -127,8 +156,9 @@ Root RootOf(const Dir& dir) { return Root{dir.fd(), dir.options().scope}; }
 // Opens what `path` names beneath `dir` (or on the host, unconfined), with
 // flags already normalized. Returns 0 or a resolver code.
 int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
-                 Fd* out) {
-  if (!dir.confined() || IsOneComponent(path.view())) {
+                 Fd* out, Mode call_mode = Mode::kBlocking) {
+  if ((!dir.confined() || IsOneComponent(path.view())) &&
+      PlainLookupAllowed(dir, call_mode)) {
     // One component: no resolution needed, so none is paid for. Adding
     // O_NOFOLLOW keeps a symlink from being followed here; it is ELOOP (or
     // ENOTDIR with O_DIRECTORY) and then resolved in full below. O_PATH
@@ -152,54 +182,67 @@ int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
   Root root = RootOf(dir);
   return Resolve(
       dir,
-      [&] { return internal::KernelOpen(root, path.c_str(), flags, mode, out); },
+      [&] {
+        return internal::KernelOpen(root, path.c_str(), flags, mode, out,
+                                    ExtraResolve(call_mode));
+      },
       [&] {
         return internal::UserspaceOpen(root, path.c_str(), flags, mode, out);
-      });
+      },
+      call_mode);
 }
 
 // StatResolved past its fast paths: the resolver's walk.
 ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
-                                             bool follow, struct stat* st) {
+                                             bool follow, struct stat* st,
+                                             Mode mode) {
   Root root = RootOf(dir);
   return Resolve(
       dir,
-      [&] { return internal::KernelStat(root, path.c_str(), follow, st); },
-      [&] { return internal::UserspaceStat(root, path.c_str(), follow, st); });
+      [&] {
+        return internal::KernelStat(root, path.c_str(), follow, st,
+                                    ExtraResolve(mode));
+      },
+      [&] { return internal::UserspaceStat(root, path.c_str(), follow, st); },
+      mode);
 }
 
 // Inline: on a one-component path this is one fstatat, and a call layer
 // around it is a measurable share of Stat's cost.
 inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
-                        struct stat* st) {
+                        struct stat* st, Mode mode = Mode::kBlocking) {
   if (!dir.confined()) {
     int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
                                  follow ? 0 : AT_SYMLINK_NOFOLLOW);
     return r < 0 ? -r : 0;
   }
-  if (IsOneComponent(path.view())) {
+  if (IsOneComponent(path.view()) && PlainLookupAllowed(dir, mode)) {
     int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
                                  AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -r;
     if (!follow || !S_ISLNK(st->st_mode)) return 0;
   }
-  return StatResolvedSlow(dir, path, follow, st);
+  return StatResolvedSlow(dir, path, follow, st, mode);
 }
 
-// Stat (follow) and Lstat: the resolved object's metadata.
-inline absl::StatusOr<FileStat> StatPath(const Dir& dir, absl::string_view op,
-                                         absl::string_view path, bool follow) {
+// Stat (follow) and Lstat: the resolved object's metadata. nullopt only in
+// nonblocking mode: the call would block.
+inline std::optional<absl::StatusOr<FileStat>> StatPath(
+    const Dir& dir, absl::string_view op, absl::string_view path, bool follow,
+    Mode mode = Mode::kBlocking) {
   if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
   CPath p(path);
   struct stat st;
-  if (int r = StatResolved(dir, p, follow, &st); r != 0) {
+  if (int r = StatResolved(dir, p, follow, &st, mode); r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
     return CodeError(r, op, path);
   }
   return FileStatFromStat(st);
 }
 
 // Finds the directory holding the last component of `path` beneath `dir`.
-int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
+int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent,
+                   Mode mode = Mode::kBlocking) {
   if (!dir.confined() || IsOneComponent(path.view())) {
     // Unconfined: the host path as it is. One component (not ".."): its
     // parent is the Dir itself, as either resolver would find without a
@@ -211,10 +254,14 @@ int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent) {
   Root root = RootOf(dir);
   return Resolve(
       dir,
-      [&] { return internal::KernelResolveParent(root, path.data(), parent); },
+      [&] {
+        return internal::KernelResolveParent(root, path.data(), parent,
+                                             ExtraResolve(mode));
+      },
       [&] {
         return internal::UserspaceResolveParent(root, path.c_str(), parent);
-      });
+      },
+      mode);
 }
 
 // True when `to` beneath `to_dir` has the same parent as `from` beneath
@@ -249,15 +296,90 @@ int NormalizeOpenFlags(int flags) {
 template <typename AtCall>
 absl::Status AtParent(const Dir& dir, absl::string_view op,
                       absl::string_view path, int root_errno, AtCall at) {
-  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
-  CPath p(path);
-  ParentDir parent;
-  if (int r = ParentResolved(dir, p, &parent); r != 0) {
-    return CodeError(r, op, path);
+  internal::AtTarget target;
+  if (absl::Status s = *internal::PrepareAt(dir, op, path, root_errno,
+                                            /*nonblocking=*/false, &target);
+      !s.ok()) {
+    return s;
   }
-  int r = parent.last == nullptr ? root_errno : -at(parent.fd, parent.last);
-  return r == 0 ? absl::OkStatus() : ErrnoError(r, op, path);
+  return internal::AtCallResult(at(target.parent.fd, target.parent.last), op,
+                                path);
+}
+
+// Dir::OpenAt; nullopt only in nonblocking mode: the call would block.
+std::optional<absl::StatusOr<Fd>> OpenAtIn(const Dir& dir,
+                                           absl::string_view path, int flags,
+                                           mode_t mode, Mode call_mode) {
+  constexpr absl::string_view kOp = "openat";
+  if (absl::Status s = internal::PrepareOpen(dir, kOp, path, &flags, &mode);
+      !s.ok()) {
+    return s;
+  }
+  if (call_mode == Mode::kNonblocking) {
+    // Only opens that cannot wait in the open itself: see nonblocking.h.
+    constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
+    const bool writes = (flags & O_ACCMODE) != O_RDONLY ||
+                        (flags & (O_CREAT | O_TRUNC | O_APPEND | kTmpfileBit));
+    const bool open_cannot_wait = (flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
+    if (writes || !open_cannot_wait) return std::nullopt;
+  }
+  CPath p(path);
+  Fd out;
+  if (int r = OpenResolved(dir, p, flags, mode, &out, call_mode); r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, kOp, path);
+  }
+  return out;
+}
+
+// Dir::OpenDir; nullopt only in nonblocking mode.
+std::optional<absl::StatusOr<Dir>> OpenDirIn(const Dir& dir,
+                                             absl::string_view path,
+                                             Mode call_mode) {
+  constexpr absl::string_view kOp = "opendir";
+  if (absl::Status s = CheckInput(dir, kOp, path); !s.ok()) return s;
+  CPath p(path);
+  Fd out;
+  int flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  if (int r = OpenResolved(dir, p, flags, 0, &out, call_mode); r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, kOp, path);
+  }
+  return internal::ChildDir(dir, std::move(out));
+}
+
+// Dir::ReadLink; nullopt only in nonblocking mode.
+std::optional<absl::StatusOr<std::string>> ReadLinkIn(const Dir& dir,
+                                                      absl::string_view path,
+                                                      Mode call_mode) {
+  constexpr absl::string_view kOp = "readlink";
+  if (absl::Status s = CheckInput(dir, kOp, path); !s.ok()) return s;
+  // Reading a target may read a block from disk: in-memory filesystems
+  // only (nonblocking.h).
+  if (call_mode == Mode::kNonblocking &&
+      internal::FilesystemClassOf(dir) != internal::kFilesystemInMemory) {
+    return std::nullopt;
+  }
+  CPath p(path);
+  char buf[kPathMax];
+  ssize_t n;
+  if (!dir.confined() || IsOneComponent(path)) {
+    // readlinkat does not follow the last component: already confined.
+    n = internal::SysReadLinkAt(dir.fd(), p.c_str(), buf, sizeof(buf));
+  } else {
+    Fd link;
+    int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
+    if (int r = OpenResolved(dir, p, flags, 0, &link, call_mode); r != 0) {
+      if (r == kWouldBlock) return std::nullopt;
+      return CodeError(r, kOp, path);
+    }
+    n = internal::SysReadLinkAt(link.get(), "", buf, sizeof(buf));
+    // readlinkat(fd, "") of something other than a symlink is ENOENT; by
+    // name it is EINVAL.
+    if (n == -ENOENT) n = -EINVAL;
+  }
+  if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
+  return std::string(buf, static_cast<size_t>(n));
 }
 
 
@@ -374,7 +496,8 @@ Dir::Dir(Dir&& other) noexcept
     : owned_(std::move(other.owned_)),
       dirfd_(std::exchange(other.dirfd_, -1)),
       options_(other.options_),
-      unconfined_(std::exchange(other.unconfined_, false)) {}
+      unconfined_(std::exchange(other.unconfined_, false)),
+      filesystem_class_(other.filesystem_class_.exchange(0)) {}
 
 Dir& Dir::operator=(Dir&& other) noexcept {
   if (this != &other) {
@@ -382,6 +505,7 @@ Dir& Dir::operator=(Dir&& other) noexcept {
     dirfd_ = std::exchange(other.dirfd_, -1);
     options_ = other.options_;
     unconfined_ = std::exchange(other.unconfined_, false);
+    filesystem_class_.store(other.filesystem_class_.exchange(0));
   }
   return *this;
 }
@@ -424,38 +548,11 @@ Dir Dir::Unconfined() { return Dir(Fd(), AT_FDCWD, DirOptions(), true); }
 
 absl::StatusOr<Fd> Dir::OpenAt(absl::string_view path, int flags,
                                mode_t mode) const {
-  constexpr absl::string_view kOp = "openat";
-  flags = NormalizeOpenFlags(flags);
-  // The kernel refuses these flags before it reads the path; so does capfs,
-  // whatever the path and the resolver.
-  if (int err = internal::OpenFlagsError(flags); err != 0) {
-    return ErrnoError(err, kOp, path);
-  }
-  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
-  if (flags & kWritingFlags) {
-    if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
-  }
-  mode = internal::CreatesFile(flags) ? (mode & 07777) : 0;
-  CPath p(path);
-  Fd out;
-  if (int r = OpenResolved(*this, p, flags, mode, &out); r != 0) {
-    return CodeError(r, kOp, path);
-  }
-  return out;
+  return *OpenAtIn(*this, path, flags, mode, Mode::kBlocking);
 }
 
 absl::StatusOr<Dir> Dir::OpenDir(absl::string_view path) const {
-  constexpr absl::string_view kOp = "opendir";
-  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
-  CPath p(path);
-  Fd out;
-  int flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  if (int r = OpenResolved(*this, p, flags, 0, &out); r != 0) {
-    return CodeError(r, kOp, path);
-  }
-  int raw = out.get();
-  DirOptions child = unconfined_ ? DirOptions() : options_;
-  return Dir(std::move(out), raw, child, false);
+  return *OpenDirIn(*this, path, Mode::kBlocking);
 }
 
 absl::Status Dir::Mkdir(absl::string_view path, mode_t mode) const {
@@ -479,14 +576,9 @@ absl::Status Dir::Rmdir(absl::string_view path) const {
 absl::Status Dir::Symlink(absl::string_view target,
                           absl::string_view link_path) const {
   constexpr absl::string_view kOp = "symlink";
-  // The target is stored, not resolved: any string the kernel takes. The
-  // kernel reads it before it looks the link's path up, so its errors come
-  // first; an empty one is ENOENT.
-  if (target.empty()) return ErrnoError(ENOENT, kOp, target);
-  if (target.find('\0') != absl::string_view::npos) {
-    return ErrnoError(EINVAL, kOp, target);
+  if (absl::Status s = internal::CheckSymlinkTarget(target); !s.ok()) {
+    return s;
   }
-  if (target.size() >= kPathMax) return ErrnoError(ENAMETOOLONG, kOp, target);
   CPath t(target);
   return AtParent(*this, kOp, link_path, EEXIST,
                   [&](int fd, const char* name) {
@@ -548,35 +640,15 @@ absl::Status Dir::Link(absl::string_view from, const Dir& to_dir,
 
 
 absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
-  constexpr absl::string_view kOp = "readlink";
-  if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
-  CPath p(path);
-  char buf[kPathMax];
-  ssize_t n;
-  if (!confined() || IsOneComponent(path)) {
-    // readlinkat does not follow the last component: already confined.
-    n = internal::SysReadLinkAt(fd(), p.c_str(), buf, sizeof(buf));
-  } else {
-    Fd link;
-    int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    if (int r = OpenResolved(*this, p, flags, 0, &link); r != 0) {
-      return CodeError(r, kOp, path);
-    }
-    n = internal::SysReadLinkAt(link.get(), "", buf, sizeof(buf));
-    // readlinkat(fd, "") of something other than a symlink is ENOENT; by
-    // name it is EINVAL.
-    if (n == -ENOENT) n = -EINVAL;
-  }
-  if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
-  return std::string(buf, static_cast<size_t>(n));
+  return *ReadLinkIn(*this, path, Mode::kBlocking);
 }
 
 absl::StatusOr<FileStat> Dir::Stat(absl::string_view path) const {
-  return StatPath(*this, "stat", path, /*follow=*/true);
+  return *StatPath(*this, "stat", path, /*follow=*/true);
 }
 
 absl::StatusOr<FileStat> Dir::Lstat(absl::string_view path) const {
-  return StatPath(*this, "lstat", path, /*follow=*/false);
+  return *StatPath(*this, "lstat", path, /*follow=*/false);
 }
 
 absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
@@ -999,4 +1071,196 @@ absl::Status Dir::Walk(
   return absl::OkStatus();
 }
 
+namespace internal {
+
+int FilesystemClassOf(const Dir& dir) {
+  int c = dir.filesystem_class_.load(std::memory_order_relaxed);
+  if (c != kFilesystemUnknown) return c;
+  struct statfs st;
+  c = kFilesystemOther;
+  if (dir.fd() >= 0 && SysFstatfs(dir.fd(), &st) == 0) {
+    switch (static_cast<unsigned long>(st.f_type)) {
+      case TMPFS_MAGIC:
+      case RAMFS_MAGIC:
+        c = kFilesystemInMemory;
+        break;
+      case EXT4_SUPER_MAGIC:  // ext2 and ext3 too
+      case XFS_SUPER_MAGIC:
+      case BTRFS_SUPER_MAGIC:
+      case F2FS_SUPER_MAGIC:
+        c = kFilesystemLocal;
+        break;
+      default:
+        break;
+    }
+  }
+  dir.filesystem_class_.store(c, std::memory_order_relaxed);
+  return c;
+}
+
+Dir ChildDir(const Dir& parent, Fd fd) {
+  int raw = fd.get();
+  DirOptions child = parent.confined() ? parent.options() : DirOptions();
+  return Dir(std::move(fd), raw, child, false);
+}
+
+bool KernelResolved(const Dir& dir) {
+  Resolver resolver = dir.options().resolver;
+  return dir.confined() && resolver != Resolver::kUserspace &&
+         KernelResolverAvailable();
+}
+
+bool NonblockingEligible(const Dir& dir) {
+  return KernelResolved(dir) && dir.fd() >= 0 &&
+         FilesystemClassOf(dir) != kFilesystemOther;
+}
+
+std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,
+                                            absl::string_view path, int flags,
+                                            mode_t mode) {
+  if (!NonblockingEligible(dir)) return std::nullopt;
+  return OpenAtIn(dir, path, flags, mode, Mode::kNonblocking);
+}
+
+std::optional<absl::StatusOr<Dir>> TryOpenDir(const Dir& dir,
+                                              absl::string_view path) {
+  if (!NonblockingEligible(dir)) return std::nullopt;
+  return OpenDirIn(dir, path, Mode::kNonblocking);
+}
+
+std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
+                                                absl::string_view path,
+                                                bool follow) {
+  if (!NonblockingEligible(dir)) return std::nullopt;
+  return StatPath(dir, follow ? "stat" : "lstat", path, follow,
+                  Mode::kNonblocking);
+}
+
+std::optional<absl::StatusOr<std::string>> TryReadLink(
+    const Dir& dir, absl::string_view path) {
+  if (!NonblockingEligible(dir)) return std::nullopt;
+  return ReadLinkIn(dir, path, Mode::kNonblocking);
+}
+
+absl::Status PrepareOpen(const Dir& dir, absl::string_view kOp,
+                         absl::string_view path, int* flags, mode_t* mode) {
+  *flags = NormalizeOpenFlags(*flags);
+  // The kernel refuses these flags before it reads the path; so does capfs,
+  // whatever the path and the resolver.
+  if (int err = OpenFlagsError(*flags); err != 0) {
+    return ErrnoError(err, kOp, path);
+  }
+  if (absl::Status s = CheckInput(dir, kOp, path); !s.ok()) return s;
+  if (*flags & kWritingFlags) {
+    if (absl::Status s = CheckWritable(dir, kOp, path); !s.ok()) return s;
+  }
+  *mode = CreatesFile(*flags) ? (*mode & 07777) : 0;
+  return absl::OkStatus();
+}
+
+OpenHow KernelOpenHow(const Dir& dir, int flags, mode_t mode) {
+  return KernelOpenHowFor(RootOf(dir), flags, mode);
+}
+
+absl::Status DirCallError(int code, absl::string_view op,
+                          absl::string_view path) {
+  return CodeError(code, op, path);
+}
+
+std::optional<absl::Status> PrepareAt(const Dir& dir, absl::string_view op,
+                                      absl::string_view path, int root_errno,
+                                      bool nonblocking, AtTarget* target) {
+  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
+  if (nonblocking && !NonblockingEligible(dir)) return std::nullopt;
+  target->path.emplace(path);
+  if (int r = ParentResolved(
+          dir, *target->path, &target->parent,
+          nonblocking ? Mode::kNonblocking : Mode::kBlocking);
+      r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, op, path);
+  }
+  if (target->parent.last == nullptr) return ErrnoError(root_errno, op, path);
+  return absl::OkStatus();
+}
+
+absl::Status AtCallResult(int r, absl::string_view op,
+                          absl::string_view path) {
+  return r == 0 ? absl::OkStatus() : ErrnoError(-r, op, path);
+}
+
+absl::Status CheckSymlinkTarget(absl::string_view target) {
+  constexpr absl::string_view kOp = "symlink";
+  // The target is stored, not resolved: any string the kernel takes. The
+  // kernel reads it before it looks the link's path up, so its errors come
+  // first; an empty one is ENOENT.
+  if (target.empty()) return ErrnoError(ENOENT, kOp, target);
+  if (target.find('\0') != absl::string_view::npos) {
+    return ErrnoError(EINVAL, kOp, target);
+  }
+  if (target.size() >= kPathMax) return ErrnoError(ENAMETOOLONG, kOp, target);
+  return absl::OkStatus();
+}
+
+std::optional<absl::Status> PrepareRename(const Dir& dir,
+                                          absl::string_view from,
+                                          const Dir& to_dir,
+                                          absl::string_view to,
+                                          bool nonblocking,
+                                          RenameTarget* target) {
+  constexpr absl::string_view kOp = "rename";
+  if (absl::Status s = CheckInput(dir, kOp, from); !s.ok()) return s;
+  if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(dir, kOp, from); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
+  if (nonblocking &&
+      (!NonblockingEligible(dir) || !NonblockingEligible(to_dir))) {
+    return std::nullopt;
+  }
+  const Mode mode = nonblocking ? Mode::kNonblocking : Mode::kBlocking;
+  target->from.emplace(from);
+  target->to.emplace(to);
+  // renameat2 looks each last name up in its parent, which needs search
+  // permission there, before it walks the other path: check it as each
+  // parent is found, so the errors come in the kernel's order.
+  ParentDir& from_parent = target->from_parent;
+  if (int r = ParentResolved(dir, *target->from, &from_parent, mode); r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, kOp, from);
+  }
+  if (from_parent.last != nullptr && dir.confined()) {
+    if (int r = CheckSearch(from_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, from);
+    }
+  }
+  ParentDir& to_parent = target->to_parent;
+  if (SameParent(dir, from, to_dir, to)) {
+    // Renaming within one directory (the usual write-then-rename): the
+    // parent just resolved is the one `to` names, so it serves both ends.
+    to_parent.fd = from_parent.fd;
+    to_parent.last = target->to->c_str() + SplitLast(to).parent.size();
+  } else if (int r = ParentResolved(to_dir, *target->to, &to_parent, mode);
+             r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, kOp, to);
+  }
+  if (to_parent.last != nullptr && to_dir.confined()) {
+    if (int r = CheckSearch(to_parent.fd); r != 0) {
+      return ErrnoError(r, kOp, to);
+    }
+  }
+  if (from_parent.last == nullptr || to_parent.last == nullptr) {
+    return ErrnoError(EBUSY, kOp, absl::StrCat(from, " -> ", to));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RenameCallResult(int r, absl::string_view from,
+                              absl::string_view to) {
+  if (r < 0) return ErrnoError(-r, "rename", absl::StrCat(from, " -> ", to));
+  return absl::OkStatus();
+}
+
+}  // namespace internal
 }  // namespace capfs

@@ -44,6 +44,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -56,6 +57,12 @@
 #include "capfs/file.h"
 
 namespace capfs {
+
+class Dir;
+namespace internal {
+int FilesystemClassOf(const Dir& dir);  // capfs/internal/nonblocking.h
+Dir ChildDir(const Dir& parent, Fd fd);  // capfs/internal/nonblocking.h
+}  // namespace internal
 
 enum class Resolver { kAuto, kKernel, kUserspace };
 enum class Scope { kBeneath, kInRoot };
@@ -238,12 +245,18 @@ class Dir {
   int fd() const { return dirfd_; }
 
  private:
+  friend int internal::FilesystemClassOf(const Dir& dir);
+  friend Dir internal::ChildDir(const Dir& parent, Fd fd);
+
   Dir(Fd owned, int dirfd, DirOptions options, bool unconfined);
 
   Fd owned_;    // the directory, unless Cwd() or Unconfined()
   int dirfd_;   // owned_.get(), AT_FDCWD, or -1 once moved from
   DirOptions options_;
   bool unconfined_;
+  // What kind of filesystem dirfd_ is on, found once (for the runtime's
+  // nonblocking calls, capfs/internal/nonblocking.h); 0 until then.
+  mutable std::atomic<int> filesystem_class_{0};
 };
 
 }  // namespace capfs

@@ -19,6 +19,7 @@ packages=(
   libuv1-dev libboost-dev  # peers in the runtime benchmark
   bubblewrap             # the peer in tools/run_bench.sh (capfs run / bwrap)
   strace                 # syscalls per round trip in the benchmarks
+  liburing-dev           # the runtime's io_uring path (and its benchmark peer)
   manpages-dev
   cmake clang-format     # tools/consumer_test.sh's CMake build; tools/format.sh
 )

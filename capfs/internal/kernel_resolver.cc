@@ -27,16 +27,33 @@ uint64_t ResolveFlags(Scope scope) {
 // openat2 beneath `root`: 0 with the new descriptor in `*out`, or a resolver
 // code (a positive errno, kEscape, kKernelUnavailable or kKernelBusy).
 int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
-                   Fd* out) {
-  OpenHow how = {};
-  how.flags = static_cast<uint64_t>(flags);
-  how.mode = CreatesFile(flags) ? mode : 0;
-  how.resolve = ResolveFlags(root.scope);
+                   uint64_t extra_resolve, Fd* out) {
+  OpenHow how = KernelOpenHowFor(root, flags, mode);
+  how.resolve |= extra_resolve;
   for (int attempt = 0; attempt <= kKernelEagainRetries; ++attempt) {
     int r = SysOpenat2(root.fd, path, how);
     if (r >= 0) {
       *out = Fd(r);
       return 0;
+    }
+    if (extra_resolve != 0) {
+      // A nonblocking attempt: EAGAIN is RESOLVE_CACHED's "not in the
+      // dentry cache" (or a racing rename), EXDEV may be RESOLVE_NO_XDEV's
+      // mount crossing, and EINVAL a kernel without RESOLVE_CACHED. The
+      // blocking call, made elsewhere, tells them apart; so do the rare
+      // answers the blocking call finishes or reprobes.
+      switch (-r) {
+        case EAGAIN:
+        case EXDEV:
+        case EINVAL:
+        case ELOOP:
+        case ENOSYS:
+        case EPERM:
+        case E2BIG:
+          return kWouldBlock;
+        default:
+          return -r;
+      }
     }
     switch (-r) {
       case EAGAIN:
@@ -96,6 +113,33 @@ int Probe() {
 
 }  // namespace
 
+OpenHow KernelOpenHowFor(Root root, int flags, mode_t mode) {
+  OpenHow how = {};
+  how.flags = static_cast<uint64_t>(flags);
+  how.mode = CreatesFile(flags) ? mode : 0;
+  how.resolve = ResolveFlags(root.scope);
+  return how;
+}
+
+int KernelOpenCode(int openat2_result, Fd* out) {
+  if (openat2_result >= 0) {
+    *out = Fd(openat2_result);
+    return 0;
+  }
+  switch (-openat2_result) {
+    case EXDEV:
+      return kEscape;
+    case EAGAIN:  // retried by the blocking call
+    case ELOOP:   // finished in userspace by it
+    case ENOSYS:  // the resolver's absence, or not: it probes
+    case EPERM:
+    case E2BIG:
+      return kWouldBlock;
+    default:
+      return -openat2_result;
+  }
+}
+
 bool KernelResolverAvailable() {
   int s = g_support.load(std::memory_order_relaxed);
   if (s == kUnknown) {
@@ -119,19 +163,25 @@ bool ReprobeKernelResolver() {
   return s == kAvailable;
 }
 
-int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out) {
-  return Openat2Beneath(root, path, flags, mode, out);
+int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out,
+               uint64_t extra_resolve) {
+  return Openat2Beneath(root, path, flags, mode, extra_resolve, out);
 }
 
-int KernelStat(Root root, const char* path, bool follow, struct stat* st) {
+int KernelStat(Root root, const char* path, bool follow, struct stat* st,
+               uint64_t extra_resolve) {
   Fd fd;
   int flags = O_PATH | (follow ? 0 : O_NOFOLLOW);
-  if (int r = Openat2Beneath(root, path, flags, 0, &fd); r != 0) return r;
+  if (int r = Openat2Beneath(root, path, flags, 0, extra_resolve, &fd);
+      r != 0) {
+    return r;
+  }
   int r = SysFstat(fd.get(), st);
   return r < 0 ? -r : 0;
 }
 
-int KernelResolveParent(Root root, char* path, ParentDir* out) {
+int KernelResolveParent(Root root, char* path, ParentDir* out,
+                        uint64_t extra_resolve) {
   absl::string_view whole(path);
   PathSplit split = SplitLast(whole);
   out->last = split.last.empty() ? nullptr : split.last.data();
@@ -149,7 +199,8 @@ int KernelResolveParent(Root root, char* path, ParentDir* out) {
   size_t cut = split.parent.size();
   char saved = path[cut];
   path[cut] = '\0';
-  int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0, &out->owned);
+  int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0, extra_resolve,
+                         &out->owned);
   path[cut] = saved;
   if (r != 0) return r;
   out->fd = out->owned.get();

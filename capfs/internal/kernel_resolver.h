@@ -24,6 +24,7 @@
 
 #include "capfs/fd.h"
 #include "capfs/internal/resolve.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace internal {
@@ -50,10 +51,27 @@ struct KernelResolverCounts {
 };
 KernelResolverCounts KernelResolverCountsNow();
 
-int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out);
-int KernelStat(Root root, const char* path, bool follow, struct stat* st);
+// `extra_resolve` is added to every openat2's resolve flags. When it is not
+// 0 the call is a nonblocking attempt (RESOLVE_CACHED, RESOLVE_NO_XDEV: see
+// capfs/internal/nonblocking.h): every answer that the blocking call would
+// retry, finish in userspace or tell apart by probing (EAGAIN, ELOOP, EXDEV,
+// EINVAL, ENOSYS, EPERM, E2BIG) is kWouldBlock instead.
+// The open_how KernelOpen gives openat2 beneath `root` (flags as Dir::OpenAt
+// normalized them), for a caller that makes the call itself (io_uring).
+OpenHow KernelOpenHowFor(Root root, int flags, mode_t mode);
+// What KernelOpen makes of openat2's result `openat2_result` (a descriptor
+// or -errno), for such a caller: 0 with the descriptor in `*out`, a positive
+// errno, kEscape, or kWouldBlock for every answer KernelOpen would retry,
+// finish in userspace or probe (make the blocking call).
+int KernelOpenCode(int openat2_result, Fd* out);
+
+int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out,
+               uint64_t extra_resolve = 0);
+int KernelStat(Root root, const char* path, bool follow, struct stat* st,
+               uint64_t extra_resolve = 0);
 // `path` is modified during the call and restored before it returns.
-int KernelResolveParent(Root root, char* path, ParentDir* out);
+int KernelResolveParent(Root root, char* path, ParentDir* out,
+                        uint64_t extra_resolve = 0);
 
 }  // namespace internal
 }  // namespace capfs

@@ -31,6 +31,9 @@ inline constexpr int kKernelUnavailable = -2;  // no openat2 here (kernel only)
 // or said ELOOP, which it may after counting symlinks twice. Finish in
 // userspace.
 inline constexpr int kKernelBusy = -3;
+// A nonblocking attempt (capfs/internal/nonblocking.h) would have to block,
+// or meets an answer only the blocking call can settle: make that call.
+inline constexpr int kWouldBlock = -4;
 
 // The maximum number of symlinks one resolution follows (path_resolution(7)).
 inline constexpr int kMaxSymlinkFollows = 40;

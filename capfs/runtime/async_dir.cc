@@ -1,64 +1,378 @@
 #include "capfs/runtime/async_dir.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <optional>
 #include <utility>
 
+#include "capfs/internal/nonblocking.h"
+#include "capfs/internal/resolve.h"
+#include "capfs/runtime/internal/fiber.h"
+#include "capfs/runtime/internal/scheduler.h"
+#include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/runtime/run_blocking.h"
+#include "capfs/sys/fs.h"
+#include "capfs/status.h"
+#include "capfs/sys/uring.h"
 
 namespace capfs {
 namespace runtime {
+namespace {
+
+namespace core = ::capfs::internal;
+using ::capfs::internal::OpenHow;
+using ::capfs::internal::SysUring;
+using internal::UringCall;
+using internal::UringOp;
+using internal::UringRing;
+
+// AsyncFsCounts, one counter each.
+std::atomic<uint64_t> g_on_loop{0};
+std::atomic<uint64_t> g_io_uring{0};
+std::atomic<uint64_t> g_workers{0};
+std::atomic<uint64_t> g_loop_misses{0};
+std::atomic<uint64_t> g_io_uring_misses{0};
+
+void Count(std::atomic<uint64_t>& counter) {
+  counter.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The path a call is on, as the task that makes it sees it.
+struct Paths {
+  internal::Scheduler* scheduler;
+  bool cancelled;
+  bool on_loop;
+};
+
+Paths PathsOf(internal::Fiber* fiber, const Dir& dir) {
+  internal::Scheduler* s = fiber->scheduler();
+  return Paths{s, fiber->cancelled(),
+               s->fs_options().on_loop && core::NonblockingEligible(dir)};
+}
+
+// The loop's ring, when it may serve a call on `dir` (its openat2 made by
+// io_uring is the kernel resolver's), else nullptr.
+UringRing* RingFor(const Paths& paths, const Dir& dir) {
+  if (!paths.scheduler->fs_options().io_uring || !core::KernelResolved(dir)) {
+    return nullptr;
+  }
+  return paths.scheduler->ring();
+}
+
+// Today's path: the Dir call on a worker.
+template <typename Fn>
+auto OnWorkers(Fn fn) -> Task<std::invoke_result_t<Fn&>> {
+  Count(g_workers);
+  co_return co_await RunBlocking(std::move(fn));
+}
+
+// A loop-path result: counted, or a miss.
+template <typename T>
+std::optional<T> Counted(std::optional<T> r) {
+  Count(r.has_value() ? g_on_loop : g_loop_misses);
+  return r;
+}
+
+// openat2 of `path` (checked, normalized: PrepareOpen) beneath `dir` through
+// `ring`. The kernel's answer as a resolver code (KernelOpenCode; the
+// descriptor in `*out`), or nullopt when the task was cancelled (what the
+// call opened, if it ran anyway, is closed).
+Task<std::optional<int>> RingOpen(UringRing* ring, const Dir& dir,
+                                  const char* path, int flags, mode_t mode,
+                                  Fd* out) {
+  OpenHow how = core::KernelOpenHow(dir, flags, mode);
+  // The kernel's inline attempt adds O_NONBLOCK to the open (then drops the
+  // flag), so a FIFO would open without waiting for its other end: a plain
+  // open goes straight to the kernel's workers, which open as open(2) does.
+  const bool inline_may_differ = !(flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
+  UringCall call(ring, [&](struct io_uring_sqe* sqe) {
+    SysUring::PrepOpenat2(sqe, dir.fd(), path, &how);
+    if (inline_may_differ) SysUring::ForceAsync(sqe);
+  });
+  switch (co_await call) {
+    case UringOp::Outcome::kDone:
+      co_return core::KernelOpenCode(call.result(), out);
+    case UringOp::Outcome::kDoneCancelled:
+      if (call.result() >= 0) Fd closer(call.result());
+      co_return std::nullopt;
+    default:
+      co_return std::nullopt;
+  }
+}
+
+// A name-acting *at call through `ring`: its return value (0 or -errno), or
+// nullopt when the task was cancelled.
+template <typename Prepare>
+Task<std::optional<int>> RingAt(UringRing* ring, Prepare prepare) {
+  UringCall call(ring, std::move(prepare));
+  UringOp::Outcome outcome = co_await call;
+  if (outcome != UringOp::Outcome::kDone) co_return std::nullopt;
+  co_return call.result();
+}
+
+// Opens `path` beneath `dir` for `op` with O_PATH-style `flags` through the
+// ring: the descriptor, an error, or nullopt (make the blocking call:
+// counted as an io_uring miss). kCancelled as a status.
+Task<std::optional<absl::StatusOr<Fd>>> RingOpenChecked(
+    UringRing* ring, const Dir& dir, absl::string_view op,
+    const std::string& path, int flags, mode_t mode) {
+  // The checks found no NUL in `path`: its own buffer is the C string.
+  if (absl::Status s = core::PrepareOpen(dir, op, path, &flags, &mode);
+      !s.ok()) {
+    Count(g_on_loop);  // refused before any syscall, as the Dir call does
+    co_return absl::StatusOr<Fd>(s);
+  }
+  Fd out;
+  std::optional<int> code =
+      co_await RingOpen(ring, dir, path.c_str(), flags, mode, &out);
+  if (!code.has_value()) {
+    co_return absl::StatusOr<Fd>(absl::CancelledError(op));
+  }
+  if (*code == core::kWouldBlock) {
+    Count(g_io_uring_misses);
+    co_return std::nullopt;
+  }
+  Count(g_io_uring);
+  if (*code != 0) co_return absl::StatusOr<Fd>(core::DirCallError(*code, op, path));
+  co_return absl::StatusOr<Fd>(std::move(out));
+}
+
+// The name-acting calls: the parent resolved on the loop (nonblocking), the
+// *at call by `ring`. nullopt: make the blocking call.
+template <typename MakePrepare>
+Task<std::optional<absl::Status>> RingNameCall(UringRing* ring, const Dir& dir,
+                                               absl::string_view op,
+                                               absl::string_view path,
+                                               int root_errno,
+                                               MakePrepare make_prepare) {
+  core::AtTarget target;
+  std::optional<absl::Status> prepared =
+      core::PrepareAt(dir, op, path, root_errno, /*nonblocking=*/true, &target);
+  if (!prepared.has_value()) {
+    Count(g_loop_misses);
+    co_return std::nullopt;
+  }
+  if (!prepared->ok()) {
+    Count(g_on_loop);
+    co_return *prepared;
+  }
+  std::optional<int> r =
+      co_await RingAt(ring, make_prepare(target.parent.fd, target.parent.last));
+  if (!r.has_value()) co_return absl::CancelledError(op);
+  Count(g_io_uring);
+  co_return core::AtCallResult(*r, op, path);
+}
+
+}  // namespace
+
+AsyncFsCounts AsyncFsCountsNow() {
+  AsyncFsCounts c;
+  c.on_loop = g_on_loop.load(std::memory_order_relaxed);
+  c.io_uring = g_io_uring.load(std::memory_order_relaxed);
+  c.workers = g_workers.load(std::memory_order_relaxed);
+  c.loop_misses = g_loop_misses.load(std::memory_order_relaxed);
+  c.io_uring_misses = g_io_uring_misses.load(std::memory_order_relaxed);
+  return c;
+}
 
 // Each coroutine keeps its arguments in its frame, which stays alive (the
-// task is suspended) while the worker uses them by reference.
+// task is suspended) while a worker or the kernel uses them.
 
 Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
                                 mode_t mode) {
-  co_return co_await RunBlocking(
-      [&] { return dir.OpenAt(path, flags, mode); });
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("openat");
+  if (paths.on_loop) {
+    if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) {
+      co_return *std::move(r);
+    }
+  }
+  if (UringRing* ring = RingFor(paths, dir)) {
+    if (auto r = co_await RingOpenChecked(ring, dir, "openat", path, flags,
+                                          mode)) {
+      co_return *std::move(r);
+    }
+  }
+  co_return co_await OnWorkers([&] { return dir.OpenAt(path, flags, mode); });
 }
 
 Task<absl::StatusOr<Dir>> OpenDir(const Dir& dir, std::string path) {
-  co_return co_await RunBlocking([&] { return dir.OpenDir(path); });
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("opendir");
+  if (paths.on_loop) {
+    if (auto r = Counted(core::TryOpenDir(dir, path))) co_return *std::move(r);
+  }
+  if (UringRing* ring = RingFor(paths, dir)) {
+    if (auto r = co_await RingOpenChecked(ring, dir, "opendir", path,
+                                          O_PATH | O_DIRECTORY, 0)) {
+      if (!r->ok()) co_return r->status();
+      co_return core::ChildDir(dir, **std::move(r));
+    }
+  }
+  co_return co_await OnWorkers([&] { return dir.OpenDir(path); });
+}
+
+namespace {
+
+Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
+                                           bool follow) {
+  const char* op = follow ? "stat" : "lstat";
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError(op);
+  if (paths.on_loop) {
+    if (auto r = Counted(core::TryStat(dir, path, follow))) {
+      co_return *std::move(r);
+    }
+  }
+  // The ring opens (O_PATH, as the kernel resolver's stat does); fstat of
+  // the descriptor is then made here, where it cannot block: on a local
+  // filesystem (IORING_OP_STATX always runs on the kernel's workers).
+  UringRing* ring = RingFor(paths, dir);
+  if (ring != nullptr &&
+      core::FilesystemClassOf(dir) != core::kFilesystemOther) {
+    if (auto r = co_await RingOpenChecked(ring, dir, op, path,
+                                          O_PATH | (follow ? 0 : O_NOFOLLOW),
+                                          0)) {
+      if (!r->ok()) co_return r->status();
+      struct stat st;
+      if (int e = core::SysFstat((*r)->get(), &st); e < 0) {
+        co_return ErrnoError(-e, op, path);
+      }
+      co_return FileStatFromStat(st);
+    }
+  }
+  co_return co_await OnWorkers(
+      [&] { return follow ? dir.Stat(path) : dir.Lstat(path); });
+}
+
+}  // namespace
+
+Task<absl::StatusOr<FileStat>> Stat(const Dir& dir, std::string path) {
+  return StatOrLstat(dir, std::move(path), /*follow=*/true);
+}
+
+Task<absl::StatusOr<FileStat>> Lstat(const Dir& dir, std::string path) {
+  return StatOrLstat(dir, std::move(path), /*follow=*/false);
 }
 
 Task<absl::Status> Mkdir(const Dir& dir, std::string path, mode_t mode) {
-  co_return co_await RunBlocking([&] { return dir.Mkdir(path, mode); });
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("mkdir");
+  if (UringRing* ring = RingFor(paths, dir)) {
+    if (auto r = co_await RingNameCall(
+            ring, dir, "mkdir", path, EEXIST, [&](int fd, const char* name) {
+              return [fd, name, mode](struct io_uring_sqe* sqe) {
+                SysUring::PrepMkdirat(sqe, fd, name, mode & 07777);
+              };
+            })) {
+      co_return *r;
+    }
+  }
+  co_return co_await OnWorkers([&] { return dir.Mkdir(path, mode); });
 }
 
+namespace {
+
+Task<absl::Status> UnlinkOrRmdir(const Dir& dir, std::string path,
+                                 bool directory) {
+  const char* op = directory ? "rmdir" : "unlink";
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError(op);
+  if (UringRing* ring = RingFor(paths, dir)) {
+    const int flags = directory ? AT_REMOVEDIR : 0;
+    if (auto r = co_await RingNameCall(
+            ring, dir, op, path, directory ? EBUSY : EISDIR,
+            [&](int fd, const char* name) {
+              return [fd, name, flags](struct io_uring_sqe* sqe) {
+                SysUring::PrepUnlinkat(sqe, fd, name, flags);
+              };
+            })) {
+      co_return *r;
+    }
+  }
+  co_return co_await OnWorkers(
+      [&] { return directory ? dir.Rmdir(path) : dir.Unlink(path); });
+}
+
+}  // namespace
+
 Task<absl::Status> Unlink(const Dir& dir, std::string path) {
-  co_return co_await RunBlocking([&] { return dir.Unlink(path); });
+  return UnlinkOrRmdir(dir, std::move(path), /*directory=*/false);
 }
 
 Task<absl::Status> Rmdir(const Dir& dir, std::string path) {
-  co_return co_await RunBlocking([&] { return dir.Rmdir(path); });
+  return UnlinkOrRmdir(dir, std::move(path), /*directory=*/true);
 }
 
 Task<absl::Status> Rename(const Dir& dir, std::string from, const Dir& to_dir,
                           std::string to) {
-  co_return co_await RunBlocking(
-      [&] { return dir.Rename(from, to_dir, to); });
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("rename");
+  UringRing* ring = RingFor(paths, dir);
+  if (ring != nullptr && core::KernelResolved(to_dir)) {
+    core::RenameTarget target;
+    std::optional<absl::Status> prepared = core::PrepareRename(
+        dir, from, to_dir, to, /*nonblocking=*/true, &target);
+    if (prepared.has_value() && !prepared->ok()) {
+      Count(g_on_loop);
+      co_return *prepared;
+    }
+    if (prepared.has_value()) {
+      std::optional<int> r = co_await RingAt(
+          ring, [&](struct io_uring_sqe* sqe) {
+            SysUring::PrepRenameat(sqe, target.from_parent.fd,
+                                   target.from_parent.last, target.to_parent.fd,
+                                   target.to_parent.last);
+          });
+      if (!r.has_value()) co_return absl::CancelledError("rename");
+      Count(g_io_uring);
+      co_return core::RenameCallResult(*r, from, to);
+    }
+    Count(g_loop_misses);
+  }
+  co_return co_await OnWorkers([&] { return dir.Rename(from, to_dir, to); });
 }
 
 Task<absl::Status> Symlink(const Dir& dir, std::string target,
                            std::string link_path) {
-  co_return co_await RunBlocking(
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("symlink");
+  if (UringRing* ring = RingFor(paths, dir)) {
+    if (absl::Status s = core::CheckSymlinkTarget(target); !s.ok()) {
+      Count(g_on_loop);
+      co_return s;
+    }
+    const char* stored = target.c_str();
+    if (auto r = co_await RingNameCall(
+            ring, dir, "symlink", link_path, EEXIST,
+            [&](int fd, const char* name) {
+              return [stored, fd, name](struct io_uring_sqe* sqe) {
+                SysUring::PrepSymlinkat(sqe, stored, fd, name);
+              };
+            })) {
+      co_return *r;
+    }
+  }
+  co_return co_await OnWorkers(
       [&] { return dir.Symlink(target, link_path); });
 }
 
 Task<absl::StatusOr<std::string>> ReadLink(const Dir& dir, std::string path) {
-  co_return co_await RunBlocking([&] { return dir.ReadLink(path); });
-}
-
-Task<absl::StatusOr<FileStat>> Stat(const Dir& dir, std::string path) {
-  co_return co_await RunBlocking([&] { return dir.Stat(path); });
-}
-
-Task<absl::StatusOr<FileStat>> Lstat(const Dir& dir, std::string path) {
-  co_return co_await RunBlocking([&] { return dir.Lstat(path); });
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("readlink");
+  if (paths.on_loop) {
+    if (auto r = Counted(core::TryReadLink(dir, path))) co_return *std::move(r);
+  }
+  co_return co_await OnWorkers([&] { return dir.ReadLink(path); });
 }
 
 Task<absl::StatusOr<std::vector<DirEntry>>> ReadDir(const Dir& dir,
                                                     std::string path) {
-  co_return co_await RunBlocking([&] { return dir.ReadDir(path); });
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("readdir");
+  co_return co_await OnWorkers([&] { return dir.ReadDir(path); });
 }
 
 }  // namespace runtime

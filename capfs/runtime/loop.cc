@@ -54,6 +54,7 @@ absl::StatusOr<std::unique_ptr<Loop>> Loop::Create(LoopOptions options) {
       internal::Scheduler::Create(std::move(backend), workers);
   if (!scheduler.ok()) return scheduler.status();
   loop->scheduler_ = *std::move(scheduler);
+  loop->scheduler_->set_fs_options(options.fs);
   return loop;
 }
 

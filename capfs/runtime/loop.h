@@ -28,6 +28,7 @@
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "capfs/runtime/fs_paths.h"
 #include "capfs/runtime/internal/fiber.h"
 #include "capfs/runtime/internal/scheduler.h"
 #include "capfs/runtime/task.h"
@@ -50,6 +51,7 @@ struct LoopOptions {
   // loop makes its own with `worker_options`.
   WorkerPool* workers = nullptr;
   WorkerPoolOptions worker_options;
+  AsyncFsOptions fs;
 };
 
 namespace internal {

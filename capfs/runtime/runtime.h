@@ -24,6 +24,7 @@
 #include "capfs/runtime/async_fd.h"
 #include "capfs/runtime/event.h"
 #include "capfs/runtime/fd_io.h"
+#include "capfs/runtime/fs_paths.h"
 #include "capfs/runtime/loop.h"
 #include "capfs/runtime/net.h"
 #include "capfs/runtime/process.h"

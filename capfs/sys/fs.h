@@ -47,6 +47,7 @@ inline constexpr uint64_t kResolveNoMagiclinks = 0x02;
 inline constexpr uint64_t kResolveNoSymlinks = 0x04;
 inline constexpr uint64_t kResolveBeneath = 0x08;
 inline constexpr uint64_t kResolveInRoot = 0x10;
+inline constexpr uint64_t kResolveCached = 0x20;  // Linux 5.12+
 
 // open(2)'s flag bits that openat(2) honours (the kernel's
 // VALID_OPEN_FLAGS), and the few it keeps beside O_PATH.

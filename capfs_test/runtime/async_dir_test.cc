@@ -3,10 +3,12 @@
 #include "capfs/runtime/async_dir.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "capfs/dir.h"
 #include "capfs/file.h"
 #include "capfs/status.h"
+#include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs_test/runtime/runtime_test_util.h"
 #include "gtest/gtest.h"
@@ -126,6 +129,268 @@ TEST_P(AsyncDirTest, CancelledBeforeStartingDoesNothing) {
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
   EXPECT_NE(access(absl::StrCat(path_, "/never").c_str(), F_OK), 0);
 }
+
+// The paths a loop may use (fs_paths.h), one suite each, on both backends.
+struct PathsCase {
+  const char* name;
+  AsyncFsOptions paths;
+  IoBackend backend;
+};
+
+class AsyncDirPathsTest : public ::testing::TestWithParam<PathsCase> {
+ protected:
+  void SetUp() override {
+    ASSERT_NE(mkdtemp(templ_.data()), nullptr);
+    path_ = templ_;
+    absl::StatusOr<Dir> dir = Dir::Open(path_);
+    ASSERT_TRUE(dir.ok()) << dir.status();
+    dir_.emplace(*std::move(dir));
+    ASSERT_EQ(mkfifo(absl::StrCat(path_, "/fifo").c_str(), 0600), 0);
+    ASSERT_EQ(mkdir(absl::StrCat(path_, "/d").c_str(), 0755), 0);
+    int fd = open(absl::StrCat(path_, "/d/file").c_str(),
+                  O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    close(fd);
+  }
+  void TearDown() override {
+    dir_.reset();
+    std::string cmd = absl::StrCat("rm -rf '", path_, "'");
+    ASSERT_EQ(system(cmd.c_str()), 0);
+  }
+  LoopOptions Options() const {
+    LoopOptions options;
+    options.backend = GetParam().backend;
+    options.fs = GetParam().paths;
+    return options;
+  }
+  bool uses_ring() const {
+    return GetParam().paths.io_uring && IoUringAvailable();
+  }
+  const Dir& dir() { return *dir_; }
+  bool Exists(const char* rel) {
+    return access(absl::StrCat(path_, "/", rel).c_str(), F_OK) == 0;
+  }
+
+  std::string templ_ = absl::StrCat(
+      getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp", "/paths_XXXXXX");
+  std::string path_;
+  std::optional<Dir> dir_;
+};
+
+// Every call started by a task already cancelled gives kCancelled and does
+// nothing, whichever path would have served it.
+TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
+  const AsyncFsCounts before = AsyncFsCountsNow();
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          scope.Cancel();
+          std::vector<absl::Status> got;
+          got.push_back((co_await OpenAt(dir(), "d/file", O_RDONLY)).status());
+          got.push_back((co_await OpenAt(dir(), "d/new", O_WRONLY | O_CREAT,
+                                         0600)).status());
+          got.push_back((co_await OpenDir(dir(), "d")).status());
+          got.push_back((co_await Stat(dir(), "d/file")).status());
+          got.push_back((co_await Lstat(dir(), "d/file")).status());
+          got.push_back((co_await ReadLink(dir(), "d/file")).status());
+          got.push_back((co_await ReadDir(dir(), "d")).status());
+          got.push_back(co_await Mkdir(dir(), "d/m"));
+          got.push_back(co_await Unlink(dir(), "d/file"));
+          got.push_back(co_await Rmdir(dir(), "d"));
+          got.push_back(co_await Symlink(dir(), "x", "d/s"));
+          got.push_back(co_await Rename(dir(), "d/file", dir(), "d/r"));
+          for (const absl::Status& g : got) {
+            EXPECT_TRUE(absl::IsCancelled(g)) << g;
+          }
+          co_return absl::OkStatus();
+        });
+      }(),
+      Options());
+  EXPECT_TRUE(absl::IsCancelled(s)) << s;
+  EXPECT_TRUE(Exists("d/file"));
+  EXPECT_FALSE(Exists("d/new"));
+  EXPECT_FALSE(Exists("d/m"));
+  EXPECT_FALSE(Exists("d/s"));
+  EXPECT_FALSE(Exists("d/r"));
+  const AsyncFsCounts after = AsyncFsCountsNow();
+  EXPECT_EQ(after.on_loop + after.io_uring + after.workers,
+            before.on_loop + before.io_uring + before.workers);
+}
+
+// A call waiting in the kernel (opening a FIFO nobody writes to blocks
+// until a writer comes) is cancelled there: kCancelled, and no descriptor
+// is left behind. A watchdog opens the other end should the cancellation
+// not reach the call, and the test then fails instead of hanging.
+TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
+  const std::string fifo = absl::StrCat(path_, "/fifo");
+  testing::Watchdog watchdog(absl::Seconds(20), [&] {
+    int fd = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd >= 0) close(fd);
+  });
+  absl::StatusOr<Fd> opened;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          internal::Fiber* fiber = nullptr;
+          scope.Spawn([&]() -> Task<absl::Status> {
+            fiber = co_await internal::CurrentFiber();
+            opened = co_await OpenAt(dir(), "fifo", O_RDONLY);
+            co_return absl::OkStatus();
+          });
+          // Until the open waits in the kernel or on a worker.
+          if (uses_ring()) {
+            if (absl::Status y = co_await testing::YieldUntilWaitingIn<
+                    internal::UringOp>(&fiber);
+                !y.ok()) {
+              co_return y;
+            }
+          } else {
+            if (absl::Status y = co_await testing::YieldUntilWaitingIn<
+                    internal::BlockingJob>(&fiber);
+                !y.ok()) {
+              co_return y;
+            }
+          }
+          if (!uses_ring()) {
+            // A worker's open cannot be interrupted: let it finish.
+            int fd = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+            if (fd >= 0) close(fd);
+          }
+          scope.Cancel();
+          // The task uses this body's locals: wait for it.
+          co_return co_await scope.Join();
+        });
+      }(),
+      Options());
+  watchdog.Disarm();
+  EXPECT_FALSE(watchdog.fired()) << "the cancellation did not reach the open";
+  EXPECT_TRUE(absl::IsCancelled(s)) << s;
+  EXPECT_TRUE(absl::IsCancelled(opened.status())) << opened.status();
+}
+
+// Cancellation that comes while the call runs in the kernel's workers but
+// too late to stop it (a quick open of a file): the call's result is
+// released (the Fd closed: the leak check of test_main would see it) and
+// the result is kCancelled; or the cancellation won. Either way, kCancelled.
+// Configurations with an io_uring path only.
+class AsyncDirRingTest : public AsyncDirPathsTest {};
+
+TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
+  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  for (int i = 0; i < 50; ++i) {
+    absl::StatusOr<Fd> opened;
+    absl::Status s = ::capfs::runtime::Run(
+        [&]() -> Task<absl::Status> {
+          co_return co_await WithScope(
+              [&](Scope& scope) -> Task<absl::Status> {
+                internal::Fiber* fiber = nullptr;
+                scope.Spawn([&]() -> Task<absl::Status> {
+                  fiber = co_await internal::CurrentFiber();
+                  // A plain open: sent to the kernel's workers.
+                  opened = co_await OpenAt(dir(), "d/file", O_RDONLY);
+                  co_return absl::OkStatus();
+                });
+                if (absl::Status y = co_await testing::YieldUntilWaitingIn<
+                        internal::UringOp>(&fiber);
+                    !y.ok()) {
+                  co_return y;
+                }
+                scope.Cancel();
+                co_return co_await scope.Join();
+              });
+        }(),
+        Options());
+    EXPECT_TRUE(absl::IsCancelled(s)) << s;
+    EXPECT_TRUE(absl::IsCancelled(opened.status())) << opened.status();
+  }
+}
+
+// A call that completed before the cancellation came, but whose task has
+// not resumed yet, keeps its result: the cancellation is the next wait's.
+TEST_P(AsyncDirPathsTest, CompletedBeforeResumingKeepsItsResult) {
+  absl::StatusOr<FileStat> st;
+  absl::Status mkdir_status;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          internal::Fiber* fiber = nullptr;
+          bool resumed = false;
+          scope.Spawn([&]() -> Task<absl::Status> {
+            fiber = co_await internal::CurrentFiber();
+            mkdir_status = co_await Mkdir(dir(), "d/made");
+            resumed = true;
+            co_return absl::OkStatus();
+          });
+          // Until the task waits, then until its wait is over: it is queued
+          // to resume and has not run.
+          while (fiber == nullptr || fiber->waiting() == nullptr) {
+            if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
+          }
+          while (fiber->waiting() != nullptr) {
+            if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
+          }
+          EXPECT_FALSE(resumed);
+          scope.Cancel();
+          // The task uses this body's locals: wait for it.
+          co_return co_await scope.Join();
+        });
+      }(),
+      Options());
+  EXPECT_TRUE(absl::IsCancelled(s)) << s;
+  EXPECT_TRUE(mkdir_status.ok()) << mkdir_status;
+  EXPECT_TRUE(Exists("d/made"));
+}
+
+// Which path served: the counters move for the paths allowed, and only
+// for them.
+TEST_P(AsyncDirPathsTest, CountersSayWhichPathServed) {
+  const AsyncFsCounts before = AsyncFsCountsNow();
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        absl::StatusOr<FileStat> st = co_await Stat(dir(), "d/file");
+        if (!st.ok()) co_return st.status();
+        co_return co_await Mkdir(dir(), "d/counted");
+      }(),
+      Options());
+  ASSERT_TRUE(s.ok()) << s;
+  const AsyncFsCounts after = AsyncFsCountsNow();
+  const AsyncFsOptions& paths = GetParam().paths;
+  if (paths.on_loop) {
+    EXPECT_GE(after.on_loop, before.on_loop + 1);  // the stat, cached
+  } else {
+    EXPECT_EQ(after.on_loop, before.on_loop);
+  }
+  if (uses_ring()) {
+    EXPECT_GE(after.io_uring, before.io_uring + 1);  // the mkdir
+  } else {
+    EXPECT_EQ(after.io_uring, before.io_uring);
+    EXPECT_GE(after.workers, before.workers + 1);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Paths, AsyncDirPathsTest,
+    ::testing::Values(
+        PathsCase{"epoll_default", {true, true}, IoBackend::kEpoll},
+        PathsCase{"poll_default", {true, true}, IoBackend::kPoll},
+        PathsCase{"epoll_io_uring_only", {false, true}, IoBackend::kEpoll},
+        PathsCase{"poll_io_uring_only", {false, true}, IoBackend::kPoll},
+        PathsCase{"epoll_loop_only", {true, false}, IoBackend::kEpoll},
+        PathsCase{"epoll_workers_only", {false, false}, IoBackend::kEpoll}),
+    [](const ::testing::TestParamInfo<PathsCase>& info) {
+      return std::string(info.param.name);
+    });
+
+INSTANTIATE_TEST_SUITE_P(
+    Paths, AsyncDirRingTest,
+    ::testing::Values(
+        PathsCase{"epoll_default", {true, true}, IoBackend::kEpoll},
+        PathsCase{"poll_default", {true, true}, IoBackend::kPoll},
+        PathsCase{"epoll_io_uring_only", {false, true}, IoBackend::kEpoll},
+        PathsCase{"poll_io_uring_only", {false, true}, IoBackend::kPoll}),
+    [](const ::testing::TestParamInfo<PathsCase>& info) {
+      return std::string(info.param.name);
+    });
 
 }  // namespace
 }  // namespace runtime

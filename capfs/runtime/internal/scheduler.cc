@@ -9,6 +9,7 @@
 
 #include "capfs/sys/fs.h"
 #include "capfs/runtime/internal/fd_state.h"
+#include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/status.h"
 
 namespace capfs {
@@ -42,6 +43,17 @@ Scheduler::~Scheduler() {
     c = next;
   }
   backend_->Remove(wakeup_.get());
+  if (ring_ != nullptr) backend_->Remove(ring_->eventfd());
+}
+
+void Scheduler::SetUpRing() {
+  ring_tried_ = true;
+  if (!fs_options_.io_uring) return;
+  std::unique_ptr<UringRing> ring = UringRing::Create(this);
+  if (ring == nullptr) return;
+  if (backend_->Add(ring->eventfd(), &ring_token_) != 0) return;
+  backend_->SetInterest(ring->eventfd(), kReadable);
+  ring_ = std::move(ring);
 }
 
 void Scheduler::Post(RemoteCompletion* completion) {
@@ -99,6 +111,10 @@ void Scheduler::PollIo(int64_t timeout_ns) {
       ::capfs::internal::SysRead(wakeup_.get(), &count, sizeof(count));
       continue;
     }
+    if (event.token == &ring_token_) {
+      ring_->OnReady();
+      continue;
+    }
     static_cast<FdState*>(event.token)->OnReady(event.ready);
   }
 }
@@ -110,6 +126,8 @@ void Scheduler::RunUntil(const bool* done) {
     for (; batch > 0; --batch) run_queue_.Pop().resume();
     if (posted_.load(std::memory_order_acquire)) RunPosted();
     if (!timers_.empty()) FireTimers();
+    // Calls queued on the ring this turn go to the kernel together.
+    if (ring_ != nullptr && ring_->has_work()) ring_->Flush();
     if (*done) break;
     if (!run_queue_.empty()) {
       // Keep descriptor waiters in the rotation while others run, within a

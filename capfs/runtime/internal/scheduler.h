@@ -36,6 +36,7 @@
 
 #include "absl/status/statusor.h"
 #include "capfs/fd.h"
+#include "capfs/runtime/fs_paths.h"
 #include "capfs/runtime/internal/backend.h"
 #include "capfs/runtime/internal/run_queue.h"
 #include "capfs/sys/io.h"
@@ -47,6 +48,8 @@ namespace runtime {
 class WorkerPool;
 
 namespace internal {
+
+class UringRing;
 
 // Work another thread hands to a loop. The node belongs to the poster and
 // must stay alive until Complete (or Drop) is called.
@@ -87,6 +90,16 @@ class Scheduler {
   Backend& backend() { return *backend_; }
   WorkerPool& workers() { return *workers_; }
 
+  // Which paths serve the awaitable Dir calls (fs_paths.h).
+  const AsyncFsOptions& fs_options() const { return fs_options_; }
+  void set_fs_options(const AsyncFsOptions& options) { fs_options_ = options; }
+  // The loop's io_uring, set up on the first call; nullptr when
+  // fs_options().io_uring is off or io_uring cannot be used here.
+  UringRing* ring() {
+    if (ring_ == nullptr && !ring_tried_) SetUpRing();
+    return ring_.get();
+  }
+
   // Tasks waiting on a descriptor, now; while there are none, a busy loop
   // does not ask the backend at all.
   void AddFdWaits(int delta) { fd_waits_ += delta; }
@@ -119,6 +132,7 @@ class Scheduler {
   void RunPosted();
   void FireTimers();
   void PollIo(int64_t timeout_ns);
+  void SetUpRing();
 
   RunQueue run_queue_;
   TimerHeap timers_;
@@ -131,6 +145,11 @@ class Scheduler {
 
   Fd wakeup_;          // an eventfd, readable when a post woke the loop
   char wakeup_token_;  // its backend token: only the address matters
+
+  AsyncFsOptions fs_options_;
+  std::unique_ptr<UringRing> ring_;
+  bool ring_tried_ = false;
+  char ring_token_;  // the ring's eventfd's backend token
 
   std::mutex posted_mu_;
   RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_

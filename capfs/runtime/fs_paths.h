@@ -1,0 +1,58 @@
+// Which path serves an awaitable Dir call (async_dir.h), and how to tell.
+//
+// Each call is tried on the fastest path that can serve it without blocking
+// the loop, in this order:
+//   1. on the loop thread itself: the Dir call made so that it never blocks
+//      (openat2 with RESOLVE_CACHED; see docs/runtime.md for which calls);
+//   2. through the loop's io_uring, whose kernel workers may block;
+//   3. on the loop's worker pool (RunBlocking), as every call was before.
+// A call that path 1 cannot finish (a walk not in the dentry cache, an
+// answer only the blocking call settles) goes on to 2 or 3; so does one that
+// io_uring cannot (then 3). Each path gives exactly the Dir call's result.
+//
+//   AsyncFsCounts before = AsyncFsCountsNow();
+//   ... awaitable calls ...
+//   AsyncFsCounts after = AsyncFsCountsNow();
+//   // after.on_loop - before.on_loop calls finished on the loop, ...
+//
+// LoopOptions::fs (loop.h) turns paths 1 and 2 off for one loop, and the
+// environment variable CAPFS_IO_URING=0 turns io_uring off for the process.
+
+#ifndef CAPFS_RUNTIME_FS_PATHS_H_
+#define CAPFS_RUNTIME_FS_PATHS_H_
+
+#include <stdint.h>
+
+namespace capfs {
+namespace runtime {
+
+// Which paths may serve the awaitable Dir calls on a loop (LoopOptions::fs);
+// the worker pool always may. For tests and benchmarks that compare the
+// paths: the defaults are the fastest.
+struct AsyncFsOptions {
+  bool on_loop = true;   // path 1
+  bool io_uring = true;  // path 2, when IoUringAvailable()
+};
+
+// Calls finished by each path since the process started, over every loop.
+// Each count is exact; they are read one at a time.
+struct AsyncFsCounts {
+  uint64_t on_loop = 0;      // finished on the loop thread
+  uint64_t io_uring = 0;     // finished through io_uring
+  uint64_t workers = 0;      // finished on the worker pool
+  uint64_t loop_misses = 0;  // tried on the loop, then sent on (2 or 3)
+  uint64_t io_uring_misses = 0;  // answered by io_uring with what only the
+                                 // blocking call settles: sent to 3
+};
+AsyncFsCounts AsyncFsCountsNow();
+
+// True when this process can use io_uring for the Dir calls: probed once
+// (a ring is set up and every opcode needed is supported) and cached.
+// False when the kernel lacks it or refuses it (ENOSYS; EPERM from a seccomp
+// filter or kernel.io_uring_disabled), or CAPFS_IO_URING=0.
+bool IoUringAvailable();
+
+}  // namespace runtime
+}  // namespace capfs
+
+#endif  // CAPFS_RUNTIME_FS_PATHS_H_

@@ -1,0 +1,192 @@
+#include "capfs/runtime/internal/uring_ring.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <atomic>
+
+#include "capfs/runtime/fs_paths.h"
+#include "capfs/runtime/internal/scheduler.h"
+#include "capfs/sys/fs.h"
+#include "capfs/sys/io.h"
+
+namespace capfs {
+namespace runtime {
+
+using ::capfs::internal::SysUring;
+
+namespace {
+
+constexpr unsigned kSqEntries = 256;
+constexpr unsigned kCqEntries = 4096;
+// The tag of cancellation requests, whose completions say nothing a task
+// waits for.
+constexpr uint64_t kCancelTag = 0;
+
+enum Support : int { kUnknown, kAvailable, kUnavailable };
+std::atomic<int> g_support{kUnknown};
+
+bool DisabledByEnvironment() {
+  const char* env = getenv("CAPFS_IO_URING");
+  return env != nullptr && strcmp(env, "0") == 0;
+}
+
+}  // namespace
+
+bool IoUringAvailable() {
+  int s = g_support.load(std::memory_order_relaxed);
+  if (s == kUnknown) {
+    std::unique_ptr<SysUring> ring;
+    s = !DisabledByEnvironment() && SysUring::Create(4, 8, &ring) == 0
+            ? kAvailable
+            : kUnavailable;
+    g_support.store(s, std::memory_order_relaxed);
+  }
+  return s == kAvailable;
+}
+
+namespace internal {
+
+bool UringOp::Start(UringRing* ring, Fiber* fiber,
+                    std::coroutine_handle<> self) {
+  if (!BeginWait(this, fiber, self)) {
+    outcome_ = Outcome::kCancelled;
+    return false;
+  }
+  ring_ = ring;
+  ring->Queue(this);
+  return true;
+}
+
+void UringOp::OnCancel() noexcept {
+  if (!submitted_) {
+    ring_->Cancel(this);  // withdraws it
+    outcome_ = Outcome::kCancelled;
+    EndWait(this);
+    return;
+  }
+  if (!cancel_requested_) {
+    cancel_requested_ = true;
+    ring_->Cancel(this);
+  }
+}
+
+void UringOp::Finish(int res) {
+  result_ = res;
+  if (!cancel_requested_) {
+    outcome_ = Outcome::kDone;
+  } else if (res == -ECANCELED || res == -EINTR) {
+    outcome_ = Outcome::kCancelled;
+  } else {
+    outcome_ = Outcome::kDoneCancelled;
+  }
+  EndWait(this);
+}
+
+std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler) {
+  if (!IoUringAvailable()) return nullptr;
+  std::unique_ptr<SysUring> ring;
+  if (SysUring::Create(kSqEntries, kCqEntries, &ring) != 0) return nullptr;
+  int efd = SysEventfd();
+  if (efd < 0) return nullptr;
+  Fd eventfd(efd);
+  if (ring->RegisterEventfd(eventfd.get()) != 0) return nullptr;
+  return std::unique_ptr<UringRing>(
+      new UringRing(scheduler, std::move(ring), std::move(eventfd)));
+}
+
+UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring,
+                     Fd eventfd)
+    : scheduler_(scheduler),
+      ring_(std::move(ring)),
+      eventfd_(std::move(eventfd)),
+      max_in_flight_(ring_->cq_entries() / 2) {}
+
+UringRing::~UringRing() {
+  // Every task has finished, so nothing of theirs is queued or in flight;
+  // tearing the ring down ends what cancellation requests remain.
+  while (queue_.PopFront() != nullptr) {
+  }
+}
+
+void UringRing::Queue(UringOp* op) {
+  queue_.PushBack(op);
+  scheduler_->AddFdWaits(1);  // keeps the loop looking at completions
+}
+
+void UringRing::Cancel(UringOp* op) {
+  if (!op->submitted_) {
+    queue_.Remove(op);
+    scheduler_->AddFdWaits(-1);
+    return;
+  }
+  struct io_uring_sqe* sqe = NextSqe();
+  SysUring::PrepCancel(sqe, reinterpret_cast<uintptr_t>(op));
+  SysUring::SetUserData(sqe, kCancelTag);
+  ++unsubmitted_;
+}
+
+struct io_uring_sqe* UringRing::NextSqe() {
+  struct io_uring_sqe* sqe = ring_->GetSqe();
+  while (sqe == nullptr) {
+    // The submission queue is full: hand it over to make room.
+    int r = ring_->Submit();
+    if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+      fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n",
+              strerror(-r));
+      abort();
+    }
+    if (r >= 0) unsubmitted_ = 0;
+    sqe = ring_->GetSqe();
+    if (sqe == nullptr) Reap();  // the kernel is short of completion room
+  }
+  return sqe;
+}
+
+void UringRing::Flush() {
+  while (in_flight_ < max_in_flight_) {
+    UringOp* op = queue_.PopFront();
+    if (op == nullptr) break;
+    struct io_uring_sqe* sqe = NextSqe();
+    op->Prepare(sqe);
+    SysUring::SetUserData(sqe, reinterpret_cast<uintptr_t>(op));
+    op->submitted_ = true;
+    ++in_flight_;
+    ++unsubmitted_;
+  }
+  if (unsubmitted_ > 0) {
+    int r = ring_->Submit();
+    if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+      // Only a bug (a bad submission) gets here: going on would hang the
+      // tasks waiting on the ring.
+      fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n",
+              strerror(-r));
+      abort();
+    }
+    if (r >= 0) unsubmitted_ = 0;
+  }
+  Reap();
+}
+
+void UringRing::OnReady() {
+  uint64_t count;
+  ::capfs::internal::SysRead(eventfd_.get(), &count, sizeof(count));
+  Reap();
+  // Completions freed room in flight for queued calls.
+  if (!queue_.empty()) Flush();
+}
+
+void UringRing::Reap() {
+  ring_->Reap([&](uint64_t user_data, int res) {
+    if (user_data == kCancelTag) return;
+    --in_flight_;
+    scheduler_->AddFdWaits(-1);
+    reinterpret_cast<UringOp*>(static_cast<uintptr_t>(user_data))->Finish(res);
+  });
+}
+
+}  // namespace internal
+}  // namespace runtime
+}  // namespace capfs

@@ -1,0 +1,114 @@
+#include "capfs/sys/uring.h"
+
+#include <errno.h>
+#include <liburing.h>
+
+namespace capfs {
+namespace internal {
+
+SysUring::SysUring() : ring_(new struct io_uring()) {}
+
+SysUring::~SysUring() {
+  if (live_) io_uring_queue_exit(ring_.get());
+}
+
+int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
+                     std::unique_ptr<SysUring>* out) {
+  std::unique_ptr<SysUring> ring(new SysUring());
+  struct io_uring_params params = {};
+  params.flags = IORING_SETUP_CQSIZE;
+  params.cq_entries = cq_entries;
+  int r;
+  do {
+    r = io_uring_queue_init_params(sq_entries, ring->ring_.get(), &params);
+  } while (r == -EINTR);
+  if (r < 0) return r;
+  ring->live_ = true;
+  struct io_uring_probe* probe = io_uring_get_probe_ring(ring->ring_.get());
+  if (probe == nullptr) return -EOPNOTSUPP;
+  bool supported = true;
+  for (int op : {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
+                 IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT,
+                 IORING_OP_ASYNC_CANCEL}) {
+    supported = supported && io_uring_opcode_supported(probe, op);
+  }
+  io_uring_free_probe(probe);
+  if (!supported) return -EOPNOTSUPP;
+  *out = std::move(ring);
+  return 0;
+}
+
+unsigned SysUring::cq_entries() const { return ring_->cq.ring_entries; }
+
+int SysUring::RegisterEventfd(int fd) {
+  int r;
+  do {
+    r = io_uring_register_eventfd(ring_.get(), fd);
+  } while (r == -EINTR);
+  return r;
+}
+
+struct io_uring_sqe* SysUring::GetSqe() { return io_uring_get_sqe(ring_.get()); }
+
+int SysUring::Submit() {
+  int r;
+  do {
+    r = io_uring_submit(ring_.get());
+  } while (r == -EINTR);
+  return r;
+}
+
+bool SysUring::PeekOne(uint64_t* user_data, int* res) {
+  struct io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(ring_.get(), &cqe) != 0 || cqe == nullptr) {
+    return false;
+  }
+  *user_data = cqe->user_data;
+  *res = cqe->res;
+  io_uring_cqe_seen(ring_.get(), cqe);
+  return true;
+}
+
+void SysUring::PrepOpenat2(struct io_uring_sqe* sqe, int dirfd,
+                           const char* path, OpenHow* how) {
+  static_assert(sizeof(OpenHow) == sizeof(struct open_how));
+  how->flags |= O_CLOEXEC;
+  io_uring_prep_openat2(sqe, dirfd, path,
+                        reinterpret_cast<struct open_how*>(how));
+}
+
+void SysUring::PrepMkdirat(struct io_uring_sqe* sqe, int dirfd,
+                           const char* path, mode_t mode) {
+  io_uring_prep_mkdirat(sqe, dirfd, path, mode);
+}
+
+void SysUring::PrepUnlinkat(struct io_uring_sqe* sqe, int dirfd,
+                            const char* path, int flags) {
+  io_uring_prep_unlinkat(sqe, dirfd, path, flags);
+}
+
+void SysUring::PrepRenameat(struct io_uring_sqe* sqe, int old_dirfd,
+                            const char* old_path, int new_dirfd,
+                            const char* new_path) {
+  io_uring_prep_renameat(sqe, old_dirfd, old_path, new_dirfd, new_path, 0);
+}
+
+void SysUring::PrepSymlinkat(struct io_uring_sqe* sqe, const char* target,
+                             int dirfd, const char* path) {
+  io_uring_prep_symlinkat(sqe, target, dirfd, path);
+}
+
+void SysUring::PrepCancel(struct io_uring_sqe* sqe, uint64_t target) {
+  io_uring_prep_cancel64(sqe, target, 0);
+}
+
+void SysUring::ForceAsync(struct io_uring_sqe* sqe) {
+  io_uring_sqe_set_flags(sqe, sqe->flags | IOSQE_ASYNC);
+}
+
+void SysUring::SetUserData(struct io_uring_sqe* sqe, uint64_t user_data) {
+  io_uring_sqe_set_data64(sqe, user_data);
+}
+
+}  // namespace internal
+}  // namespace capfs

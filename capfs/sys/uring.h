@@ -1,0 +1,95 @@
+// io_uring(7) through liburing: a ring, its submissions and its completions.
+//
+// The runtime keeps one ring per loop (capfs/runtime/internal/uring_ring.h);
+// this is the part that talks to the kernel. Preparing a submission only
+// writes memory; Submit and the registrations are the syscalls. The ring's
+// descriptor is close-on-exec (the kernel makes it so).
+//
+// Not part of the API.
+
+#ifndef CAPFS_SYS_URING_H_
+#define CAPFS_SYS_URING_H_
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <memory>
+
+#include "capfs/sys/fs.h"
+
+struct io_uring;
+struct io_uring_sqe;
+
+namespace capfs {
+namespace internal {
+
+class SysUring {
+ public:
+  // A ring with room for `sq_entries` submissions and `cq_entries`
+  // completions at once, whose every opcode the runtime uses is supported.
+  // 0, or -errno: ENOSYS (no io_uring), EPERM (seccomp,
+  // kernel.io_uring_disabled), EOPNOTSUPP (an opcode is missing), ...
+  static int Create(unsigned sq_entries, unsigned cq_entries,
+                    std::unique_ptr<SysUring>* out);
+  SysUring(const SysUring&) = delete;
+  SysUring& operator=(const SysUring&) = delete;
+  ~SysUring();
+
+  unsigned cq_entries() const;
+
+  // io_uring_register_eventfd: `fd` is signalled whenever a completion is
+  // posted. 0 or -errno.
+  int RegisterEventfd(int fd);
+
+  // A free submission slot, or nullptr when the submission queue is full
+  // (Submit first).
+  struct io_uring_sqe* GetSqe();
+  // Hands every prepared submission to the kernel: the count, or -errno.
+  int Submit();
+
+  // Calls `fn(user_data, res)` for every completion posted now and consumes
+  // them; returns how many there were.
+  template <typename Fn>
+  unsigned Reap(Fn fn) {
+    unsigned n = 0;
+    uint64_t user_data;
+    int res;
+    while (PeekOne(&user_data, &res)) {
+      ++n;
+      fn(user_data, res);
+    }
+    return n;
+  }
+
+  // Preparing submissions: each fills `sqe` and tags it with `user_data`.
+  // Paths and structures must stay put until the completion arrives.
+  static void PrepOpenat2(struct io_uring_sqe* sqe, int dirfd,
+                          const char* path, OpenHow* how);
+  static void PrepMkdirat(struct io_uring_sqe* sqe, int dirfd,
+                          const char* path, mode_t mode);
+  static void PrepUnlinkat(struct io_uring_sqe* sqe, int dirfd,
+                           const char* path, int flags);
+  static void PrepRenameat(struct io_uring_sqe* sqe, int old_dirfd,
+                           const char* old_path, int new_dirfd,
+                           const char* new_path);
+  static void PrepSymlinkat(struct io_uring_sqe* sqe, const char* target,
+                            int dirfd, const char* path);
+  // Cancels the submission tagged `target` (IORING_OP_ASYNC_CANCEL).
+  static void PrepCancel(struct io_uring_sqe* sqe, uint64_t target);
+  // Makes the kernel run the submission from its workers rather than try it
+  // inline without blocking first (IOSQE_ASYNC).
+  static void ForceAsync(struct io_uring_sqe* sqe);
+  static void SetUserData(struct io_uring_sqe* sqe, uint64_t user_data);
+
+ private:
+  SysUring();
+  bool PeekOne(uint64_t* user_data, int* res);
+
+  std::unique_ptr<struct io_uring> ring_;
+  bool live_ = false;  // set up, so to be torn down
+};
+
+}  // namespace internal
+}  // namespace capfs
+
+#endif  // CAPFS_SYS_URING_H_

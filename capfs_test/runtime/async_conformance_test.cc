@@ -1,0 +1,425 @@
+// Every awaitable Dir call (capfs/runtime/async_dir.h) against the sync Dir
+// call, on the conformance table's paths and operations.
+//
+// Two twin standard trees: the sync call runs on one, the awaitable call on
+// the other, and the two must agree on everything: status code, errno,
+// violation, what was opened or stat'ed (by name), a symlink's target, a
+// listing, and the tree afterwards (inside root/ and outside it). Each case
+// runs on a fresh loop once per backend and per set of paths the loop may
+// use (fs_paths.h): the defaults (nonblocking on the loop, then io_uring),
+// each of the two alone, and the workers alone; on tmpfs, where the
+// in-memory fast paths apply, and on the test's temporary directory (a disk
+// filesystem here), where only RESOLVE_CACHED's do. Permission cases run
+// both sides in children without capabilities. The counters (fs_paths.h)
+// must show that the paths under test served calls.
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "capfs/capfs.h"
+#include "capfs/runtime/runtime.h"
+#include "capfs_test/conformance/operations.h"
+#include "capfs_test/conformance/standard_tree.h"
+#include "capfs_test/testing/child.h"
+#include "capfs_test/testing/names.h"
+#include "capfs_test/testing/temp_tree.h"
+#include "gtest/gtest.h"
+
+namespace capfs_test {
+namespace {
+
+using capfs::Dir;
+using capfs::DirOptions;
+using capfs::Resolver;
+using capfs::Scope;
+using capfs::runtime::AsyncFsCounts;
+using capfs::runtime::AsyncFsCountsNow;
+using capfs::runtime::AsyncFsOptions;
+using capfs::runtime::IoBackend;
+using capfs::runtime::LoopOptions;
+using capfs::runtime::Task;
+
+// Where the trees are.
+enum class Fs { kTmpfs, kTestTmpdir };
+
+struct Config {
+  const char* name;
+  IoBackend backend;
+  AsyncFsOptions paths;
+  Fs fs;
+  Resolver resolver = Resolver::kKernel;
+};
+
+const std::vector<Config>& Configs() {
+  static const std::vector<Config>* configs = [] {
+    auto* out = new std::vector<Config>;
+    // Both backends with io_uring on and off; each path alone on epoll.
+    out->push_back({"epoll_default_tmpfs", IoBackend::kEpoll, {true, true},
+                    Fs::kTmpfs});
+    out->push_back({"poll_default_tmpfs", IoBackend::kPoll, {true, true},
+                    Fs::kTmpfs});
+    out->push_back({"epoll_default_disk", IoBackend::kEpoll, {true, true},
+                    Fs::kTestTmpdir});
+    out->push_back({"epoll_loop_only", IoBackend::kEpoll, {true, false},
+                    Fs::kTmpfs});
+    out->push_back({"poll_loop_only", IoBackend::kPoll, {true, false},
+                    Fs::kTmpfs});
+    out->push_back({"epoll_io_uring_only", IoBackend::kEpoll, {false, true},
+                    Fs::kTmpfs});
+    out->push_back({"epoll_workers_only", IoBackend::kEpoll, {false, false},
+                    Fs::kTmpfs});
+    return out;
+  }();
+  return *configs;
+}
+
+// A status in words: code, errno, violation.
+std::string StatusWords(const absl::Status& s) {
+  return absl::StrCat(absl::StatusCodeToString(s.code()), "/",
+                      capfs::ErrnoOf(s), "/",
+                      static_cast<int>(capfs::ViolationOf(s)));
+}
+
+struct Result {
+  RawResult raw;
+  std::string status;  // StatusWords
+};
+
+Result FromStatus(const absl::Status& s) {
+  Result r;
+  r.status = StatusWords(s);
+  r.raw.violation = capfs::ViolationOf(s);
+  r.raw.err = r.raw.violation == capfs::Violation::kNone ? capfs::ErrnoOf(s)
+                                                          : 0;
+  if (!s.ok() && r.raw.err == 0 &&
+      r.raw.violation == capfs::Violation::kNone) {
+    r.raw.err = -1;
+    r.raw.text = std::string(s.message());
+  }
+  return r;
+}
+
+std::string Sibling(const std::string& path) {
+  return absl::StrCat(capfs::SplitLast(path).parent, "renamed");
+}
+
+void FromFd(int fd, Result* r) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    r->raw.err = errno;
+    return;
+  }
+  r->raw.ino = st.st_ino;
+  r->raw.kind = KindName(st.st_mode);
+}
+
+// `op` on `path` through the sync Dir calls (kAsync false) or the awaitable
+// ones, on the loop either way.
+template <bool kAsync>
+Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
+                   const std::string& path) {
+  namespace rt = capfs::runtime;
+  constexpr char kTarget[] = "t/../x";
+  switch (op.kind) {
+    case OpKind::kOpen: {
+      absl::StatusOr<capfs::Fd> fd;
+      if constexpr (kAsync) {
+        fd = co_await rt::OpenAt(root, path, op.flags, op.mode);
+      } else {
+        fd = root.OpenAt(path, op.flags, op.mode);
+      }
+      Result r = FromStatus(fd.status());
+      if (fd.ok()) FromFd(fd->get(), &r);
+      co_return r;
+    }
+    case OpKind::kOpenDir: {
+      absl::StatusOr<Dir> d;
+      if constexpr (kAsync) {
+        d = co_await rt::OpenDir(root, path);
+      } else {
+        d = root.OpenDir(path);
+      }
+      Result r = FromStatus(d.status());
+      if (d.ok()) {
+        FromFd(d->fd(), &r);
+        if (d->options().scope != root.options().scope ||
+            d->options().resolver != root.options().resolver ||
+            d->options().read_only != root.options().read_only) {
+          r.raw.text = "options not inherited";
+        }
+      }
+      co_return r;
+    }
+    case OpKind::kStat:
+    case OpKind::kLstat: {
+      const bool follow = op.kind == OpKind::kStat;
+      absl::StatusOr<capfs::FileStat> st;
+      if constexpr (kAsync) {
+        // Not `follow ? co_await ... : co_await ...`: g++ 12 miscompiles
+        // co_await inside a conditional expression.
+        if (follow) {
+          st = co_await rt::Stat(root, path);
+        } else {
+          st = co_await rt::Lstat(root, path);
+        }
+      } else {
+        st = follow ? root.Stat(path) : root.Lstat(path);
+      }
+      Result r = FromStatus(st.status());
+      if (st.ok()) {
+        r.raw.ino = st->ino;
+        r.raw.kind = KindName(st->kind);
+        // Everything else a stat says, but the times (the twins differ).
+        r.raw.text = absl::StrCat(st->size, " ", st->perm, " ", st->nlink,
+                                  " ", st->uid, " ", st->gid);
+      }
+      co_return r;
+    }
+    case OpKind::kReadLink: {
+      absl::StatusOr<std::string> t;
+      if constexpr (kAsync) {
+        t = co_await rt::ReadLink(root, path);
+      } else {
+        t = root.ReadLink(path);
+      }
+      Result r = FromStatus(t.status());
+      if (t.ok()) r.raw.text = *t;
+      co_return r;
+    }
+    case OpKind::kReadDir: {
+      absl::StatusOr<std::vector<capfs::DirEntry>> entries;
+      if constexpr (kAsync) {
+        entries = co_await rt::ReadDir(root, path);
+      } else {
+        entries = root.ReadDir(path);
+      }
+      Result r = FromStatus(entries.status());
+      if (entries.ok()) {
+        std::vector<std::string> names;
+        for (const capfs::DirEntry& e : *entries) {
+          names.push_back(absl::StrCat(e.name, ":", KindName(e.kind)));
+        }
+        std::sort(names.begin(), names.end());
+        r.raw.text = absl::StrJoin(names, ",");
+      }
+      co_return r;
+    }
+    default:
+      break;
+  }
+  // The calls that give only a status.
+  absl::Status s;
+  if constexpr (kAsync) {
+    switch (op.kind) {
+      case OpKind::kMkdir: s = co_await rt::Mkdir(root, path, op.mode); break;
+      case OpKind::kUnlink: s = co_await rt::Unlink(root, path); break;
+      case OpKind::kRmdir: s = co_await rt::Rmdir(root, path); break;
+      case OpKind::kSymlink: s = co_await rt::Symlink(root, kTarget, path); break;
+      case OpKind::kRenameFrom:
+        s = co_await rt::Rename(root, path, root, "renamed");
+        break;
+      case OpKind::kRenameTo:
+        s = co_await rt::Rename(root, "empty_file", root, path);
+        break;
+      case OpKind::kRenameAcross:
+        s = co_await rt::Rename(root, path, sub, "moved");
+        break;
+      case OpKind::kRenameWithin:
+        s = co_await rt::Rename(root, path, root, Sibling(path));
+        break;
+      case OpKind::kRenameToMissing:
+        s = co_await rt::Rename(root, path, root, "missing_dir/x");
+        break;
+      case OpKind::kSymlinkEmptyTarget:
+        s = co_await rt::Symlink(root, "", path);
+        break;
+      default:
+        s = absl::InternalError("no such operation");
+    }
+  } else {
+    switch (op.kind) {
+      case OpKind::kMkdir: s = root.Mkdir(path, op.mode); break;
+      case OpKind::kUnlink: s = root.Unlink(path); break;
+      case OpKind::kRmdir: s = root.Rmdir(path); break;
+      case OpKind::kSymlink: s = root.Symlink(kTarget, path); break;
+      case OpKind::kRenameFrom: s = root.Rename(path, root, "renamed"); break;
+      case OpKind::kRenameTo: s = root.Rename("empty_file", root, path); break;
+      case OpKind::kRenameAcross: s = root.Rename(path, sub, "moved"); break;
+      case OpKind::kRenameWithin:
+        s = root.Rename(path, root, Sibling(path));
+        break;
+      case OpKind::kRenameToMissing:
+        s = root.Rename(path, root, "missing_dir/x");
+        break;
+      case OpKind::kSymlinkEmptyTarget: s = root.Symlink("", path); break;
+      default:
+        s = absl::InternalError("no such operation");
+    }
+  }
+  co_return FromStatus(s);
+}
+
+// A base directory on the filesystem `fs`.
+std::string BaseFor(Fs fs, const TempDir& tmpfs_dir) {
+  if (fs == Fs::kTmpfs) return tmpfs_dir.path();
+  const char* base = getenv("TEST_TMPDIR");
+  std::string tmpl = absl::StrCat(base ? base : "/tmp", "/async_conf_XXXXXX");
+  CheckOrDie(mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
+  return tmpl;
+}
+
+class AsyncConformanceTest
+    : public testing::TestWithParam<std::tuple<Config, Scope, Op>> {
+ protected:
+  const Config& config() const { return std::get<0>(GetParam()); }
+  Scope scope() const { return std::get<1>(GetParam()); }
+  const Op& op() const { return std::get<2>(GetParam()); }
+
+  void SetUp() override {
+    base_ = BaseFor(config().fs, temp_);
+    // Equal lengths: symlinks to the host path of a side have equal sizes.
+    sync_ = base_ + "/sync_";
+    async_ = base_ + "/async";
+    for (const std::string* d : {&sync_, &async_}) {
+      CheckOrDie(mkdir(d->c_str(), 0755) == 0, "mkdir case dir");
+      BuildStandardTree(*d);
+    }
+    pristine_root_ = SnapshotTree(sync_ + "/root", sync_);
+    pristine_outside_ = SnapshotTree(sync_ + "/outside", sync_);
+  }
+  void TearDown() override {
+    if (config().fs != Fs::kTmpfs) RemoveTree(base_);
+  }
+
+  // The call on `side`'s tree, in words; the trees afterwards in `*after`,
+  // and the tree rebuilt if the call changed it.
+  template <bool kAsync>
+  std::string Side(const std::string& side, const PathCase& pc,
+                   std::string* after) {
+    auto run = [&]() -> std::string {
+      DirOptions options;
+      options.resolver = config().resolver;
+      options.scope = scope();
+      absl::StatusOr<Dir> root = Dir::Open(side + "/root", options);
+      if (!root.ok()) return root.status().ToString();
+      absl::StatusOr<Dir> sub = root->OpenDir("dir/sub");
+      if (!sub.ok()) return sub.status().ToString();
+      LoopOptions loop;
+      loop.backend = config().backend;
+      loop.fs = config().paths;
+      absl::StatusOr<std::string> r = capfs::runtime::Run(
+          [&]() -> Task<absl::StatusOr<std::string>> {
+            Result r = co_await RunOp<kAsync>(op(), *root, *sub, pc.path);
+            co_return absl::StrCat(r.status, " ", r.raw.Serialize());
+          }(),
+          loop);
+      return r.ok() ? *r : r.status().ToString();
+    };
+    std::string serialized;
+    if (pc.needs_permission_checks) {
+      ChildOptions child;
+      child.drop_privileges = true;
+      absl::StatusOr<std::string> out = RunInChild(child, run);
+      serialized = out.ok() ? *out : out.status().ToString();
+    } else {
+      serialized = run();
+    }
+    // "status raw": name the inode on this side.
+    size_t space = serialized.find(' ');
+    std::string status = serialized.substr(0, space);
+    RawResult raw = RawResult::Parse(
+        space == std::string::npos ? "" : serialized.substr(space + 1));
+    const std::string pristine =
+        absl::StrCat(pristine_root_, "\n--\n", pristine_outside_);
+    if (!Mutates(op())) {
+      std::map<ino_t, std::string>& inodes = inodes_[side];
+      if (inodes.empty()) inodes = InodePaths(side);
+      *after = pristine;
+      return absl::StrCat(status, " ", Describe(raw, inodes, side));
+    }
+    std::string described = absl::StrCat(
+        status, " ",
+        Describe(raw, raw.ino != 0 ? InodePaths(side)
+                                   : std::map<ino_t, std::string>(),
+                 side));
+    *after = absl::StrCat(SnapshotTree(side + "/root", side), "\n--\n",
+                          SnapshotTree(side + "/outside", side));
+    if (*after != pristine) RebuildStandardTree(side);
+    return described;
+  }
+
+  TempDir temp_;
+  std::string base_;
+  std::string sync_;
+  std::string async_;
+  std::string pristine_root_;
+  std::string pristine_outside_;
+  std::map<std::string, std::map<ino_t, std::string>> inodes_;  // by side
+};
+
+TEST_P(AsyncConformanceTest, SameAsTheSyncCall) {
+  const AsyncFsCounts before = AsyncFsCountsNow();
+  for (const PathCase& pc : StandardPaths()) {
+    SCOPED_TRACE(absl::StrCat(op().name, " \"", pc.path.substr(0, 64),
+                              pc.path.size() > 64 ? "...\"" : "\"", " in ",
+                              ScopeName(scope()), " on ", config().name));
+    // A walk through many symlinks may say ELOOP now and then while another
+    // process renames directories (see conformance_test.cc): a case where
+    // either side says ELOOP and the two disagree is run again.
+    std::string want, got, want_tree, got_tree;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      want = Side<false>(sync_, pc, &want_tree);
+      got = Side<true>(async_, pc, &got_tree);
+      if (want == got || (want.find("ELOOP") == std::string::npos &&
+                          got.find("ELOOP") == std::string::npos)) {
+        break;
+      }
+    }
+    EXPECT_EQ(got, want);
+    EXPECT_EQ(got_tree, want_tree) << "the trees afterwards differ";
+  }
+  // The paths this configuration allows served calls (counted in this
+  // process only: permission cases run in children).
+  const AsyncFsCounts after = AsyncFsCountsNow();
+  const bool kernel = config().resolver == Resolver::kKernel;
+  if (kernel && config().paths.on_loop &&
+      (op().kind == OpKind::kStat || op().kind == OpKind::kOpenDir)) {
+    EXPECT_GT(after.on_loop, before.on_loop) << "nothing ran on the loop";
+  }
+  if (kernel && config().paths.io_uring && capfs::runtime::IoUringAvailable() &&
+      (op().kind == OpKind::kMkdir || op().kind == OpKind::kRenameFrom)) {
+    EXPECT_GT(after.io_uring, before.io_uring) << "nothing ran on io_uring";
+  }
+  if (!kernel || (!config().paths.on_loop && !config().paths.io_uring)) {
+    EXPECT_EQ(after.on_loop, before.on_loop);
+    EXPECT_EQ(after.io_uring, before.io_uring);
+  }
+}
+
+std::string CaseName(
+    const testing::TestParamInfo<std::tuple<Config, Scope, Op>>& info) {
+  return absl::StrCat(std::get<0>(info.param).name, "_",
+                      ScopeName(std::get<1>(info.param)), "_",
+                      std::get<2>(info.param).name);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, AsyncConformanceTest,
+    testing::Combine(testing::ValuesIn(Configs()),
+                     testing::Values(Scope::kBeneath, Scope::kInRoot),
+                     testing::ValuesIn(AllOps())),
+    CaseName);
+
+}  // namespace
+}  // namespace capfs_test
