@@ -33,6 +33,12 @@
 // system call and the switch to the new stack.
 extern "C" long capfs_clone3_run(void* args, size_t size, int (*fn)(void*),
                                  void* arg);
+// The same with clone(2), for kernels and seccomp profiles without clone3.
+// Not the C library's clone(): sanitizers intercept that one and run their
+// after-fork hooks in the child, which under CLONE_VM writes the parent's
+// state (ThreadSanitizer then believes the parent forked while threaded).
+extern "C" long capfs_clone_run(unsigned long flags, void* stack_top,
+                                int* parent_tid, int (*fn)(void*), void* arg);
 
 #if defined(__x86_64__)
 __asm__(
@@ -59,7 +65,30 @@ __asm__(
     "  hlt\n"
     "1:\n"
     "  ret\n"
-    ".size capfs_clone3_run, .-capfs_clone3_run\n");
+    ".size capfs_clone3_run, .-capfs_clone3_run\n"
+    ".globl capfs_clone_run\n"
+    ".hidden capfs_clone_run\n"
+    ".type capfs_clone_run,@function\n"
+    "capfs_clone_run:\n"
+    "  endbr64\n"
+    // flags, stack and parent_tid are clone's first three arguments; fn to
+    // r9, arg stays in r8 (clone's tls, unused without CLONE_SETTLS).
+    "  movq %rcx, %r9\n"
+    "  xorl %r10d, %r10d\n"  // child_tid
+    "  movl $56, %eax\n"     // SYS_clone
+    "  syscall\n"
+    "  testq %rax, %rax\n"
+    "  jnz 1f\n"
+    "  xorl %ebp, %ebp\n"
+    "  movq %r8, %rdi\n"
+    "  callq *%r9\n"
+    "  movl %eax, %edi\n"
+    "  movl $231, %eax\n"  // SYS_exit_group
+    "  syscall\n"
+    "  hlt\n"
+    "1:\n"
+    "  ret\n"
+    ".size capfs_clone_run, .-capfs_clone_run\n");
 #elif defined(__aarch64__)
 __asm__(
     ".text\n"
@@ -81,7 +110,28 @@ __asm__(
     "  brk #0\n"
     "1:\n"
     "  ret\n"
-    ".size capfs_clone3_run, .-capfs_clone3_run\n");
+    ".size capfs_clone3_run, .-capfs_clone3_run\n"
+    ".globl capfs_clone_run\n"
+    ".hidden capfs_clone_run\n"
+    ".type capfs_clone_run,%function\n"
+    "capfs_clone_run:\n"
+    "  mov x9, x3\n"
+    "  mov x10, x4\n"
+    "  mov x3, #0\n"    // tls
+    "  mov x4, #0\n"    // child_tid
+    "  mov x8, #220\n"  // SYS_clone
+    "  svc #0\n"
+    "  cbnz x0, 1f\n"
+    "  mov x29, #0\n"
+    "  mov x30, #0\n"
+    "  mov x0, x10\n"
+    "  blr x9\n"
+    "  mov x8, #94\n"  // SYS_exit_group
+    "  svc #0\n"
+    "  brk #0\n"
+    "1:\n"
+    "  ret\n"
+    ".size capfs_clone_run, .-capfs_clone_run\n");
 #endif
 
 namespace capfs {
@@ -381,10 +431,9 @@ pid_t SysSpawn(SpawnPlan* plan, int* pidfd_out) {
   if (!plan->used_clone3) {
     plan->signals_cleared = false;
     // Exit signal 0 (the low byte of the flags) until execve.
-    const int flags = static_cast<int>(vm) | CLONE_VFORK | CLONE_PIDFD;
-    pid =
-        ::clone(ChildMain, stack.get() + kChildStackSize, flags, plan, &pidfd);
-    if (pid < 0) pid = -errno;
+    const unsigned long flags = vm | CLONE_VFORK | CLONE_PIDFD;
+    pid = capfs_clone_run(flags, stack.get() + kChildStackSize, &pidfd,
+                          ChildMain, plan);
   }
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, sizeof(uint64_t));
 

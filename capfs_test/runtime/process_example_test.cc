@@ -37,13 +37,14 @@ Task<absl::StatusOr<ExitStatus>> RunPlugin(Scope& scope, const Dir& in,
   absl::StatusOr<Landlock> sandbox = Landlock::Build(
       rules, {.strict = true, .deny_tcp = true, .scope_ipc = true});
   if (!sandbox.ok()) co_return sandbox.status();
-  absl::StatusOr<Child> plugin =
-      Spawn(scope, {.program = "/bin/sh",
-                    .argv = {"sh", "-c", std::move(script)},
-                    .env = std::vector<std::string>{"PATH=/usr/bin:/bin"},
-                    .cwd = &out,
-                    .new_session = true,
-                    .landlock = &*sandbox});
+  SpawnOptions options;
+  options.program = "/bin/sh";
+  options.argv = {"sh", "-c", std::move(script)};
+  options.env = std::vector<std::string>{"PATH=/usr/bin:/bin"};
+  options.cwd = &out;
+  options.new_session = true;  // no tty of ours to write into
+  options.landlock = &*sandbox;
+  absl::StatusOr<Child> plugin = Spawn(scope, std::move(options));
   if (!plugin.ok()) co_return plugin.status();  // names the step that failed
   co_return co_await plugin->Wait();
 }
