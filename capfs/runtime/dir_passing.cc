@@ -92,8 +92,8 @@ Task<absl::StatusOr<Dir>> RecvDir(AsyncFd& socket) {
       co_await RecvMsg(socket, absl::MakeSpan(buf, want), 1);
   if (!m.ok()) {
     if (absl::IsResourceExhausted(m.status())) {
-      co_return Malformed(absl::StrCat("more than one descriptor: ",
-                                       m.status().message()));
+      co_return Malformed(
+          absl::StrCat("more than one descriptor: ", m.status().message()));
     }
     co_return m.status();
   }
@@ -101,8 +101,8 @@ Task<absl::StatusOr<Dir>> RecvDir(AsyncFd& socket) {
     co_return absl::UnavailableError("RecvDir: end of stream before a Dir");
   }
   if (m->fds.size() != 1) {
-    co_return Malformed(absl::StrCat(m->fds.size(),
-                                     " descriptors (expected exactly one)"));
+    co_return Malformed(
+        absl::StrCat(m->fds.size(), " descriptors (expected exactly one)"));
   }
   size_t got = m->size;
   // The rest of the record on a stream socket (a short read).

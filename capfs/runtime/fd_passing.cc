@@ -48,8 +48,8 @@ Task<absl::StatusOr<size_t>> SendMsg(AsyncFd& socket, absl::string_view data,
   if (data.empty() && !fds.empty() && socket.valid()) {
     int type = 0;
     socklen_t len = sizeof(type);
-    int r = internal::SysGetsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type,
-                                    &len);
+    int r =
+        internal::SysGetsockopt(socket.get(), SOL_SOCKET, SO_TYPE, &type, &len);
     if (r == 0 && type == SOCK_STREAM) {
       co_return absl::InvalidArgumentError(
           "sendmsg: descriptors on a stream socket need at least one byte of "
@@ -81,8 +81,7 @@ Task<absl::StatusOr<size_t>> SendMsg(AsyncFd& socket, absl::string_view data,
       });
 }
 
-Task<absl::StatusOr<ReceivedMsg>> RecvMsg(AsyncFd& socket,
-                                          absl::Span<char> buf,
+Task<absl::StatusOr<ReceivedMsg>> RecvMsg(AsyncFd& socket, absl::Span<char> buf,
                                           size_t max_fds) {
   max_fds = std::min(max_fds, kMaxFdsPerMsg);
   ControlBuffer control(max_fds);
@@ -98,8 +97,7 @@ Task<absl::StatusOr<ReceivedMsg>> RecvMsg(AsyncFd& socket,
           msg.msg_control = control.data();
           msg.msg_controllen = control.size();
         }
-        return internal::SysRecvmsg(t.fd, &msg,
-                                    t.msg_flags | MSG_CMSG_CLOEXEC);
+        return internal::SysRecvmsg(t.fd, &msg, t.msg_flags | MSG_CMSG_CLOEXEC);
       });
   if (!n.ok()) co_return n.status();
   ReceivedMsg received{*n, {}};

@@ -42,8 +42,8 @@ namespace capfs {
 namespace runtime {
 
 struct ReceivedMsg {
-  size_t size;           // bytes of data read into the buffer
-  std::vector<Fd> fds;   // the descriptors that came with them, in order
+  size_t size;          // bytes of data read into the buffer
+  std::vector<Fd> fds;  // the descriptors that came with them, in order
 };
 
 // At most this many descriptors in one message (the kernel's SCM_MAX_FD).
@@ -61,8 +61,7 @@ Task<absl::StatusOr<size_t>> SendMsg(AsyncFd& socket, absl::string_view data,
 // kMaxFdsPerMsg are ever asked for). More descriptors than that, or a
 // truncated control message, is kResourceExhausted, with every descriptor
 // that arrived closed.
-Task<absl::StatusOr<ReceivedMsg>> RecvMsg(AsyncFd& socket,
-                                          absl::Span<char> buf,
+Task<absl::StatusOr<ReceivedMsg>> RecvMsg(AsyncFd& socket, absl::Span<char> buf,
                                           size_t max_fds);
 
 }  // namespace runtime

@@ -49,8 +49,8 @@ absl::StatusOr<SocketAddress> Name(const AsyncFd& socket, NameCall call,
   if (!socket.valid()) return ErrnoError(EBADF, op, "");
   struct sockaddr_storage storage;
   socklen_t len = sizeof(storage);
-  int r = call(socket.get(), reinterpret_cast<struct sockaddr*>(&storage),
-               &len);
+  int r =
+      call(socket.get(), reinterpret_cast<struct sockaddr*>(&storage), &len);
   if (r < 0) return ErrnoError(-r, op, "");
   return SocketAddress::FromSockaddr(
       reinterpret_cast<struct sockaddr*>(&storage), len);
@@ -115,9 +115,9 @@ Task<absl::StatusOr<AsyncFd>> Connect(Scope& scope,
                                       const SocketAddress& address, int type) {
   if (address.family() == AF_UNSPEC) co_return NoAddress("connect");
   if (!KnownType(type)) {
-    co_return absl::InvalidArgumentError(absl::StrCat(
-        "connect: socket type ", type,
-        " is not SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET"));
+    co_return absl::InvalidArgumentError(
+        absl::StrCat("connect: socket type ", type,
+                     " is not SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET"));
   }
   absl::StatusOr<Fd> fd = NewSocket(address, type);
   if (!fd.ok()) co_return fd.status();
@@ -125,8 +125,9 @@ Task<absl::StatusOr<AsyncFd>> Connect(Scope& scope,
   if (r < 0 && r != -EINPROGRESS) {
     co_return ErrnoError(-r, "connect", address.ToString());
   }
-  absl::StatusOr<AsyncFd> socket = AsyncFd::AdoptNewSocket(
-      scope, *std::move(fd), type, IsIp(address.family()) && type == SOCK_STREAM);
+  absl::StatusOr<AsyncFd> socket =
+      AsyncFd::AdoptNewSocket(scope, *std::move(fd), type,
+                              IsIp(address.family()) && type == SOCK_STREAM);
   if (!socket.ok() || r == 0) co_return socket;
   // In progress (TCP): wait until it is writable, which it becomes once the
   // handshake is over either way, then ask connect(2) again: 0 (or EISCONN)
@@ -159,12 +160,11 @@ absl::StatusOr<AsyncFd> BindDatagram(Scope& scope,
   return AsyncFd::AdoptNewSocket(scope, *std::move(fd), SOCK_DGRAM, false);
 }
 
-absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope,
-                                                       int type) {
+absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope, int type) {
   if (!KnownType(type)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "socketpair: socket type ", type,
-        " is not SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("socketpair: socket type ", type,
+                     " is not SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET"));
   }
   int fds[2];
   int r = internal::SysSocketpair(AF_UNIX, type, 0, fds);
@@ -208,22 +208,22 @@ Task<absl::StatusOr<size_t>> RecvFrom(AsyncFd& socket, absl::Span<char> buf,
                                       SocketAddress* from) {
   struct sockaddr_storage storage;
   socklen_t len = 0;
-  absl::StatusOr<size_t> n = co_await DoIo(
-      socket, Direction::kRead, "recvfrom", buf.size(),
-      [buf, &storage, &len](const IoTarget& t) -> ssize_t {
-        len = sizeof(storage);
-        return internal::SysRecvfrom(
-            t.fd, buf.data(), buf.size(), t.msg_flags,
-            reinterpret_cast<struct sockaddr*>(&storage), &len);
-      });
+  absl::StatusOr<size_t> n =
+      co_await DoIo(socket, Direction::kRead, "recvfrom", buf.size(),
+                    [buf, &storage, &len](const IoTarget& t) -> ssize_t {
+                      len = sizeof(storage);
+                      return internal::SysRecvfrom(
+                          t.fd, buf.data(), buf.size(), t.msg_flags,
+                          reinterpret_cast<struct sockaddr*>(&storage), &len);
+                    });
   if (n.ok() && from != nullptr) {
     if (len < sizeof(sa_family_t)) {
       // The kernel names no sender: on a Unix socket, one that never
       // bound, which prints as "unix:" (on a connected stream, nobody).
       int domain = AF_UNSPEC;
       socklen_t domain_len = sizeof(domain);
-      if (internal::SysGetsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN,
-                                  &domain, &domain_len) == 0 &&
+      if (internal::SysGetsockopt(socket.get(), SOL_SOCKET, SO_DOMAIN, &domain,
+                                  &domain_len) == 0 &&
           domain == AF_UNIX) {
         storage.ss_family = AF_UNIX;
         len = sizeof(sa_family_t);

@@ -79,8 +79,8 @@ absl::StatusOr<AsyncFd> BindDatagram(Scope& scope,
 
 // Two connected Unix sockets of `type` (SOCK_STREAM, SOCK_DGRAM,
 // SOCK_SEQPACKET): socketpair(2).
-absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(
-    Scope& scope, int type = SOCK_STREAM);
+absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope,
+                                                       int type = SOCK_STREAM);
 
 // getsockname(2) and getpeername(2). ENOTCONN for an unconnected peer.
 absl::StatusOr<SocketAddress> LocalAddress(const AsyncFd& socket);

@@ -87,10 +87,10 @@ absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view text) {
                                     : "empty Unix socket path");
     }
     if (name.size() > kMaxUnixName) {
-      return Invalid(text, absl::StrCat("Unix socket ",
-                                        abstract ? "name" : "path", " of ",
-                                        name.size(), " bytes (at most ",
-                                        kMaxUnixName, ")"));
+      return Invalid(
+          text,
+          absl::StrCat("Unix socket ", abstract ? "name" : "path", " of ",
+                       name.size(), " bytes (at most ", kMaxUnixName, ")"));
     }
     auto* un = reinterpret_cast<struct sockaddr_un*>(&a.storage_);
     un->sun_family = AF_UNIX;
@@ -116,7 +116,8 @@ absl::StatusOr<SocketAddress> SocketAddress::Parse(absl::string_view text) {
     }
     std::string inner(host.substr(1, host.size() - 2));
     auto* in6 = reinterpret_cast<struct sockaddr_in6*>(&a.storage_);
-    if (inner.empty() || inet_pton(AF_INET6, inner.c_str(), &in6->sin6_addr) != 1) {
+    if (inner.empty() ||
+        inet_pton(AF_INET6, inner.c_str(), &in6->sin6_addr) != 1) {
       return Invalid(text, "not an IPv6 address");
     }
     in6->sin6_family = AF_INET6;
@@ -184,8 +185,8 @@ std::string SocketAddress::ToString() const {
         return absl::StrCat("unix:@",
                             absl::string_view(un->sun_path + 1, n - 1));
       }
-      return absl::StrCat("unix:",
-                          absl::string_view(un->sun_path, strnlen(un->sun_path, n)));
+      return absl::StrCat(
+          "unix:", absl::string_view(un->sun_path, strnlen(un->sun_path, n)));
     }
     default:
       return absl::StrCat("family ", storage_.ss_family);

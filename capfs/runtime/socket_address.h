@@ -2,8 +2,9 @@
 //
 //   absl::StatusOr<SocketAddress> a = SocketAddress::Parse("127.0.0.1:8080");
 //   absl::StatusOr<SocketAddress> b = SocketAddress::Parse("[::1]:8080");
-//   absl::StatusOr<SocketAddress> c = SocketAddress::Parse("unix:/run/app.sock");
-//   absl::StatusOr<SocketAddress> d = SocketAddress::Parse("unix:@name");
+//   absl::StatusOr<SocketAddress> c =
+//   SocketAddress::Parse("unix:/run/app.sock"); absl::StatusOr<SocketAddress> d
+//   = SocketAddress::Parse("unix:@name");
 //
 // Four forms, and only these: an IPv4 address as four decimal numbers of
 // 0..255 (no leading zeros, which some parsers read as octal) and a port; an
@@ -44,11 +45,10 @@ class SocketAddress {
   // The address the kernel gave (getsockname, recvfrom, ...), `len` bytes of
   // `addr`. Families other than AF_INET, AF_INET6 and AF_UNIX are kept as
   // they are; ToString then names the family number.
-  static SocketAddress FromSockaddr(const struct sockaddr* addr,
-                                    socklen_t len);
+  static SocketAddress FromSockaddr(const struct sockaddr* addr, socklen_t len);
 
   int family() const { return storage_.ss_family; }  // AF_INET, ... AF_UNSPEC
-  uint16_t port() const;                              // 0 for Unix addresses
+  uint16_t port() const;                             // 0 for Unix addresses
   std::string ToString() const;
 
   // For the socket calls.

@@ -73,9 +73,8 @@ int SysListen(int fd, int backlog) {
 }
 
 int SysAccept(int fd, struct sockaddr* addr, socklen_t* len) {
-  return RetryEintr([&] {
-    return ::accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  });
+  return RetryEintr(
+      [&] { return ::accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC); });
 }
 
 int SysConnect(int fd, const struct sockaddr* addr, socklen_t len) {
@@ -107,8 +106,7 @@ int SysShutdown(int fd, int how) {
 
 ssize_t SysSendto(int fd, const void* buf, size_t size, int flags,
                   const struct sockaddr* addr, socklen_t len) {
-  return RetryEintr(
-      [&] { return ::sendto(fd, buf, size, flags, addr, len); });
+  return RetryEintr([&] { return ::sendto(fd, buf, size, flags, addr, len); });
 }
 
 ssize_t SysRecvfrom(int fd, void* buf, size_t size, int flags,

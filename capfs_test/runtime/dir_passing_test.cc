@@ -40,7 +40,7 @@ class SendDirToChildTest
     : public ::testing::TestWithParam<std::tuple<IoBackend, int, ChildCase>> {};
 
 std::string TypeName(int type) {
-  return type == SOCK_STREAM ? "Stream"
+  return type == SOCK_STREAM  ? "Stream"
          : type == SOCK_DGRAM ? "Dgram"
                               : "Seqpacket";
 }
@@ -80,48 +80,77 @@ int ChildChecks(int socket_fd, IoBackend backend, const ChildCase& c) {
   absl::StatusOr<int> code = ::capfs::runtime::Run(
       [&]() -> Task<absl::StatusOr<int>> {
         absl::StatusOr<int> result = 0;
-        absl::Status s = co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-          absl::StatusOr<AsyncFd> socket = AsyncFd::Adopt(scope, Fd(socket_fd));
-          if (!socket.ok()) co_return socket.status();
-          absl::StatusOr<Dir> dir = co_await RecvDir(*socket);
-          if (!dir.ok()) { result = 10; co_return absl::OkStatus(); }
-          const DirOptions& o = dir->options();
-          if (o.scope != c.scope) { result = 11; co_return absl::OkStatus(); }
-          if (o.read_only != c.read_only) { result = 12; co_return absl::OkStatus(); }
-          if (o.resolver != Resolver::kAuto) { result = 13; co_return absl::OkStatus(); }
-          // Reads inside.
-          absl::StatusOr<std::string> inside = ReadIn(*dir, "inside.txt");
-          if (!inside.ok() || *inside != "inside") { result = 20; co_return absl::OkStatus(); }
-          // ".." out of it: refused (Beneath) or clamped at its root (InRoot).
-          absl::StatusOr<std::string> up = ReadIn(*dir, "../secret.txt");
-          if (c.scope == capfs::Scope::kBeneath) {
-            if (ViolationOf(up.status()) != Violation::kEscape) { result = 21; co_return absl::OkStatus(); }
-          } else if (ErrnoOf(up.status()) != ENOENT) {
-            result = 22;  // the root's parent is the root: no secret.txt
-            co_return absl::OkStatus();
-          }
-          absl::StatusOr<std::string> clamped = ReadIn(*dir, "../../inside.txt");
-          if (c.scope == capfs::Scope::kInRoot && (!clamped.ok() || *clamped != "inside")) {
-            result = 23;
-            co_return absl::OkStatus();
-          }
-          if (c.scope == capfs::Scope::kBeneath &&
-              ViolationOf(clamped.status()) != Violation::kEscape) {
-            result = 24;
-            co_return absl::OkStatus();
-          }
-          // Read-only holds, before any syscall.
-          absl::Status w = CreateIn(*dir, "new.txt");
-          if (c.read_only && ViolationOf(w) != Violation::kReadOnly) { result = 30; co_return absl::OkStatus(); }
-          if (!c.read_only && !w.ok()) { result = 31; co_return absl::OkStatus(); }
-          absl::StatusOr<Dir> sub = dir->OpenDir("sub");
-          if (!sub.ok() || sub->options().read_only != c.read_only ||
-              sub->options().scope != c.scope) {
-            result = 32;
-            co_return absl::OkStatus();
-          }
-          co_return absl::OkStatus();
-        });
+        absl::Status s =
+            co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+              absl::StatusOr<AsyncFd> socket =
+                  AsyncFd::Adopt(scope, Fd(socket_fd));
+              if (!socket.ok()) co_return socket.status();
+              absl::StatusOr<Dir> dir = co_await RecvDir(*socket);
+              if (!dir.ok()) {
+                result = 10;
+                co_return absl::OkStatus();
+              }
+              const DirOptions& o = dir->options();
+              if (o.scope != c.scope) {
+                result = 11;
+                co_return absl::OkStatus();
+              }
+              if (o.read_only != c.read_only) {
+                result = 12;
+                co_return absl::OkStatus();
+              }
+              if (o.resolver != Resolver::kAuto) {
+                result = 13;
+                co_return absl::OkStatus();
+              }
+              // Reads inside.
+              absl::StatusOr<std::string> inside = ReadIn(*dir, "inside.txt");
+              if (!inside.ok() || *inside != "inside") {
+                result = 20;
+                co_return absl::OkStatus();
+              }
+              // ".." out of it: refused (Beneath) or clamped at its root
+              // (InRoot).
+              absl::StatusOr<std::string> up = ReadIn(*dir, "../secret.txt");
+              if (c.scope == capfs::Scope::kBeneath) {
+                if (ViolationOf(up.status()) != Violation::kEscape) {
+                  result = 21;
+                  co_return absl::OkStatus();
+                }
+              } else if (ErrnoOf(up.status()) != ENOENT) {
+                result = 22;  // the root's parent is the root: no secret.txt
+                co_return absl::OkStatus();
+              }
+              absl::StatusOr<std::string> clamped =
+                  ReadIn(*dir, "../../inside.txt");
+              if (c.scope == capfs::Scope::kInRoot &&
+                  (!clamped.ok() || *clamped != "inside")) {
+                result = 23;
+                co_return absl::OkStatus();
+              }
+              if (c.scope == capfs::Scope::kBeneath &&
+                  ViolationOf(clamped.status()) != Violation::kEscape) {
+                result = 24;
+                co_return absl::OkStatus();
+              }
+              // Read-only holds, before any syscall.
+              absl::Status w = CreateIn(*dir, "new.txt");
+              if (c.read_only && ViolationOf(w) != Violation::kReadOnly) {
+                result = 30;
+                co_return absl::OkStatus();
+              }
+              if (!c.read_only && !w.ok()) {
+                result = 31;
+                co_return absl::OkStatus();
+              }
+              absl::StatusOr<Dir> sub = dir->OpenDir("sub");
+              if (!sub.ok() || sub->options().read_only != c.read_only ||
+                  sub->options().scope != c.scope) {
+                result = 32;
+                co_return absl::OkStatus();
+              }
+              co_return absl::OkStatus();
+            });
         if (!s.ok()) co_return 1;
         co_return result;
       }(),
@@ -186,8 +215,8 @@ CAPFS_INSTANTIATE_FOR_BACKENDS(RecvDirTest);
 struct BadMessage {
   const char* name;
   std::string data;
-  int fds;          // how many descriptors go with it
-  bool regular;     // a regular file's descriptor instead of a directory's
+  int fds;       // how many descriptors go with it
+  bool regular;  // a regular file's descriptor instead of a directory's
   absl::StatusCode code;
 };
 

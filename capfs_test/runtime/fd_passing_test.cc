@@ -40,13 +40,12 @@ class FdPassingTest
     const int type = std::get<1>(GetParam());
     return ::capfs::runtime::Run(
         [&]() -> Task<absl::Status> {
-          co_return co_await WithScope(
-              [&](Scope& scope) -> Task<absl::Status> {
-                absl::StatusOr<std::pair<AsyncFd, AsyncFd>> pair =
-                    SocketPair(scope, type);
-                if (!pair.ok()) co_return pair.status();
-                co_return co_await body(scope, pair->first, pair->second);
-              });
+          co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+            absl::StatusOr<std::pair<AsyncFd, AsyncFd>> pair =
+                SocketPair(scope, type);
+            if (!pair.ok()) co_return pair.status();
+            co_return co_await body(scope, pair->first, pair->second);
+          });
         }(),
         options);
   }
@@ -54,9 +53,12 @@ class FdPassingTest
 
 std::string TypeName(int type) {
   switch (type) {
-    case SOCK_STREAM: return "Stream";
-    case SOCK_DGRAM: return "Dgram";
-    case SOCK_SEQPACKET: return "Seqpacket";
+    case SOCK_STREAM:
+      return "Stream";
+    case SOCK_DGRAM:
+      return "Dgram";
+    case SOCK_SEQPACKET:
+      return "Seqpacket";
   }
   return "?";
 }
@@ -110,7 +112,8 @@ TEST_P(FdPassingTest, FilesAndPipesArriveSharingTheirOpenFile) {
     if (::write(m->fds[1].get(), "through", 7) != 7) {
       co_return ErrnoError(errno, "write", "");
     }
-    absl::StatusOr<std::string> r = co_await testing::ReadExactly(pipe->read, 7);
+    absl::StatusOr<std::string> r =
+        co_await testing::ReadExactly(pipe->read, 7);
     if (!r.ok()) co_return r.status();
     via_pipe = *r;
     co_return absl::OkStatus();
@@ -166,8 +169,9 @@ TEST_P(TruncationTest, IsAnErrorAndLeavesNoDescriptorBehind) {
           if (!n.ok()) co_return n.status();
           before = capfs_test::OpenFdNumbers();
           char buf[4];
-          result = (co_await RecvMsg(pair->second, absl::MakeSpan(buf),
-                                     c.max_fds)).status();
+          result =
+              (co_await RecvMsg(pair->second, absl::MakeSpan(buf), c.max_fds))
+                  .status();
           during = capfs_test::OpenFdNumbers();
           co_return absl::OkStatus();
         });
@@ -183,25 +187,25 @@ TEST_P(TruncationTest, IsAnErrorAndLeavesNoDescriptorBehind) {
 TEST_P(FdPassingTest, ReceiverAtItsDescriptorLimitKeepsNothing) {
   std::set<int> before, during;
   absl::Status result;
-  absl::Status s = RunWithPair([&](Scope&, AsyncFd& a,
-                                   AsyncFd& b) -> Task<absl::Status> {
-    const int fds[3] = {a.get(), a.get(), a.get()};
-    absl::StatusOr<size_t> n = co_await SendMsg(a, "m", fds);
-    if (!n.ok()) co_return n.status();
-    before = capfs_test::OpenFdNumbers();
-    // Room for exactly one more descriptor: the lowest free number.
-    int first_free = 0;
-    while (before.count(first_free)) ++first_free;
-    int second_free = first_free + 1;
-    while (before.count(second_free)) ++second_free;
-    {
-      testing::NofileLimit limit(second_free);
-      char buf[4];
-      result = (co_await RecvMsg(b, absl::MakeSpan(buf), 3)).status();
-    }
-    during = capfs_test::OpenFdNumbers();
-    co_return absl::OkStatus();
-  });
+  absl::Status s =
+      RunWithPair([&](Scope&, AsyncFd& a, AsyncFd& b) -> Task<absl::Status> {
+        const int fds[3] = {a.get(), a.get(), a.get()};
+        absl::StatusOr<size_t> n = co_await SendMsg(a, "m", fds);
+        if (!n.ok()) co_return n.status();
+        before = capfs_test::OpenFdNumbers();
+        // Room for exactly one more descriptor: the lowest free number.
+        int first_free = 0;
+        while (before.count(first_free)) ++first_free;
+        int second_free = first_free + 1;
+        while (before.count(second_free)) ++second_free;
+        {
+          testing::NofileLimit limit(second_free);
+          char buf[4];
+          result = (co_await RecvMsg(b, absl::MakeSpan(buf), 3)).status();
+        }
+        during = capfs_test::OpenFdNumbers();
+        co_return absl::OkStatus();
+      });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(result.code(), absl::StatusCode::kResourceExhausted) << result;
   EXPECT_EQ(during, before);
@@ -210,16 +214,17 @@ TEST_P(FdPassingTest, ReceiverAtItsDescriptorLimitKeepsNothing) {
 TEST_P(FdPassingTest, ArgumentsThatCannotTravelAreRefused) {
   std::vector<absl::Status> results;
   const int type = std::get<1>(GetParam());
-  absl::Status s = RunWithPair([&](Scope&, AsyncFd& a,
-                                   AsyncFd&) -> Task<absl::Status> {
-    std::vector<int> too_many(kMaxFdsPerMsg + 1, a.get());
-    results.push_back((co_await SendMsg(a, "x", too_many)).status());
-    const int one[1] = {a.get()};
-    results.push_back((co_await SendMsg(a, "", one)).status());
-    co_return absl::OkStatus();
-  });
+  absl::Status s =
+      RunWithPair([&](Scope&, AsyncFd& a, AsyncFd&) -> Task<absl::Status> {
+        std::vector<int> too_many(kMaxFdsPerMsg + 1, a.get());
+        results.push_back((co_await SendMsg(a, "x", too_many)).status());
+        const int one[1] = {a.get()};
+        results.push_back((co_await SendMsg(a, "", one)).status());
+        co_return absl::OkStatus();
+      });
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(results[0].code(), absl::StatusCode::kInvalidArgument) << results[0];
+  EXPECT_EQ(results[0].code(), absl::StatusCode::kInvalidArgument)
+      << results[0];
   if (type == SOCK_STREAM) {
     EXPECT_EQ(results[1].code(), absl::StatusCode::kInvalidArgument)
         << results[1];

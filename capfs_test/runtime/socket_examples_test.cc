@@ -38,7 +38,8 @@ Task<absl::Status> EchoServer(Scope& scope, AsyncFd& listener) {
     });
   }
 }
-// In a scope: listener = Listen(scope, *SocketAddress::Parse("127.0.0.1:8080"));
+// In a scope: listener = Listen(scope,
+// *SocketAddress::Parse("127.0.0.1:8080"));
 //             co_await EchoServer(scope, *listener);
 // --- echo server example ends
 
@@ -48,7 +49,8 @@ Task<absl::StatusOr<std::string>> ReadThroughReceivedDir(Fd socket,
                                                          std::string path) {
   absl::StatusOr<std::string> text;
   absl::Status s = co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-    absl::StatusOr<AsyncFd> from_parent = AsyncFd::Adopt(scope, std::move(socket));
+    absl::StatusOr<AsyncFd> from_parent =
+        AsyncFd::Adopt(scope, std::move(socket));
     if (!from_parent.ok()) co_return from_parent.status();
     absl::StatusOr<capfs::Dir> dir = co_await RecvDir(*from_parent);
     if (!dir.ok()) co_return dir.status();
@@ -106,10 +108,10 @@ TEST_P(SocketExamplesTest, EchoServerEchoesTwoClientsAtOnce) {
       if (!a.ok() || !b.ok()) co_return absl::InternalError("connect");
       CAPFS_CO_TRY(co_await WriteAll(*a, "first"));
       CAPFS_CO_TRY(co_await WriteAll(*b, "second"));
-      absl::StatusOr<std::string> ra = co_await WithTimeout(
-          absl::Seconds(30), testing::ReadExactly(*a, 5));
-      absl::StatusOr<std::string> rb = co_await WithTimeout(
-          absl::Seconds(30), testing::ReadExactly(*b, 6));
+      absl::StatusOr<std::string> ra =
+          co_await WithTimeout(absl::Seconds(30), testing::ReadExactly(*a, 5));
+      absl::StatusOr<std::string> rb =
+          co_await WithTimeout(absl::Seconds(30), testing::ReadExactly(*b, 6));
       if (ra.ok()) replies[0] = *ra;
       if (rb.ok()) replies[1] = *rb;
       scope.Cancel();  // the server runs until told to stop
@@ -130,7 +132,8 @@ TEST(SendDirExampleTest, TheChildReadsThroughTheDirAndCannotLeaveIt) {
   capfs_test::MakeFile(top.get(), "outside.txt", "shared notes");
   DirOptions read_only;
   read_only.read_only = true;
-  absl::StatusOr<capfs::Dir> data = capfs::Dir::Open(tmp.Join("data"), read_only);
+  absl::StatusOr<capfs::Dir> data =
+      capfs::Dir::Open(tmp.Join("data"), read_only);
   ASSERT_TRUE(data.ok()) << data.status();
   for (const auto& [path, code] :
        {std::pair<std::string, int>{"notes.txt", 0}, {"../outside.txt", 1}}) {

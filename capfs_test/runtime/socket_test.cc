@@ -62,8 +62,7 @@ TEST_P(MalformedAddressTest, IsInvalidArgumentNamingTheText) {
 INSTANTIATE_TEST_SUITE_P(
     Cases, MalformedAddressTest,
     ::testing::Values(
-        BadAddressCase{"Empty", ""},
-        BadAddressCase{"NoPort", "127.0.0.1"},
+        BadAddressCase{"Empty", ""}, BadAddressCase{"NoPort", "127.0.0.1"},
         BadAddressCase{"EmptyPort", "127.0.0.1:"},
         BadAddressCase{"PortTooBig", "127.0.0.1:65536"},
         BadAddressCase{"PortHuge", "127.0.0.1:99999999999"},
@@ -77,8 +76,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadAddressCase{"LeadingZero", "127.0.0.01:80"},
         BadAddressCase{"EmptyOctet", "127..0.1:80"},
         BadAddressCase{"HostName", "localhost:80"},
-        BadAddressCase{"NoHost", ":80"},
-        BadAddressCase{"BareIpv6", "::1:80"},
+        BadAddressCase{"NoHost", ":80"}, BadAddressCase{"BareIpv6", "::1:80"},
         BadAddressCase{"UnclosedBracket", "[::1:80"},
         BadAddressCase{"UnopenedBracket", "::1]:80"},
         BadAddressCase{"EmptyBrackets", "[]:80"},
@@ -194,8 +192,8 @@ Task<absl::StatusOr<EchoResult>> EchoOnce(SocketAddress listen_at,
     absl::Status w = co_await WriteAll(*client, message);
     if (w.ok()) w = Shutdown(*client, SHUT_WR);
     if (w.ok()) {
-      absl::StatusOr<std::string> reply = co_await WithTimeout(
-          absl::Seconds(30), ReadToEnd(*client));
+      absl::StatusOr<std::string> reply =
+          co_await WithTimeout(absl::Seconds(30), ReadToEnd(*client));
       if (reply.ok()) result.reply = *std::move(reply);
       w = reply.status();
     }
@@ -209,10 +207,14 @@ enum class Family { kIpv4, kIpv6, kUnixPath, kAbstract };
 
 std::string FamilyName(Family f) {
   switch (f) {
-    case Family::kIpv4: return "Ipv4";
-    case Family::kIpv6: return "Ipv6";
-    case Family::kUnixPath: return "UnixPath";
-    case Family::kAbstract: return "Abstract";
+    case Family::kIpv4:
+      return "Ipv4";
+    case Family::kIpv6:
+      return "Ipv6";
+    case Family::kUnixPath:
+      return "UnixPath";
+    case Family::kAbstract:
+      return "Abstract";
   }
   return "?";
 }
@@ -221,9 +223,12 @@ std::string FamilyName(Family f) {
 std::string AddressOf(Family family, const SocketDir& dir,
                       const std::string& name) {
   switch (family) {
-    case Family::kIpv4: return "127.0.0.1:0";
-    case Family::kIpv6: return "[::1]:0";
-    case Family::kUnixPath: return "unix:" + dir.Path(name);
+    case Family::kIpv4:
+      return "127.0.0.1:0";
+    case Family::kIpv6:
+      return "[::1]:0";
+    case Family::kUnixPath:
+      return "unix:" + dir.Path(name);
     case Family::kAbstract:
       return absl::StrCat("unix:@capfs-test-", ::getpid(), "-", name);
   }
@@ -251,10 +256,12 @@ TEST_P(EchoTest, EchoesAndSeesBothAddresses) {
       SocketAddress::Parse(AddressOf(family, dir, "echo"));
   ASSERT_TRUE(at.ok()) << at.status();
   std::string message(100000, '\0');
-  for (size_t i = 0; i < message.size(); ++i) message[i] = static_cast<char>(i * 13);
+  for (size_t i = 0; i < message.size(); ++i)
+    message[i] = static_cast<char>(i * 13);
   LoopOptions options;
   options.backend = backend;
-  absl::StatusOr<EchoResult> r = ::capfs::runtime::Run(EchoOnce(*at, message), options);
+  absl::StatusOr<EchoResult> r =
+      ::capfs::runtime::Run(EchoOnce(*at, message), options);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_TRUE(r->reply == message);
   EXPECT_EQ(r->client_peer, r->listener_address);
@@ -330,7 +337,8 @@ TEST_P(EchoTest, DatagramCarriesTheSendersAddress) {
 TEST_P(SocketTest, UnboundUnixSenderPrintsAsUnix) {
   SocketDir dir;
   ASSERT_TRUE(dir.ok());
-  absl::StatusOr<SocketAddress> at = SocketAddress::Parse("unix:" + dir.Path("d"));
+  absl::StatusOr<SocketAddress> at =
+      SocketAddress::Parse("unix:" + dir.Path("d"));
   ASSERT_TRUE(at.ok());
   std::string from = "unset", got;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
@@ -385,7 +393,8 @@ TEST_P(SocketTest, ConnectsWithEveryTypeOverUnix) {
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       // A seqpacket listener, adopted as any descriptor may be.
-      int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+      int fd =
+          ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
       if (fd < 0) co_return ErrnoError(errno, "socket", "");
       absl::StatusOr<AsyncFd> listener = AsyncFd::Adopt(scope, Fd(fd));
       if (!listener.ok()) co_return listener.status();
@@ -419,42 +428,44 @@ TEST_P(SocketTest, AThousandConcurrentLoopbackConnections) {
       << "RLIMIT_NOFILE's hard limit is too low for this test";
   int echoed = 0;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
-    co_return co_await WithTimeout(absl::Seconds(120), WithScope([&](Scope& scope) -> Task<absl::Status> {
-      absl::StatusOr<SocketAddress> any = SocketAddress::Parse("127.0.0.1:0");
-      if (!any.ok()) co_return any.status();
-      absl::StatusOr<AsyncFd> listener = Listen(scope, *any, kClients);
-      if (!listener.ok()) co_return listener.status();
-      absl::StatusOr<SocketAddress> at = LocalAddress(*listener);
-      if (!at.ok()) co_return at.status();
-      std::vector<AsyncFd> accepted(kClients);
-      scope.Spawn([&]() -> Task<absl::Status> {
-        for (int i = 0; i < kClients; ++i) {
-          absl::StatusOr<AsyncFd> peer = co_await Accept(scope, *listener);
-          if (!peer.ok()) co_return peer.status();
-          accepted[i] = *std::move(peer);
-          AsyncFd& mine = accepted[i];
-          scope.Spawn([&mine]() -> Task<absl::Status> {
-            co_return co_await EchoUntilEof(mine);
+    co_return co_await WithTimeout(
+        absl::Seconds(120), WithScope([&](Scope& scope) -> Task<absl::Status> {
+          absl::StatusOr<SocketAddress> any =
+              SocketAddress::Parse("127.0.0.1:0");
+          if (!any.ok()) co_return any.status();
+          absl::StatusOr<AsyncFd> listener = Listen(scope, *any, kClients);
+          if (!listener.ok()) co_return listener.status();
+          absl::StatusOr<SocketAddress> at = LocalAddress(*listener);
+          if (!at.ok()) co_return at.status();
+          std::vector<AsyncFd> accepted(kClients);
+          scope.Spawn([&]() -> Task<absl::Status> {
+            for (int i = 0; i < kClients; ++i) {
+              absl::StatusOr<AsyncFd> peer = co_await Accept(scope, *listener);
+              if (!peer.ok()) co_return peer.status();
+              accepted[i] = *std::move(peer);
+              AsyncFd& mine = accepted[i];
+              scope.Spawn([&mine]() -> Task<absl::Status> {
+                co_return co_await EchoUntilEof(mine);
+              });
+            }
+            co_return absl::OkStatus();
           });
-        }
-        co_return absl::OkStatus();
-      });
-      for (int i = 0; i < kClients; ++i) {
-        scope.Spawn([&, i]() -> Task<absl::Status> {
-          absl::StatusOr<AsyncFd> c = co_await Connect(scope, *at);
-          if (!c.ok()) co_return c.status();
-          std::string id = absl::StrCat("client ", i, ";");
-          CAPFS_CO_TRY(co_await WriteAll(*c, id));
-          CAPFS_CO_TRY(Shutdown(*c, SHUT_WR));
-          absl::StatusOr<std::string> back = co_await ReadToEnd(*c);
-          if (!back.ok()) co_return back.status();
-          if (*back != id) co_return absl::DataLossError(*back);
-          ++echoed;
-          co_return c->Close();
-        });
-      }
-      co_return co_await scope.Join();
-    }));
+          for (int i = 0; i < kClients; ++i) {
+            scope.Spawn([&, i]() -> Task<absl::Status> {
+              absl::StatusOr<AsyncFd> c = co_await Connect(scope, *at);
+              if (!c.ok()) co_return c.status();
+              std::string id = absl::StrCat("client ", i, ";");
+              CAPFS_CO_TRY(co_await WriteAll(*c, id));
+              CAPFS_CO_TRY(Shutdown(*c, SHUT_WR));
+              absl::StatusOr<std::string> back = co_await ReadToEnd(*c);
+              if (!back.ok()) co_return back.status();
+              if (*back != id) co_return absl::DataLossError(*back);
+              ++echoed;
+              co_return c->Close();
+            });
+          }
+          co_return co_await scope.Join();
+        }));
   });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(echoed, kClients);
@@ -471,35 +482,37 @@ TEST_P(SocketTest, EightMebibytesBothWaysAtOnce) {
   }
   std::string got_up, got_down;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
-    co_return co_await WithTimeout(absl::Seconds(120), WithScope([&](Scope& scope) -> Task<absl::Status> {
-      absl::StatusOr<SocketAddress> any = SocketAddress::Parse("127.0.0.1:0");
-      if (!any.ok()) co_return any.status();
-      absl::StatusOr<AsyncFd> listener = Listen(scope, *any);
-      if (!listener.ok()) co_return listener.status();
-      absl::StatusOr<SocketAddress> at = LocalAddress(*listener);
-      if (!at.ok()) co_return at.status();
-      absl::StatusOr<AsyncFd> client = co_await Connect(scope, *at);
-      if (!client.ok()) co_return client.status();
-      absl::StatusOr<AsyncFd> server = co_await Accept(scope, *listener);
-      if (!server.ok()) co_return server.status();
-      scope.Spawn([&]() -> Task<absl::Status> {
-        CAPFS_CO_TRY(co_await WriteAll(*client, up));
-        co_return Shutdown(*client, SHUT_WR);
-      });
-      scope.Spawn([&]() -> Task<absl::Status> {
-        CAPFS_CO_TRY(co_await WriteAll(*server, down));
-        co_return Shutdown(*server, SHUT_WR);
-      });
-      scope.Spawn([&]() -> Task<absl::Status> {
-        absl::StatusOr<std::string> r = co_await ReadToEnd(*server);
-        if (!r.ok()) co_return r.status();
-        got_up = *std::move(r);
-        co_return absl::OkStatus();
-      });
-      absl::StatusOr<std::string> r = co_await ReadToEnd(*client);
-      if (r.ok()) got_down = *std::move(r);
-      co_return co_await scope.Join(r.status());
-    }));
+    co_return co_await WithTimeout(
+        absl::Seconds(120), WithScope([&](Scope& scope) -> Task<absl::Status> {
+          absl::StatusOr<SocketAddress> any =
+              SocketAddress::Parse("127.0.0.1:0");
+          if (!any.ok()) co_return any.status();
+          absl::StatusOr<AsyncFd> listener = Listen(scope, *any);
+          if (!listener.ok()) co_return listener.status();
+          absl::StatusOr<SocketAddress> at = LocalAddress(*listener);
+          if (!at.ok()) co_return at.status();
+          absl::StatusOr<AsyncFd> client = co_await Connect(scope, *at);
+          if (!client.ok()) co_return client.status();
+          absl::StatusOr<AsyncFd> server = co_await Accept(scope, *listener);
+          if (!server.ok()) co_return server.status();
+          scope.Spawn([&]() -> Task<absl::Status> {
+            CAPFS_CO_TRY(co_await WriteAll(*client, up));
+            co_return Shutdown(*client, SHUT_WR);
+          });
+          scope.Spawn([&]() -> Task<absl::Status> {
+            CAPFS_CO_TRY(co_await WriteAll(*server, down));
+            co_return Shutdown(*server, SHUT_WR);
+          });
+          scope.Spawn([&]() -> Task<absl::Status> {
+            absl::StatusOr<std::string> r = co_await ReadToEnd(*server);
+            if (!r.ok()) co_return r.status();
+            got_up = *std::move(r);
+            co_return absl::OkStatus();
+          });
+          absl::StatusOr<std::string> r = co_await ReadToEnd(*client);
+          if (r.ok()) got_down = *std::move(r);
+          co_return co_await scope.Join(r.status());
+        }));
   });
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(got_up.size(), kSize);
@@ -575,19 +588,20 @@ struct ConnectErrorCase {
 };
 
 class ConnectErrorTest
-    : public ::testing::TestWithParam<std::tuple<IoBackend, ConnectErrorCase>> {};
+    : public ::testing::TestWithParam<std::tuple<IoBackend, ConnectErrorCase>> {
+};
 
 INSTANTIATE_TEST_SUITE_P(
     Cases, ConnectErrorTest,
     ::testing::Combine(
         ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
-        ::testing::Values(
-            ConnectErrorCase{"MissingPathStream", SOCK_STREAM,
-                             absl::StatusCode::kNotFound, ENOENT},
-            ConnectErrorCase{"MissingPathDgram", SOCK_DGRAM,
-                             absl::StatusCode::kNotFound, ENOENT},
-            ConnectErrorCase{"MissingPathSeqpacket", SOCK_SEQPACKET,
-                             absl::StatusCode::kNotFound, ENOENT})),
+        ::testing::Values(ConnectErrorCase{"MissingPathStream", SOCK_STREAM,
+                                           absl::StatusCode::kNotFound, ENOENT},
+                          ConnectErrorCase{"MissingPathDgram", SOCK_DGRAM,
+                                           absl::StatusCode::kNotFound, ENOENT},
+                          ConnectErrorCase{
+                              "MissingPathSeqpacket", SOCK_SEQPACKET,
+                              absl::StatusCode::kNotFound, ENOENT})),
     [](const ::testing::TestParamInfo<std::tuple<IoBackend, ConnectErrorCase>>&
            info) {
       return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
@@ -618,7 +632,8 @@ TEST_P(ConnectErrorTest, MissingUnixPathIsNotFound) {
 TEST_P(SocketTest, ListenOnAnExistingUnixPathIsEaddrinuseAndKeepsIt) {
   SocketDir dir;
   ASSERT_TRUE(dir.ok());
-  absl::StatusOr<SocketAddress> at = SocketAddress::Parse("unix:" + dir.Path("s"));
+  absl::StatusOr<SocketAddress> at =
+      SocketAddress::Parse("unix:" + dir.Path("s"));
   ASSERT_TRUE(at.ok());
   absl::Status second;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
@@ -699,16 +714,24 @@ TEST_P(SocketTest, WritesToAClosedPeerAreEpipe) {
         std::string data = "x";
         struct iovec iov = {data.data(), 1};
         switch (call) {
-          case 0: w = (co_await Write(pair->first, data)).status(); break;
-          case 1: w = co_await WriteAll(pair->first, data); break;
-          case 2: w = (co_await WriteV(pair->first, absl::MakeConstSpan(&iov, 1))).status(); break;
+          case 0:
+            w = (co_await Write(pair->first, data)).status();
+            break;
+          case 1:
+            w = co_await WriteAll(pair->first, data);
+            break;
+          case 2:
+            w = (co_await WriteV(pair->first, absl::MakeConstSpan(&iov, 1)))
+                    .status();
+            break;
           case 3: {
             SocketAddress none;
             w = (co_await SendTo(pair->first, data, none)).status();
             break;
           }
         }
-        if (ErrnoOf(w) != EPIPE) failures.push_back(absl::StrCat(call, ": ", w.ToString()));
+        if (ErrnoOf(w) != EPIPE)
+          failures.push_back(absl::StrCat(call, ": ", w.ToString()));
       }
       co_return absl::OkStatus();
     });
@@ -736,10 +759,17 @@ TEST_P(SocketTest, EveryWaitTakesATimeout) {
       if (!pair.ok()) co_return pair.status();
       const absl::Duration t = absl::Milliseconds(20);
       char buf[16];
-      results.push_back((co_await WithTimeout(t, Accept(scope, *listener))).status());
-      results.push_back((co_await WithTimeout(t, RecvFrom(*udp, absl::MakeSpan(buf), nullptr))).status());
-      results.push_back((co_await WithTimeout(t, Read(pair->first, absl::MakeSpan(buf)))).status());
-      results.push_back((co_await WithTimeout(t, RecvMsg(pair->first, absl::MakeSpan(buf), 1))).status());
+      results.push_back(
+          (co_await WithTimeout(t, Accept(scope, *listener))).status());
+      results.push_back((co_await WithTimeout(
+                             t, RecvFrom(*udp, absl::MakeSpan(buf), nullptr)))
+                            .status());
+      results.push_back(
+          (co_await WithTimeout(t, Read(pair->first, absl::MakeSpan(buf))))
+              .status());
+      results.push_back((co_await WithTimeout(
+                             t, RecvMsg(pair->first, absl::MakeSpan(buf), 1)))
+                            .status());
       // A full socket buffer: writes wait.
       std::string big(1 << 20, 'w');
       absl::Status w;
@@ -779,19 +809,22 @@ TEST_P(SocketTest, ClosingDuringAWaitEndsItWithEbadf) {
       scope.Spawn([&]() -> Task<absl::Status> {
         fibers[1] = co_await internal::CurrentFiber();
         char buf[8];
-        results[1] = (co_await RecvFrom(*udp, absl::MakeSpan(buf), nullptr)).status();
+        results[1] =
+            (co_await RecvFrom(*udp, absl::MakeSpan(buf), nullptr)).status();
         co_return absl::OkStatus();
       });
       scope.Spawn([&]() -> Task<absl::Status> {
         fibers[2] = co_await internal::CurrentFiber();
         char buf[8];
-        results[2] = (co_await RecvMsg(pair->first, absl::MakeSpan(buf), 4)).status();
+        results[2] =
+            (co_await RecvMsg(pair->first, absl::MakeSpan(buf), 4)).status();
         co_return absl::OkStatus();
       });
       absl::Status w;
       for (internal::Fiber*& f : fibers) {
         if (w.ok()) {
-          w = co_await testing::YieldUntilWaitingIn<internal::FdReadyAwaiter>(&f);
+          w = co_await testing::YieldUntilWaitingIn<internal::FdReadyAwaiter>(
+              &f);
         }
       }
       if (w.ok()) w = listener->Close();
@@ -826,11 +859,12 @@ TEST_P(SocketTest, AcceptAtTheDescriptorLimitReportsEmfile) {
         for (int n = 0; n < *open.rbegin(); ++n) {
           if (open.count(n) == 0) fillers.emplace_back(::dup(listener->get()));
         }
-        at_limit = (co_await WithTimeout(absl::Seconds(10),
-                                         Accept(scope, *listener))).status();
+        at_limit =
+            (co_await WithTimeout(absl::Seconds(10), Accept(scope, *listener)))
+                .status();
       }
-      absl::StatusOr<AsyncFd> peer = co_await WithTimeout(
-          absl::Seconds(10), Accept(scope, *listener));
+      absl::StatusOr<AsyncFd> peer =
+          co_await WithTimeout(absl::Seconds(10), Accept(scope, *listener));
       after = peer.status();
       co_return absl::OkStatus();
     });
@@ -852,9 +886,10 @@ TEST_P(SocketTest, AdoptedBlockingListenerNeverBlocksTheLoop) {
   ASSERT_EQ(::listen(fd, 8), 0);
   struct sockaddr_storage ss;
   socklen_t len = sizeof(ss);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<struct sockaddr*>(&ss), &len), 0);
-  SocketAddress at = SocketAddress::FromSockaddr(
-      reinterpret_cast<struct sockaddr*>(&ss), len);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<struct sockaddr*>(&ss), &len),
+            0);
+  SocketAddress at =
+      SocketAddress::FromSockaddr(reinterpret_cast<struct sockaddr*>(&ss), len);
   // Should the loop block in accept4 after all, a connection unblocks it
   // and the test fails instead of hanging.
   testing::Watchdog watchdog(absl::Seconds(30), [&] {
@@ -868,7 +903,8 @@ TEST_P(SocketTest, AdoptedBlockingListenerNeverBlocksTheLoop) {
           AsyncFd::Adopt(scope, std::move(listener_fd));
       if (!listener.ok()) co_return listener.status();
       waited = (co_await WithTimeout(absl::Milliseconds(20),
-                                     Accept(scope, *listener))).status();
+                                     Accept(scope, *listener)))
+                   .status();
       absl::StatusOr<AsyncFd> c = co_await Connect(scope, at);
       if (!c.ok()) co_return c.status();
       accepted = (co_await Accept(scope, *listener)).status();

@@ -16,9 +16,9 @@
 #include "gtest/gtest.h"
 
 // Returns the status of `expr` from the enclosing coroutine unless it is OK.
-#define CAPFS_CO_TRY(expr)                           \
-  do {                                               \
-    absl::Status capfs_co_try_status = (expr);       \
+#define CAPFS_CO_TRY(expr)                                        \
+  do {                                                            \
+    absl::Status capfs_co_try_status = (expr);                    \
     if (!capfs_co_try_status.ok()) co_return capfs_co_try_status; \
   } while (0)
 
@@ -105,8 +105,7 @@ inline Task<absl::StatusOr<std::string>> ReadToEnd(AsyncFd& fd,
 }
 
 // Reads exactly `size` bytes from `fd`; end of file first is kDataLoss.
-inline Task<absl::StatusOr<std::string>> ReadExactly(AsyncFd& fd,
-                                                     size_t size) {
+inline Task<absl::StatusOr<std::string>> ReadExactly(AsyncFd& fd, size_t size) {
   std::string out(size, '\0');
   size_t got = 0;
   while (got < size) {
