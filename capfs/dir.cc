@@ -816,7 +816,7 @@ absl::Status Dir::MkdirAll(absl::string_view path, mode_t mode) const {
   // escaping symlink is refused as everywhere).
   auto settle = [&](absl::Status s) -> absl::Status {
     if (ErrnoOf(s) != EEXIST || ViolationOf(s) != Violation::kNone) return s;
-    absl::StatusOr<FileStat> st = StatPath(*this, kOp, path, true);
+    absl::StatusOr<FileStat> st = *StatPath(*this, kOp, path, true);
     if (!st.ok() && ViolationOf(st.status()) != Violation::kNone) {
       return st.status();
     }
