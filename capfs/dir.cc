@@ -24,10 +24,10 @@
 #include "capfs/internal/nonblocking.h"
 #include "capfs/internal/resolve.h"
 #include "capfs/internal/tree_walk.h"
-#include "capfs/sys/fs.h"
 #include "capfs/internal/userspace_resolver.h"
 #include "capfs/path.h"
 #include "capfs/status.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace {
@@ -167,15 +167,14 @@ int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
                            !(flags & O_PATH) || (flags & O_DIRECTORY);
     if (fast_safe) {
       int extra = dir.confined() ? O_NOFOLLOW : 0;
-      int fd = internal::SysOpenAt(dir.fd(), path.c_str(), flags | extra,
-                                   mode);
+      int fd = internal::SysOpenAt(dir.fd(), path.c_str(), flags | extra, mode);
       if (fd >= 0) {
         *out = Fd(fd);
         return 0;
       }
-      bool maybe_link = dir.confined() && !(flags & O_NOFOLLOW) &&
-                        (fd == -ELOOP || (fd == -ENOTDIR &&
-                                          (flags & O_DIRECTORY)));
+      bool maybe_link =
+          dir.confined() && !(flags & O_NOFOLLOW) &&
+          (fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY)));
       if (!maybe_link) return -fd;
     }
   }
@@ -217,8 +216,8 @@ inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
     return r < 0 ? -r : 0;
   }
   if (IsOneComponent(path.view()) && PlainLookupAllowed(dir, mode)) {
-    int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
-                                 AT_SYMLINK_NOFOLLOW);
+    int r =
+        internal::SysFstatAt(dir.fd(), path.c_str(), st, AT_SYMLINK_NOFOLLOW);
     if (r < 0) return -r;
     if (!follow || !S_ISLNK(st->st_mode)) return 0;
   }
@@ -382,7 +381,6 @@ std::optional<absl::StatusOr<std::string>> ReadLinkIn(const Dir& dir,
   return std::string(buf, static_cast<size_t>(n));
 }
 
-
 // A call on two names (rename, link): resolves both parents, from first,
 // and runs `call(from_fd, from_name, to_fd, to_name)`.
 template <typename Call>
@@ -437,12 +435,10 @@ absl::Status TwoPathCall(const Dir& self, absl::string_view kOp,
     }
     return ErrnoError(err, kOp, absl::StrCat(from, " -> ", to));
   }
-  int r = call(from_parent.fd, from_parent.last, to_parent.fd,
-               to_parent.last);
+  int r = call(from_parent.fd, from_parent.last, to_parent.fd, to_parent.last);
   if (r < 0) return ErrnoError(-r, kOp, absl::StrCat(from, " -> ", to));
   return absl::OkStatus();
 }
-
 
 // "/proc/self/fd/N" for `fd` in `buf`, once /proc is found to be procfs:
 // for the few calls the kernel has no descriptor form of. False when it is
@@ -478,8 +474,8 @@ absl::Status ActOnFollowed(const Dir& dir, absl::string_view op,
 void TempName(char (&buf)[40]) {
   static std::atomic<uint64_t> counter{0};
   uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-  uint64_t salt = static_cast<uint64_t>(
-      absl::ToUnixNanos(absl::Now()) ^ (static_cast<int64_t>(getpid()) << 32));
+  uint64_t salt = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) ^
+                                        (static_cast<int64_t>(getpid()) << 32));
   snprintf(buf, sizeof(buf), ".capfs-%016llx",
            static_cast<unsigned long long>(salt + n * 0x9e3779b97f4a7c15ULL));
 }
@@ -510,8 +506,7 @@ Dir& Dir::operator=(Dir&& other) noexcept {
   return *this;
 }
 
-absl::StatusOr<Dir> Dir::Open(absl::string_view host_path,
-                              DirOptions options) {
+absl::StatusOr<Dir> Dir::Open(absl::string_view host_path, DirOptions options) {
   if (int err = CheckPath(host_path); err != 0) {
     return ErrnoError(err, "open", host_path);
   }
@@ -580,10 +575,9 @@ absl::Status Dir::Symlink(absl::string_view target,
     return s;
   }
   CPath t(target);
-  return AtParent(*this, kOp, link_path, EEXIST,
-                  [&](int fd, const char* name) {
-                    return internal::SysSymlinkAt(t.c_str(), fd, name);
-                  });
+  return AtParent(*this, kOp, link_path, EEXIST, [&](int fd, const char* name) {
+    return internal::SysSymlinkAt(t.c_str(), fd, name);
+  });
 }
 
 absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
@@ -593,21 +587,18 @@ absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
 
 absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
                          absl::string_view to, RenameMode mode) const {
-  return TwoPathCall(*this, "rename", from, to_dir, to, EBUSY, EBUSY, false,
-                     [&](int from_fd, const char* from_name, int to_fd,
-                         const char* to_name) {
-                       unsigned flags = mode == RenameMode::kNoReplace
-                                            ? RENAME_NOREPLACE
-                                        : mode == RenameMode::kExchange
-                                            ? RENAME_EXCHANGE
-                                            : 0;
-                       if (flags == 0) {
-                         return internal::SysRenameAt(from_fd, from_name,
-                                                      to_fd, to_name);
-                       }
-                       return internal::SysRenameAt2(from_fd, from_name, to_fd,
-                                                     to_name, flags);
-                     });
+  return TwoPathCall(
+      *this, "rename", from, to_dir, to, EBUSY, EBUSY, false,
+      [&](int from_fd, const char* from_name, int to_fd, const char* to_name) {
+        unsigned flags = mode == RenameMode::kNoReplace  ? RENAME_NOREPLACE
+                         : mode == RenameMode::kExchange ? RENAME_EXCHANGE
+                                                         : 0;
+        if (flags == 0) {
+          return internal::SysRenameAt(from_fd, from_name, to_fd, to_name);
+        }
+        return internal::SysRenameAt2(from_fd, from_name, to_fd, to_name,
+                                      flags);
+      });
 }
 
 absl::Status Dir::Link(absl::string_view from, const Dir& to_dir,
@@ -623,21 +614,19 @@ absl::Status Dir::Link(absl::string_view from, const Dir& to_dir,
     if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
     CPath p(from);
     Fd dir;
-    if (int r = OpenResolved(*this, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0,
-                             &dir);
+    if (int r =
+            OpenResolved(*this, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &dir);
         r != 0) {
       return CodeError(r, kOp, from);
     }
     return ErrnoError(EPERM, kOp, absl::StrCat(from, " -> ", to));
   }
-  return TwoPathCall(*this, kOp, from, to_dir, to, EPERM, EEXIST, true,
-                     [](int from_fd, const char* from_name, int to_fd,
-                        const char* to_name) {
-                       return internal::SysLinkAt(from_fd, from_name, to_fd,
-                                                  to_name, 0);
-                     });
+  return TwoPathCall(
+      *this, kOp, from, to_dir, to, EPERM, EEXIST, true,
+      [](int from_fd, const char* from_name, int to_fd, const char* to_name) {
+        return internal::SysLinkAt(from_fd, from_name, to_fd, to_name, 0);
+      });
 }
-
 
 absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
   return *ReadLinkIn(*this, path, Mode::kBlocking);
@@ -706,13 +695,27 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
       if (is_dot_or_dotdot(d->d_name)) continue;
       FileKind kind;
       switch (d->d_type) {
-        case DT_REG: kind = FileKind::kRegular; break;
-        case DT_DIR: kind = FileKind::kDirectory; break;
-        case DT_LNK: kind = FileKind::kSymlink; break;
-        case DT_BLK: kind = FileKind::kBlockDevice; break;
-        case DT_CHR: kind = FileKind::kCharDevice; break;
-        case DT_FIFO: kind = FileKind::kFifo; break;
-        case DT_SOCK: kind = FileKind::kSocket; break;
+        case DT_REG:
+          kind = FileKind::kRegular;
+          break;
+        case DT_DIR:
+          kind = FileKind::kDirectory;
+          break;
+        case DT_LNK:
+          kind = FileKind::kSymlink;
+          break;
+        case DT_BLK:
+          kind = FileKind::kBlockDevice;
+          break;
+        case DT_CHR:
+          kind = FileKind::kCharDevice;
+          break;
+        case DT_FIFO:
+          kind = FileKind::kFifo;
+          break;
+        case DT_SOCK:
+          kind = FileKind::kSocket;
+          break;
         default: {
           // Some filesystems leave d_type unset: ask, without following.
           struct stat st;
@@ -727,7 +730,6 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
   }
   return entries;
 }
-
 
 absl::Status Dir::Chmod(absl::string_view path, mode_t mode) const {
   return ActOnFollowed(*this, "chmod", path, [&](int fd) {
@@ -767,8 +769,7 @@ absl::Status Dir::Lchown(absl::string_view path, uid_t uid, gid_t gid) const {
 
 absl::Status Dir::SetTimes(absl::string_view path, absl::Time atime,
                            absl::Time mtime) const {
-  struct timespec times[2] = {absl::ToTimespec(atime),
-                              absl::ToTimespec(mtime)};
+  struct timespec times[2] = {absl::ToTimespec(atime), absl::ToTimespec(mtime)};
   return ActOnFollowed(*this, "utimensat", path, [&](int fd) {
     int r = internal::SysUtimensAt(fd, "", times, AT_EMPTY_PATH);
     if (r != -EINVAL) return r;
@@ -831,8 +832,8 @@ absl::Status Dir::MkdirAll(absl::string_view path, mode_t mode) const {
   Component c;
   while (reader.Next(&c)) {
     if (reader.Done()) break;
-    size_t end = static_cast<size_t>(c.name.data() + c.name.size() -
-                                     path.data());
+    size_t end =
+        static_cast<size_t>(c.name.data() + c.name.size() - path.data());
     absl::Status step = Mkdir(path.substr(0, end), mode);
     if (!step.ok() && ErrnoOf(step) != EEXIST) return step;
     if (ViolationOf(step) != Violation::kNone) return step;
@@ -863,8 +864,7 @@ absl::Status Dir::RemoveAll(absl::string_view path) const {
     return r == ENOENT ? absl::OkStatus() : CodeError(r, kOp, path);
   }
   // The last name without its slashes (never followed here).
-  p.data()[static_cast<size_t>(last.data() + last.size() - path.data())] =
-      '\0';
+  p.data()[static_cast<size_t>(last.data() + last.size() - path.data())] = '\0';
   const char* name = parent.last;
   struct stat st;
   if (int r = internal::SysFstatAt(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW);
@@ -875,8 +875,7 @@ absl::Status Dir::RemoveAll(absl::string_view path) const {
     // rmdir(2)'s answer to "name/" on a non-directory, symlinks included.
     if (trailing_slash) return ErrnoError(ENOTDIR, kOp, path);
     int r = internal::SysUnlinkAt(parent.fd, name, 0);
-    return r < 0 && r != -ENOENT ? ErrnoError(-r, kOp, path)
-                                 : absl::OkStatus();
+    return r < 0 && r != -ENOENT ? ErrnoError(-r, kOp, path) : absl::OkStatus();
   }
   // Emptied, then removed; filled again meanwhile (a concurrent writer), it
   // is emptied again a few times before ENOTEMPTY is the answer.
@@ -927,7 +926,8 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
       if (!f.ok()) return f.status();
       return ErrnoError(EISDIR, kOp, path);
     }
-    if (CheckPath(current) != 0) return ErrnoError(CheckPath(current), kOp, path);
+    if (CheckPath(current) != 0)
+      return ErrnoError(CheckPath(current), kOp, path);
     CPath p(current);
     ParentDir parent;
     if (int r = ParentResolved(*this, p, &parent); r != 0) {
@@ -951,8 +951,8 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
         return ErrnoError(ELOOP, kOp, path);
       }
       char target[kPathMax];
-      ssize_t n = internal::SysReadLinkAt(parent.fd, name, target,
-                                          sizeof(target));
+      ssize_t n =
+          internal::SysReadLinkAt(parent.fd, name, target, sizeof(target));
       if (n < 0) return ErrnoError(static_cast<int>(-n), kOp, path);
       absl::string_view t(target, static_cast<size_t>(n));
       if (t.empty()) return ErrnoError(ENOENT, kOp, path);
@@ -976,10 +976,9 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
     if (exists && S_ISDIR(st.st_mode)) return ErrnoError(EISDIR, kOp, path);
     if (exists && !S_ISREG(st.st_mode)) {
       // A FIFO, socket or device: written in place, as open(2) would.
-      int fd = internal::SysOpenAt(parent.fd, name,
-                                   O_WRONLY | O_TRUNC | O_NOFOLLOW |
-                                       O_NONBLOCK | O_NOCTTY,
-                                   0);
+      int fd = internal::SysOpenAt(
+          parent.fd, name,
+          O_WRONLY | O_TRUNC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
       if (fd < 0) return ErrnoError(-fd, kOp, path);
       return WriteAll(Fd(fd), data);
     }
@@ -1007,8 +1006,8 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
       return s;
     };
     if (exists) {
-      if (int e = internal::SysFchmodat2(fd, "", st.st_mode & 07777,
-                                         AT_EMPTY_PATH);
+      if (int e =
+              internal::SysFchmodat2(fd, "", st.st_mode & 07777, AT_EMPTY_PATH);
           e < 0 && e != -ENOSYS) {
         return discard(ErrnoError(-e, kOp, path));
       }
@@ -1136,8 +1135,8 @@ std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
                   Mode::kNonblocking);
 }
 
-std::optional<absl::StatusOr<std::string>> TryReadLink(
-    const Dir& dir, absl::string_view path) {
+std::optional<absl::StatusOr<std::string>> TryReadLink(const Dir& dir,
+                                                       absl::string_view path) {
   if (!NonblockingEligible(dir)) return std::nullopt;
   return ReadLinkIn(dir, path, Mode::kNonblocking);
 }
@@ -1174,9 +1173,9 @@ std::optional<absl::Status> PrepareAt(const Dir& dir, absl::string_view op,
   if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
   if (nonblocking && !NonblockingEligible(dir)) return std::nullopt;
   target->path.emplace(path);
-  if (int r = ParentResolved(
-          dir, *target->path, &target->parent,
-          nonblocking ? Mode::kNonblocking : Mode::kBlocking);
+  if (int r =
+          ParentResolved(dir, *target->path, &target->parent,
+                         nonblocking ? Mode::kNonblocking : Mode::kBlocking);
       r != 0) {
     if (r == kWouldBlock) return std::nullopt;
     return CodeError(r, op, path);
@@ -1185,8 +1184,7 @@ std::optional<absl::Status> PrepareAt(const Dir& dir, absl::string_view op,
   return absl::OkStatus();
 }
 
-absl::Status AtCallResult(int r, absl::string_view op,
-                          absl::string_view path) {
+absl::Status AtCallResult(int r, absl::string_view op, absl::string_view path) {
   return r == 0 ? absl::OkStatus() : ErrnoError(-r, op, path);
 }
 
@@ -1203,12 +1201,9 @@ absl::Status CheckSymlinkTarget(absl::string_view target) {
   return absl::OkStatus();
 }
 
-std::optional<absl::Status> PrepareRename(const Dir& dir,
-                                          absl::string_view from,
-                                          const Dir& to_dir,
-                                          absl::string_view to,
-                                          bool nonblocking,
-                                          RenameTarget* target) {
+std::optional<absl::Status> PrepareRename(
+    const Dir& dir, absl::string_view from, const Dir& to_dir,
+    absl::string_view to, bool nonblocking, RenameTarget* target) {
   constexpr absl::string_view kOp = "rename";
   if (absl::Status s = CheckInput(dir, kOp, from); !s.ok()) return s;
   if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;

@@ -7,7 +7,8 @@
 //
 //   absl::StatusOr<capfs::Dir> root = capfs::Dir::Open("/srv/plugin-data");
 //   absl::StatusOr<capfs::Fd> f = root->OpenAt(untrusted_path, O_RDONLY);
-//   // "../etc/passwd", "/etc/passwd", or a symlink to either: kPermissionDenied
+//   // "../etc/passwd", "/etc/passwd", or a symlink to either:
+//   kPermissionDenied
 //
 // Scopes (DirOptions::scope):
 //   kBeneath  A path that would leave the Dir ("..", an absolute path or an
@@ -60,7 +61,7 @@ namespace capfs {
 
 class Dir;
 namespace internal {
-int FilesystemClassOf(const Dir& dir);  // capfs/internal/nonblocking.h
+int FilesystemClassOf(const Dir& dir);   // capfs/internal/nonblocking.h
 Dir ChildDir(const Dir& parent, Fd fd);  // capfs/internal/nonblocking.h
 }  // namespace internal
 
@@ -209,11 +210,10 @@ class Dir {
   // descriptors, holds a bounded number of them whatever the depth, and
   // never leaves `path`; an entry replaced between its listing and its
   // visit is skipped.
-  absl::Status Walk(
-      absl::string_view path,
-      absl::FunctionRef<absl::StatusOr<bool>(absl::string_view relative_path,
-                                             const FileStat& lstat)>
-          fn) const;
+  absl::Status Walk(absl::string_view path,
+                    absl::FunctionRef<absl::StatusOr<bool>(
+                        absl::string_view relative_path, const FileStat& lstat)>
+                        fn) const;
 
   // symlinkat(2): stores `target` verbatim (any string; only following it is
   // confined) at `link_path`.
@@ -250,8 +250,8 @@ class Dir {
 
   Dir(Fd owned, int dirfd, DirOptions options, bool unconfined);
 
-  Fd owned_;    // the directory, unless Cwd() or Unconfined()
-  int dirfd_;   // owned_.get(), AT_FDCWD, or -1 once moved from
+  Fd owned_;   // the directory, unless Cwd() or Unconfined()
+  int dirfd_;  // owned_.get(), AT_FDCWD, or -1 once moved from
   DirOptions options_;
   bool unconfined_;
   // What kind of filesystem dirfd_ is on, found once (for the runtime's

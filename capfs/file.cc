@@ -5,8 +5,8 @@
 
 #include <string>
 
-#include "capfs/sys/fs.h"
 #include "capfs/status.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace {

@@ -66,8 +66,7 @@ absl::StatusOr<size_t> PWrite(const Fd& fd, absl::string_view data,
                               off_t offset);
 // readv(2) and writev(2): at most IOV_MAX buffers, else EINVAL.
 absl::StatusOr<size_t> ReadV(const Fd& fd, absl::Span<const struct iovec> iov);
-absl::StatusOr<size_t> WriteV(const Fd& fd,
-                              absl::Span<const struct iovec> iov);
+absl::StatusOr<size_t> WriteV(const Fd& fd, absl::Span<const struct iovec> iov);
 
 enum class Whence { kSet, kCurrent, kEnd };
 // lseek(2): the new offset.

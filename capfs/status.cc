@@ -3,8 +3,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "absl/types/optional.h"
 #include <string>
+#include "absl/types/optional.h"
 
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
@@ -91,8 +91,7 @@ absl::Status ViolationError(Violation v, absl::string_view op,
                             absl::string_view path) {
   absl::Status s(absl::StatusCode::kPermissionDenied,
                  absl::StrCat(Subject(op, path), ": ", ViolationReason(v)));
-  s.SetPayload(kViolationUrl,
-               absl::Cord(absl::StrCat(static_cast<int>(v))));
+  s.SetPayload(kViolationUrl, absl::Cord(absl::StrCat(static_cast<int>(v))));
   if (v == Violation::kEscape) {
     s.SetPayload(kErrnoUrl, absl::Cord(absl::StrCat(EXDEV)));
   }

@@ -1,6 +1,7 @@
 // capfs: the filesystem beneath one directory, from the command line.
 //
-//   capfs --root=DIR [--in-root] [--read-only] [--resolver=auto|kernel|userspace]
+//   capfs --root=DIR [--in-root] [--read-only]
+//   [--resolver=auto|kernel|userspace]
 //         COMMAND ARGS...
 //   capfs run [--ro=DIR]... [--rw=DIR]... [FLAGS] -- CMD [ARGS...]
 //
@@ -32,7 +33,8 @@
 
 ABSL_FLAG(std::string, root, "",
           "The directory every path is confined to (required).");
-// Spelled --in-root or --in_root, --read-only or --read_only on the command line.
+// Spelled --in-root or --in_root, --read-only or --read_only on the command
+// line.
 ABSL_FLAG(bool, in_root, false,
           "Treat --root as the root of its own tree, as after chroot: \"..\" "
           "stops there and absolute paths start there, instead of being "
@@ -96,7 +98,8 @@ constexpr int kRefused = 3;
 std::string Quote(absl::string_view s) { return absl::CHexEscape(s); }
 
 // Reports `status` for `command` as one line; returns the exit code.
-int Report(const std::vector<std::string>& command, const absl::Status& status) {
+int Report(const std::vector<std::string>& command,
+           const absl::Status& status) {
   std::vector<std::string> quoted;
   for (const std::string& a : command) quoted.push_back(Quote(a));
   absl::FPrintF(stderr, "capfs: %s: %s\n", absl::StrJoin(quoted, " "),
@@ -112,14 +115,22 @@ int UsageError(absl::string_view message) {
 
 const char* KindName(capfs::FileKind kind) {
   switch (kind) {
-    case capfs::FileKind::kRegular: return "regular file";
-    case capfs::FileKind::kDirectory: return "directory";
-    case capfs::FileKind::kSymlink: return "symbolic link";
-    case capfs::FileKind::kBlockDevice: return "block device";
-    case capfs::FileKind::kCharDevice: return "character device";
-    case capfs::FileKind::kFifo: return "fifo";
-    case capfs::FileKind::kSocket: return "socket";
-    case capfs::FileKind::kUnknown: break;
+    case capfs::FileKind::kRegular:
+      return "regular file";
+    case capfs::FileKind::kDirectory:
+      return "directory";
+    case capfs::FileKind::kSymlink:
+      return "symbolic link";
+    case capfs::FileKind::kBlockDevice:
+      return "block device";
+    case capfs::FileKind::kCharDevice:
+      return "character device";
+    case capfs::FileKind::kFifo:
+      return "fifo";
+    case capfs::FileKind::kSocket:
+      return "socket";
+    case capfs::FileKind::kUnknown:
+      break;
   }
   return "unknown";
 }
@@ -199,7 +210,8 @@ int Stat(const capfs::Dir& dir, const std::vector<std::string>& args) {
 // Runs `call` on each PATH argument; for mkdir, rm, rmdir.
 template <typename Call>
 int EachPath(const std::vector<std::string>& args, Call call) {
-  if (args.size() < 2) return UsageError(absl::StrCat(args[0], " needs a PATH"));
+  if (args.size() < 2)
+    return UsageError(absl::StrCat(args[0], " needs a PATH"));
   int exit_code = 0;
   for (size_t i = 1; i < args.size(); ++i) {
     if (absl::Status s = call(args[i]); !s.ok()) {

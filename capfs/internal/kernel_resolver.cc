@@ -4,8 +4,8 @@
 
 #include <atomic>
 
-#include "capfs/sys/fs.h"
 #include "capfs/path.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace internal {
@@ -218,8 +218,8 @@ int KernelResolveParent(Root root, char* path, ParentDir* out,
   if (int e = SysFstatAt(root.fd, "", &root_st, AT_EMPTY_PATH); e < 0) {
     return -e;
   }
-  const bool at_root = parent_st.st_dev == root_st.st_dev &&
-                       parent_st.st_ino == root_st.st_ino;
+  const bool at_root =
+      parent_st.st_dev == root_st.st_dev && parent_st.st_ino == root_st.st_ino;
   return at_root ? kEscape : 0;
 }
 

@@ -135,12 +135,9 @@ struct RenameTarget {
   ParentDir from_parent;
   ParentDir to_parent;
 };
-std::optional<absl::Status> PrepareRename(const Dir& dir,
-                                          absl::string_view from,
-                                          const Dir& to_dir,
-                                          absl::string_view to,
-                                          bool nonblocking,
-                                          RenameTarget* target);
+std::optional<absl::Status> PrepareRename(
+    const Dir& dir, absl::string_view from, const Dir& to_dir,
+    absl::string_view to, bool nonblocking, RenameTarget* target);
 absl::Status RenameCallResult(int r, absl::string_view from,
                               absl::string_view to);
 

@@ -46,7 +46,7 @@ struct Root {
 
 // The directory that holds a path's last component, and that component.
 struct ParentDir {
-  Fd owned;    // the parent, when the resolver had to open it
+  Fd owned;     // the parent, when the resolver had to open it
   int fd = -1;  // the parent: owned.get(), or the root's own descriptor
   // The last component with its trailing slashes, NUL-terminated, pointing
   // into the path given to ResolveParent; "." or ".." as written. nullptr

@@ -12,8 +12,8 @@
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
-#include "capfs/sys/fs.h"
 #include "capfs/path.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace internal {
@@ -52,9 +52,8 @@ namespace {
 // True when `dirfd` is a directory on procfs, where symlinks may be magic.
 bool OnProcfs(int dirfd) {
   struct statfs st;
-  int r = dirfd == AT_FDCWD
-              ? RetryEintr([&] { return ::statfs(".", &st); })
-              : SysFstatfs(dirfd, &st);
+  int r = dirfd == AT_FDCWD ? RetryEintr([&] { return ::statfs(".", &st); })
+                            : SysFstatfs(dirfd, &st);
   return r == 0 && st.f_type == PROC_SUPER_MAGIC;
 }
 
@@ -219,8 +218,7 @@ int Walk::FollowName(const char* name, Fd* object, struct stat* st) {
   ssize_t n = SysReadLinkAt(cur(), name, target, sizeof(target));
   if (n >= 0) {
     if (static_cast<size_t>(n) >= sizeof(target)) return ENAMETOOLONG;
-    return PushTarget(absl::string_view(target, static_cast<size_t>(n)),
-                      cur());
+    return PushTarget(absl::string_view(target, static_cast<size_t>(n)), cur());
   }
   if (n != -EINVAL && n != -ENOENT) return static_cast<int>(-n);
   if (int r = LookAt(name, object, st); r != 0) return r;

@@ -42,8 +42,7 @@
 namespace capfs {
 namespace internal {
 
-int UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
-                  Fd* out);
+int UserspaceOpen(Root root, const char* path, int flags, mode_t mode, Fd* out);
 int UserspaceStat(Root root, const char* path, bool follow, struct stat* st);
 int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
 

@@ -13,8 +13,8 @@
 #include "capfs/runtime/internal/scheduler.h"
 #include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/runtime/run_blocking.h"
-#include "capfs/sys/fs.h"
 #include "capfs/status.h"
+#include "capfs/sys/fs.h"
 #include "capfs/sys/uring.h"
 
 namespace capfs {
@@ -135,7 +135,8 @@ Task<std::optional<absl::StatusOr<Fd>>> RingOpenChecked(
     co_return std::nullopt;
   }
   Count(g_io_uring);
-  if (*code != 0) co_return absl::StatusOr<Fd>(core::DirCallError(*code, op, path));
+  if (*code != 0)
+    co_return absl::StatusOr<Fd>(core::DirCallError(*code, op, path));
   co_return absl::StatusOr<Fd>(std::move(out));
 }
 
@@ -190,8 +191,8 @@ Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
     }
   }
   if (UringRing* ring = RingFor(paths, dir)) {
-    if (auto r = co_await RingOpenChecked(ring, dir, "openat", path, flags,
-                                          mode)) {
+    if (auto r =
+            co_await RingOpenChecked(ring, dir, "openat", path, flags, mode)) {
       co_return *std::move(r);
     }
   }
@@ -232,9 +233,8 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
   UringRing* ring = RingFor(paths, dir);
   if (ring != nullptr &&
       core::FilesystemClassOf(dir) != core::kFilesystemOther) {
-    if (auto r = co_await RingOpenChecked(ring, dir, op, path,
-                                          O_PATH | (follow ? 0 : O_NOFOLLOW),
-                                          0)) {
+    if (auto r = co_await RingOpenChecked(
+            ring, dir, op, path, O_PATH | (follow ? 0 : O_NOFOLLOW), 0)) {
       if (!r->ok()) co_return r->status();
       struct stat st;
       if (int e = core::SysFstat((*r)->get(), &st); e < 0) {
@@ -320,8 +320,8 @@ Task<absl::Status> Rename(const Dir& dir, std::string from, const Dir& to_dir,
       co_return *prepared;
     }
     if (prepared.has_value()) {
-      std::optional<int> r = co_await RingAt(
-          ring, [&](struct io_uring_sqe* sqe) {
+      std::optional<int> r =
+          co_await RingAt(ring, [&](struct io_uring_sqe* sqe) {
             SysUring::PrepRenameat(sqe, target.from_parent.fd,
                                    target.from_parent.last, target.to_parent.fd,
                                    target.to_parent.last);
@@ -355,8 +355,7 @@ Task<absl::Status> Symlink(const Dir& dir, std::string target,
       co_return *r;
     }
   }
-  co_return co_await OnWorkers(
-      [&] { return dir.Symlink(target, link_path); });
+  co_return co_await OnWorkers([&] { return dir.Symlink(target, link_path); });
 }
 
 Task<absl::StatusOr<std::string>> ReadLink(const Dir& dir, std::string path) {

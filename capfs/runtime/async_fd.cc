@@ -79,8 +79,8 @@ absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
   return AsyncFd(*state);
 }
 
-absl::StatusOr<AsyncFd> AsyncFd::AdoptNewSocket(Scope& scope, Fd fd,
-                                                int type, bool tcp) {
+absl::StatusOr<AsyncFd> AsyncFd::AdoptNewSocket(Scope& scope, Fd fd, int type,
+                                                bool tcp) {
   // A nonblocking stream stops a write short only when its buffer is full.
   // A read stops short at a message carrying descriptors, or a change of
   // sender, with data still queued; on TCP only at the urgent mark, which

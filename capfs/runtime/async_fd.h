@@ -61,8 +61,8 @@
 #include "absl/strings/str_cat.h"
 #include "capfs/fd.h"
 #include "capfs/runtime/internal/backend.h"
-#include "capfs/runtime/internal/fd_state.h"
 #include "capfs/runtime/internal/blocking_job.h"
+#include "capfs/runtime/internal/fd_state.h"
 #include "capfs/runtime/scope.h"
 #include "capfs/runtime/task.h"
 #include "capfs/runtime/yield.h"
@@ -159,16 +159,15 @@ enum class Direction { kRead, kWrite };
 // `op: strerror`.
 template <typename Call>
 Task<absl::StatusOr<size_t>> DoIo(AsyncFd& fd, Direction direction,
-                                  const char* op, size_t requested,
-                                  Call call) {
+                                  const char* op, size_t requested, Call call) {
   using internal::FdIo;
   // Holding a reference keeps the state alive even if the AsyncFd goes away
   // while the call waits.
   internal::FdRef state(fd.state());
   if (!state || state->closed()) co_return ErrnoError(EBADF, op, "");
   if (absl::Status s = co_await Yield(); !s.ok()) co_return s;
-  const uint32_t bit = direction == Direction::kRead ? internal::kReadable
-                                                     : internal::kWritable;
+  const uint32_t bit =
+      direction == Direction::kRead ? internal::kReadable : internal::kWritable;
   // A worker-served call said EAGAIN and no report came meanwhile: wait for
   // one rather than ask the kernel again.
   bool wait_for_report = false;
@@ -183,8 +182,7 @@ Task<absl::StatusOr<size_t>> DoIo(AsyncFd& fd, Direction direction,
       wait_for_report = false;
     }
     if (wait) {
-      absl::Status s =
-          co_await internal::FdReadyAwaiter(state.get(), bit, op);
+      absl::Status s = co_await internal::FdReadyAwaiter(state.get(), bit, op);
       if (!s.ok()) co_return s;
       continue;
     }

@@ -2,7 +2,8 @@
 //
 //   char buf[4096];
 //   absl::StatusOr<size_t> n = co_await Read(fd, absl::MakeSpan(buf));
-//   if (n.ok() && *n > 0) s = co_await WriteAll(out, absl::string_view(buf, *n));
+//   if (n.ok() && *n > 0) s = co_await WriteAll(out, absl::string_view(buf,
+//   *n));
 //
 // Each is one read(2)/write(2)/readv(2)/writev(2) as DoIo (async_fd.h)
 // performs it: yields once first, waits while the descriptor is not ready,

@@ -37,10 +37,10 @@ struct AsyncFsOptions {
 // Calls finished by each path since the process started, over every loop.
 // Each count is exact; they are read one at a time.
 struct AsyncFsCounts {
-  uint64_t on_loop = 0;      // finished on the loop thread
-  uint64_t io_uring = 0;     // finished through io_uring
-  uint64_t workers = 0;      // finished on the worker pool
-  uint64_t loop_misses = 0;  // tried on the loop, then sent on (2 or 3)
+  uint64_t on_loop = 0;          // finished on the loop thread
+  uint64_t io_uring = 0;         // finished through io_uring
+  uint64_t workers = 0;          // finished on the worker pool
+  uint64_t loop_misses = 0;      // tried on the loop, then sent on (2 or 3)
   uint64_t io_uring_misses = 0;  // answered by io_uring with what only the
                                  // blocking call settles: sent to 3
 };

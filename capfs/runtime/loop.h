@@ -128,8 +128,7 @@ class Loop {
 // Makes a loop with `options`, runs `main` on it to the end, and returns its
 // result (or the error that kept the loop from being made).
 template <typename T>
-  requires internal::StatusLike<T>
-T Run(Task<T> main, LoopOptions options = {}) {
+requires internal::StatusLike<T> T Run(Task<T> main, LoopOptions options = {}) {
   absl::StatusOr<std::unique_ptr<Loop>> loop = Loop::Create(options);
   if (!loop.ok()) return T(loop.status());
   return (*loop)->Run(std::move(main));

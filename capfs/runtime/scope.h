@@ -1,7 +1,8 @@
 // Scope: structured concurrency. A scope owns the tasks started in it and
 // the descriptors opened under it, and does not end before all of them have.
 //
-//   absl::Status s = co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+//   absl::Status s = co_await WithScope([&](Scope& scope) -> Task<absl::Status>
+//   {
 //     scope.Spawn(Serve(listener));
 //     scope.Spawn([&]() -> Task<absl::Status> { co_return co_await Watch(); });
 //     co_return absl::OkStatus();
@@ -136,7 +137,7 @@ class Scope {
   // captures) alive until the task is done:
   //   scope.Spawn([&, id]() -> Task<absl::Status> { ... });
   template <typename Fn>
-    requires std::same_as<std::invoke_result_t<Fn&>, Task<absl::Status>>
+  requires std::same_as<std::invoke_result_t<Fn&>, Task<absl::Status>>
   void Spawn(Fn fn) {
     Start(new internal::CallableChildFiber<Fn>(this, std::move(fn)));
   }
@@ -232,10 +233,10 @@ class ScopeRunner {
 }  // namespace internal
 
 template <typename Body>
-  requires std::invocable<Body&, Scope&>
-std::invoke_result_t<Body&, Scope&> WithScope(Body body) {
-  using R = typename internal::TaskValue<
-      std::invoke_result_t<Body&, Scope&>>::type;
+requires std::invocable<Body&, Scope&> std::invoke_result_t<Body&, Scope&>
+WithScope(Body body) {
+  using R =
+      typename internal::TaskValue<std::invoke_result_t<Body&, Scope&>>::type;
   static_assert(internal::StatusLike<R>,
                 "a scope body returns Task<absl::Status> or "
                 "Task<absl::StatusOr<T>>");

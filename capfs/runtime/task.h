@@ -73,7 +73,9 @@ absl::Status StatusOf(const T&) {
 // Types a cancelled or failed operation can report itself in.
 template <typename T>
 concept StatusLike = std::constructible_from<T, absl::Status> &&
-                     requires(const T& t) { StatusOf(t); };
+    requires(const T& t) {
+  StatusOf(t);
+};
 
 // What awaiting (or spawning, or running) an empty Task gives: see the file
 // comment.
@@ -197,8 +199,7 @@ class [[nodiscard]] Task {
   }
 
  private:
-  explicit Task(std::coroutine_handle<promise_type> handle)
-      : handle_(handle) {}
+  explicit Task(std::coroutine_handle<promise_type> handle) : handle_(handle) {}
   void Reset() {
     if (handle_) handle_.destroy();
     handle_ = {};

@@ -20,7 +20,8 @@ TimeoutGuard::TimeoutGuard(Fiber* fiber, absl::Duration timeout)
     : fiber_(fiber), outer_(fiber->context()), context_(outer_) {
   fiber_->SwitchContext(&context_);
   int64_t deadline = DeadlineAfter(timeout);
-  if (deadline != kNoDeadline) fiber_->scheduler()->timers().Add(this, deadline);
+  if (deadline != kNoDeadline)
+    fiber_->scheduler()->timers().Add(this, deadline);
 }
 
 TimeoutGuard::~TimeoutGuard() {

@@ -26,9 +26,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "capfs/runtime/internal/fiber.h"
-#include "capfs/sys/io.h"
 #include "capfs/runtime/internal/timer_heap.h"
 #include "capfs/runtime/task.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {

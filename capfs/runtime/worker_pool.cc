@@ -10,10 +10,11 @@
 namespace capfs {
 namespace runtime {
 
-WorkerPool::WorkerPool(WorkerPoolOptions options) : options_([&] {
-  options.max_threads = std::max(options.max_threads, 1);
-  return options;
-}()) {}
+WorkerPool::WorkerPool(WorkerPoolOptions options)
+    : options_([&] {
+        options.max_threads = std::max(options.max_threads, 1);
+        return options;
+      }()) {}
 
 WorkerPool::~WorkerPool() {
   std::unique_lock<std::mutex> lock(mu_);

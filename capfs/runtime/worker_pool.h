@@ -104,7 +104,7 @@ class WorkerPool {
   internal::IntrusiveList<internal::Job, internal::JobTag> queue_;
   ThreadList running_;  // threads alive
   ThreadList exited_;   // threads that returned, not yet joined
-  int idle_ = 0;  // threads alive and not running a job
+  int idle_ = 0;        // threads alive and not running a job
   int peak_ = 0;
   size_t started_ = 0;
   bool closing_ = false;

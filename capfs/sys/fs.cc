@@ -67,8 +67,7 @@ int SysFchmodAt(int dirfd, const char* path, mode_t mode) {
   return RetryEintr([&] { return ::fchmodat(dirfd, path, mode, 0); });
 }
 
-int SysFchownAt(int dirfd, const char* path, uid_t uid, gid_t gid,
-                int flags) {
+int SysFchownAt(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
   return RetryEintr([&] { return ::fchownat(dirfd, path, uid, gid, flags); });
 }
 
@@ -76,9 +75,8 @@ int SysUtimensAt(int dirfd, const char* path, const struct timespec times[2],
                  int flags) {
   // The raw call: glibc's wrapper refuses a path of "" with AT_EMPTY_PATH on
   // some versions.
-  return static_cast<int>(RetryEintr([&] {
-    return ::syscall(SYS_utimensat, dirfd, path, times, flags);
-  }));
+  return static_cast<int>(RetryEintr(
+      [&] { return ::syscall(SYS_utimensat, dirfd, path, times, flags); }));
 }
 
 int SysTruncate(const char* path, off_t length) {

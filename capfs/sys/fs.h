@@ -52,11 +52,11 @@ inline constexpr uint64_t kResolveCached = 0x20;  // Linux 5.12+
 // open(2)'s flag bits that openat(2) honours (the kernel's
 // VALID_OPEN_FLAGS), and the few it keeps beside O_PATH.
 inline constexpr int kValidOpenFlags =
-    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND |
-    O_NONBLOCK | O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY |
-    O_NOFOLLOW | O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
-inline constexpr int kPathOpenFlags = O_DIRECTORY | O_NOFOLLOW | O_PATH |
-                                      O_CLOEXEC;
+    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
+    O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
+    O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
+inline constexpr int kPathOpenFlags =
+    O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
 
 // EINVAL for the open(2) flag combinations the kernel refuses before it reads
 // the path (fs/open.c, build_open_flags), else 0: O_CREAT with O_DIRECTORY

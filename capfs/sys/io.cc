@@ -50,8 +50,8 @@ int SysEpollWait(int epfd, struct epoll_event* events, int max_events,
   int r;
   if (!no_epoll_pwait2.load(std::memory_order_relaxed)) {
     struct timespec ts = ToTimespec(timeout_ns);
-    r = ::epoll_pwait2(epfd, events, max_events,
-                       timeout_ns < 0 ? nullptr : &ts, nullptr);
+    r = ::epoll_pwait2(epfd, events, max_events, timeout_ns < 0 ? nullptr : &ts,
+                       nullptr);
     if (r >= 0) return r;
     if (errno != ENOSYS) return errno == EINTR ? 0 : -errno;
     no_epoll_pwait2.store(true, std::memory_order_relaxed);

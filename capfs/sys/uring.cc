@@ -27,9 +27,9 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring->ring_.get());
   if (probe == nullptr) return -EOPNOTSUPP;
   bool supported = true;
-  for (int op : {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
-                 IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT,
-                 IORING_OP_ASYNC_CANCEL}) {
+  for (int op :
+       {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
+        IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_ASYNC_CANCEL}) {
     supported = supported && io_uring_opcode_supported(probe, op);
   }
   io_uring_free_probe(probe);
@@ -48,7 +48,9 @@ int SysUring::RegisterEventfd(int fd) {
   return r;
 }
 
-struct io_uring_sqe* SysUring::GetSqe() { return io_uring_get_sqe(ring_.get()); }
+struct io_uring_sqe* SysUring::GetSqe() {
+  return io_uring_get_sqe(ring_.get());
+}
 
 int SysUring::Submit() {
   int r;

@@ -63,10 +63,10 @@ class SysUring {
 
   // Preparing submissions: each fills `sqe` and tags it with `user_data`.
   // Paths and structures must stay put until the completion arrives.
-  static void PrepOpenat2(struct io_uring_sqe* sqe, int dirfd,
-                          const char* path, OpenHow* how);
-  static void PrepMkdirat(struct io_uring_sqe* sqe, int dirfd,
-                          const char* path, mode_t mode);
+  static void PrepOpenat2(struct io_uring_sqe* sqe, int dirfd, const char* path,
+                          OpenHow* how);
+  static void PrepMkdirat(struct io_uring_sqe* sqe, int dirfd, const char* path,
+                          mode_t mode);
   static void PrepUnlinkat(struct io_uring_sqe* sqe, int dirfd,
                            const char* path, int flags);
   static void PrepRenameat(struct io_uring_sqe* sqe, int old_dirfd,

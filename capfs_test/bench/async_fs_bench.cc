@@ -70,8 +70,8 @@ class Tree {
       std::string dir;
       for (int i = 1; i < depth; ++i) absl::StrAppend(&dir, "d", i, "/");
       if (!dir.empty()) {
-        std::string cmd = absl::StrCat("mkdir -p '", temp_.path(), "/", dir,
-                                       "'");
+        std::string cmd =
+            absl::StrCat("mkdir -p '", temp_.path(), "/", dir, "'");
         capfs_test::CheckOrDie(system(cmd.c_str()) == 0, "mkdir -p");
       }
       std::vector<std::string>& paths = paths_[depth];
@@ -123,7 +123,8 @@ void BM_Sync(benchmark::State& state, Op op, int depth, bool inflight) {
   for (auto _ : state) {
     if (inflight) {
       for (const std::string& p : paths) {
-        if (absl::Status s = SyncCall(dir, op, p); !s.ok()) return Fail(state, s);
+        if (absl::Status s = SyncCall(dir, op, p); !s.ok())
+          return Fail(state, s);
       }
     } else if (absl::Status s = SyncCall(dir, op, paths[0]); !s.ok()) {
       return Fail(state, s);
@@ -266,7 +267,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::printf("  %-36s / %-30s %7.3f  (%.2f / %.2f us)", num.c_str(),
                 den.c_str(), r, a->second / 1e3, b->second / 1e3);
     if (target > 0) {
-      std::printf("  target <= %.2f: %s", target, r <= target ? "met" : "MISSED");
+      std::printf("  target <= %.2f: %s", target,
+                  r <= target ? "met" : "MISSED");
     }
     std::printf("\n");
   }
@@ -289,15 +291,15 @@ void RegisterAll() {
                                    depth, inflight));
         Repeated(RegisterBenchmark(("async_fs/" + tail).c_str(), BM_Async, op,
                                    depth, inflight, AsyncFsOptions{}));
-        Repeated(RegisterBenchmark(("async_fs_uring/" + tail).c_str(),
-                                   BM_Async, op, depth, inflight,
+        Repeated(RegisterBenchmark(("async_fs_uring/" + tail).c_str(), BM_Async,
+                                   op, depth, inflight,
                                    AsyncFsOptions{false, true}));
         Repeated(RegisterBenchmark(("async_fs_workers/" + tail).c_str(),
                                    BM_Async, op, depth, inflight,
                                    AsyncFsOptions{false, false}));
         if (op != Op::kStat) {
-          Repeated(RegisterBenchmark(("liburing/" + tail).c_str(),
-                                     BM_Liburing, op, depth, inflight));
+          Repeated(RegisterBenchmark(("liburing/" + tail).c_str(), BM_Liburing,
+                                     op, depth, inflight));
         }
       }
     }

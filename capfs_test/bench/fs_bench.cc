@@ -777,8 +777,8 @@ void AddNewCalls(const BenchTree& t) {
     for (Resolver r : {Resolver::kKernel, Resolver::kUserspace}) {
       const Dir* dir = t.dir(r);
       if (dir == nullptr) continue;
-      AddPair(op, 1, r,
-              {{"capfs", [=] { return capfs(*dir); }}, {"raw", raw}}, calls);
+      AddPair(op, 1, r, {{"capfs", [=] { return capfs(*dir); }}, {"raw", raw}},
+              calls);
     }
   };
   static const struct timespec kTimes[2] = {{1000000, 0}, {2000000, 0}};
@@ -821,8 +821,8 @@ void AddNewCalls(const BenchTree& t) {
       "WriteFile", 1,
       [](const Dir& d) { return d.WriteFile("written", "capfs").ok(); },
       [root] {
-        int fd = openat(root, "written", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-                        0644);
+        int fd = openat(root, "written",
+                        O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) return false;
         bool ok = write(fd, "capfs", 5) == 5;
         close(fd);

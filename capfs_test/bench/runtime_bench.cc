@@ -26,9 +26,9 @@
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/socket.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -43,18 +43,18 @@
 // Boost 1.74's asio/awaitable.hpp needs <utility> first under g++ 12.
 #include <utility>
 
+#include <uv.h>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
-#include <uv.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -98,9 +98,9 @@ void BM_Yield(benchmark::State& state, IoBackend backend) {
       }(),
       OptionsFor(backend));
   Check(state, s);
-  state.counters["switches"] = benchmark::Counter(
-      2.0 * static_cast<double>(state.iterations()),
-      benchmark::Counter::kIsRate);
+  state.counters["switches"] =
+      benchmark::Counter(2.0 * static_cast<double>(state.iterations()),
+                         benchmark::Counter::kIsRate);
 }
 
 // ------------------------------------------------------- capfs ping-pong
@@ -124,9 +124,9 @@ void BM_PingPongCapfs(benchmark::State& state, IoBackend backend, int idle) {
             scope.Spawn([&mine]() -> Task<absl::Status> {
               uint64_t value;
               // Ends with EBADF when the benchmark closes the eventfd.
-              (void)co_await Read(mine, absl::MakeSpan(
-                                            reinterpret_cast<char*>(&value),
-                                            sizeof(value)));
+              (void)co_await Read(
+                  mine, absl::MakeSpan(reinterpret_cast<char*>(&value),
+                                       sizeof(value)));
               co_return absl::OkStatus();
             });
           }
@@ -136,16 +136,17 @@ void BM_PingPongCapfs(benchmark::State& state, IoBackend backend, int idle) {
               absl::StatusOr<size_t> n =
                   co_await Read(ping->read, absl::MakeSpan(buf));
               if (!n.ok() || *n == 0) co_return n.status();
-              absl::Status w = co_await WriteAll(
-                  pong->write, absl::string_view(buf, *n));
+              absl::Status w =
+                  co_await WriteAll(pong->write, absl::string_view(buf, *n));
               if (!w.ok()) co_return w;
             }
           });
           absl::Status r = co_await Yield();  // let the idle tasks suspend
-          char reply[64];  // every peer reads into 64 bytes
+          char reply[64];                     // every peer reads into 64 bytes
           for (auto _ : state) {
             r.Update((co_await Write(ping->write, "x")).status());
-            r.Update((co_await Read(pong->read, absl::MakeSpan(reply))).status());
+            r.Update(
+                (co_await Read(pong->read, absl::MakeSpan(reply))).status());
           }
           r.Update(ping->write.Close());  // the echo sees end of file
           for (AsyncFd& fd : idle_fds) r.Update(fd.Close());
@@ -194,8 +195,8 @@ void BM_PingPongLibuv(benchmark::State& state) {
         if (n <= 0) return;
         auto* p = static_cast<UvPingPong*>(s->loop->data);
         uv_buf_t out = uv_buf_init(buf->base, static_cast<unsigned>(n));
-        uv_write(&p->b_req, reinterpret_cast<uv_stream_t*>(&p->b_out), &out,
-                 1, nullptr);
+        uv_write(&p->b_req, reinterpret_cast<uv_stream_t*>(&p->b_out), &out, 1,
+                 nullptr);
       });
   uv_read_start(
       reinterpret_cast<uv_stream_t*>(&pp.a_in),
@@ -317,8 +318,9 @@ int RawListener(int backlog, uint16_t* port) {
 }
 
 int RawConnect(uint16_t port, bool nonblocking) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC |
-                                 (nonblocking ? SOCK_NONBLOCK : 0), 0);
+  int fd = ::socket(
+      AF_INET, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0),
+      0);
   struct sockaddr_in a = {};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -381,8 +383,8 @@ void BM_EchoCapfs(benchmark::State& state, IoBackend backend) {
               absl::StatusOr<size_t> n =
                   co_await Read(pair->server, absl::MakeSpan(buf));
               if (!n.ok() || *n == 0) co_return n.status();
-              absl::Status w = co_await WriteAll(
-                  pair->server, absl::string_view(buf, *n));
+              absl::Status w =
+                  co_await WriteAll(pair->server, absl::string_view(buf, *n));
               if (!w.ok()) co_return w;
             }
           });
@@ -391,7 +393,8 @@ void BM_EchoCapfs(benchmark::State& state, IoBackend backend) {
           absl::Status r;
           // One warm-up round trip, so that what is counted is steady state.
           r.Update((co_await Write(pair->client, message)).status());
-          r.Update((co_await Read(pair->client, absl::MakeSpan(reply))).status());
+          r.Update(
+              (co_await Read(pair->client, absl::MakeSpan(reply))).status());
           const uint64_t before = g_allocations.load();
           for (auto _ : state) {
             r.Update((co_await Write(pair->client, message)).status());
@@ -467,8 +470,8 @@ void BM_EchoLibuv(benchmark::State& state) {
   for (auto _ : state) {
     e.got = 0;
     uv_buf_t out = uv_buf_init(message, sizeof(message));
-    uv_write(&e.client_req, reinterpret_cast<uv_stream_t*>(&e.client), &out,
-             1, nullptr);
+    uv_write(&e.client_req, reinterpret_cast<uv_stream_t*>(&e.client), &out, 1,
+             nullptr);
     while (e.got < kEchoMessage) uv_run(&e.loop, UV_RUN_ONCE);
   }
   uv_close(reinterpret_cast<uv_handle_t*>(&e.client), nullptr);
@@ -738,20 +741,20 @@ void BM_AcceptLibuv(benchmark::State& state) {
   a.loop.data = &a;
   uv_tcp_init(&a.loop, &a.listener);
   uv_tcp_open(&a.listener, lfd);
-  uv_listen(reinterpret_cast<uv_stream_t*>(&a.listener), 4096,
-            [](uv_stream_t* server, int status) {
-              if (status < 0) return;
-              auto* p = static_cast<UvAccept*>(server->loop->data);
-              uv_tcp_t* peer = &p->peers[p->accepted];
-              uv_tcp_init(server->loop, peer);
-              if (uv_accept(server, reinterpret_cast<uv_stream_t*>(peer)) == 0) {
-                ++p->accepted;
-                uv_close(reinterpret_cast<uv_handle_t*>(peer),
-                         [](uv_handle_t* h) {
-                           ++static_cast<UvAccept*>(h->loop->data)->closed;
-                         });
-              }
-            });
+  uv_listen(
+      reinterpret_cast<uv_stream_t*>(&a.listener), 4096,
+      [](uv_stream_t* server, int status) {
+        if (status < 0) return;
+        auto* p = static_cast<UvAccept*>(server->loop->data);
+        uv_tcp_t* peer = &p->peers[p->accepted];
+        uv_tcp_init(server->loop, peer);
+        if (uv_accept(server, reinterpret_cast<uv_stream_t*>(peer)) == 0) {
+          ++p->accepted;
+          uv_close(reinterpret_cast<uv_handle_t*>(peer), [](uv_handle_t* h) {
+            ++static_cast<UvAccept*>(h->loop->data)->closed;
+          });
+        }
+      });
   for (auto _ : state) {
     state.PauseTiming();
     std::vector<int> clients = QueueConnections(port);
@@ -913,8 +916,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
       double to_ns = benchmark::GetTimeUnitMultiplier(benchmark::kNanosecond) /
                      benchmark::GetTimeUnitMultiplier(run.time_unit);
-      times_[run.run_name.function_name] = {
-          run.GetAdjustedRealTime() * to_ns, run.GetAdjustedCPUTime() * to_ns};
+      times_[run.run_name.function_name] = {run.GetAdjustedRealTime() * to_ns,
+                                            run.GetAdjustedCPUTime() * to_ns};
     }
   }
 
@@ -1018,9 +1021,8 @@ void RegisterAll() {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   for (IoBackend b : {IoBackend::kEpoll, IoBackend::kPoll}) {
-    RegisterBenchmark(
-        (std::string("run_blocking/") + IoBackendName(b)).c_str(),
-        BM_RunBlocking, b)
+    RegisterBenchmark((std::string("run_blocking/") + IoBackendName(b)).c_str(),
+                      BM_RunBlocking, b)
         ->UseRealTime();
   }
   RegisterBenchmark("memory/sleeping_tasks", BM_MemoryPerSleepingTask)

@@ -141,16 +141,16 @@ TEST_F(CloexecTest, EveryDescriptorCapfsCreatesIsCloseOnExec) {
           const char* path;
           int flags;
         };
-        for (const Open& o : std::vector<Open>{
-                 {"file", O_RDONLY},
-                 {"dir/inner", O_RDWR},
-                 {"link_file", O_PATH},
-                 {"link_file", O_PATH | O_NOFOLLOW},
-                 {"dir/sub/../inner", O_WRONLY | O_APPEND},
-                 {"dir", O_RDONLY | O_DIRECTORY},
-                 {"dir/new_file", O_WRONLY | O_CREAT},
-                 {"dir", O_TMPFILE | O_RDWR},
-                 {deep_path_.c_str(), O_RDONLY | O_DIRECTORY}}) {
+        for (const Open& o :
+             std::vector<Open>{{"file", O_RDONLY},
+                               {"dir/inner", O_RDWR},
+                               {"link_file", O_PATH},
+                               {"link_file", O_PATH | O_NOFOLLOW},
+                               {"dir/sub/../inner", O_WRONLY | O_APPEND},
+                               {"dir", O_RDONLY | O_DIRECTORY},
+                               {"dir/new_file", O_WRONLY | O_CREAT},
+                               {"dir", O_TMPFILE | O_RDWR},
+                               {deep_path_.c_str(), O_RDONLY | O_DIRECTORY}}) {
           absl::StatusOr<capfs::Fd> fd = root->OpenAt(o.path, o.flags, 0600);
           ASSERT_TRUE(fd.ok()) << o.path << ": " << fd.status();
           fds.push_back(*std::move(fd));

@@ -90,8 +90,7 @@ const std::string* DocumentedDifference(const Op& op, const std::string& path) {
   return nullptr;
 }
 
-class ConformanceTest
-    : public testing::TestWithParam<std::tuple<Scope, Op>> {
+class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
  protected:
   void SetUp() override {
     capfs_ = Side{temp_.Join("capfs")};
@@ -124,14 +123,16 @@ class ConformanceTest
         if (sub >= 0) close(sub);
         return r.Serialize();
       });
-      if (!out.ok()) return absl::StrCat("oracle failed: ", out.status().ToString());
+      if (!out.ok())
+        return absl::StrCat("oracle failed: ", out.status().ToString());
       raw = RawResult::Parse(*out);
     } else {
       int root = open(oracle_.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
       int sub = openat(root, "dir/sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (pc.needs_permission_checks) {
-        absl::StatusOr<std::string> out = RunInChild(
-            child, [&] { return RunPlain(op(), root, sub, pc.path).Serialize(); });
+        absl::StatusOr<std::string> out = RunInChild(child, [&] {
+          return RunPlain(op(), root, sub, pc.path).Serialize();
+        });
         raw = out.ok() ? RawResult::Parse(*out)
                        : RawResult{-1, capfs::Violation::kNone, 0, "",
                                    out.status().ToString()};
@@ -215,10 +216,10 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
     const int lexical_err = before_lookup ? 0 : capfs::CheckPath(pc.path);
     bool refused_absolute = !before_lookup && scope() == Scope::kBeneath &&
                             capfs::IsAbsolute(pc.path);
-    bool escapes = scope() == Scope::kBeneath && !before_lookup &&
-                   (pc.leaves == Leaves::kYes ||
-                    (pc.leaves == Leaves::kWhenFollowed &&
-                     FollowsLast(op(), pc.path)));
+    bool escapes =
+        scope() == Scope::kBeneath && !before_lookup &&
+        (pc.leaves == Leaves::kYes ||
+         (pc.leaves == Leaves::kWhenFollowed && FollowsLast(op(), pc.path)));
     // Linux's own walk may say ELOOP for a path of many symlinks while any
     // process on the machine renames directories: a walk restarted after a
     // rename counts again the links it had followed. So a case where either
@@ -271,14 +272,15 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
 
 std::string CaseName(
     const testing::TestParamInfo<std::tuple<Scope, Op>>& info) {
-  return ScopeName(std::get<0>(info.param)) + "_" + std::get<1>(info.param).name;
+  return ScopeName(std::get<0>(info.param)) + "_" +
+         std::get<1>(info.param).name;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, ConformanceTest,
-    testing::Combine(testing::Values(Scope::kBeneath, Scope::kInRoot),
-                     testing::ValuesIn(AllOps())),
-    CaseName);
+INSTANTIATE_TEST_SUITE_P(Table, ConformanceTest,
+                         testing::Combine(testing::Values(Scope::kBeneath,
+                                                          Scope::kInRoot),
+                                          testing::ValuesIn(AllOps())),
+                         CaseName);
 
 }  // namespace
 }  // namespace capfs_test

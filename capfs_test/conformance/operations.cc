@@ -104,9 +104,8 @@ int PlainMkdirAll(int dirfd, const std::string& path, mode_t mode) {
   capfs::Component c;
   while (reader.Next(&c)) {
     if (reader.Done()) break;
-    std::string prefix =
-        path.substr(0, static_cast<size_t>(c.name.data() + c.name.size() -
-                                           path.data()));
+    std::string prefix = path.substr(
+        0, static_cast<size_t>(c.name.data() + c.name.size() - path.data()));
     if (mkdirat(dirfd, prefix.c_str(), mode) != 0 && errno != EEXIST) {
       return errno;
     }
@@ -142,8 +141,8 @@ int PlainEmpty(int fd) {
       if (unlinkat(fd, n.c_str(), 0) != 0) return errno;
       continue;
     }
-    int child = openat(fd, n.c_str(),
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int child =
+        openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (child < 0) return errno;
     int err = PlainEmpty(child);
     close(child);
@@ -195,8 +194,8 @@ int PlainWalkBelow(int fd, const std::string& rel,
     std::string r = rel.empty() ? n : absl::StrCat(rel, "/", n);
     out->push_back(absl::StrCat(r, ":", KindName(st.st_mode)));
     if (!S_ISDIR(st.st_mode)) continue;
-    int child = openat(fd, n.c_str(),
-                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int child =
+        openat(fd, n.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (child < 0) return errno;
     int err = PlainWalkBelow(child, r, out);
     close(child);
@@ -419,8 +418,7 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return r;
     }
     case OpKind::kReadDir: {
-      absl::StatusOr<std::vector<capfs::DirEntry>> entries =
-          root.ReadDir(path);
+      absl::StatusOr<std::vector<capfs::DirEntry>> entries = root.ReadDir(path);
       if (!entries.ok()) return FromStatus(entries.status());
       std::vector<std::string> names;
       for (const capfs::DirEntry& e : *entries) {
@@ -467,7 +465,8 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
     case OpKind::kLchown:
       return FromStatus(root.Lchown(path, kOwner, kOwner));
     case OpKind::kSetTimes:
-      return FromStatus(root.SetTimes(path, absl::TimeFromTimespec(TestTimes()[0]),
+      return FromStatus(root.SetTimes(path,
+                                      absl::TimeFromTimespec(TestTimes()[0]),
                                       absl::TimeFromTimespec(TestTimes()[1])));
     case OpKind::kTruncate:
       return FromStatus(root.Truncate(path, kTruncateLength));
@@ -486,14 +485,14 @@ RawResult RunCapfs(const Op& op, const capfs::Dir& root, const capfs::Dir& sub,
       return FromStatus(root.WriteFile(path, kWriteData, op.mode));
     case OpKind::kWalk: {
       std::vector<std::string> visited;
-      absl::Status s = root.Walk(
-          path,
-          [&](absl::string_view rel,
-              const capfs::FileStat& st) -> absl::StatusOr<bool> {
-            visited.push_back(absl::StrCat(rel.empty() ? "." : rel, ":",
-                                           KindName(st.kind)));
-            return true;
-          });
+      absl::Status s =
+          root.Walk(path,
+                    [&](absl::string_view rel,
+                        const capfs::FileStat& st) -> absl::StatusOr<bool> {
+                      visited.push_back(absl::StrCat(rel.empty() ? "." : rel,
+                                                     ":", KindName(st.kind)));
+                      return true;
+                    });
       if (!s.ok()) return FromStatus(s);
       RawResult r;
       r.text = absl::StrJoin(visited, ",");
@@ -626,10 +625,10 @@ RawResult RunPlain(const Op& op, int dirfd, int subfd,
       return r;
     }
     case OpKind::kWriteFile: {
-      int fd = openat(dirfd, p,
-                      O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY |
-                          O_CLOEXEC,
-                      op.mode);
+      int fd = openat(
+          dirfd, p,
+          O_WRONLY | O_CREAT | O_TRUNC | O_NONBLOCK | O_NOCTTY | O_CLOEXEC,
+          op.mode);
       if (fd < 0) return ErrorResult(errno);
       ssize_t n = write(fd, kWriteData, strlen(kWriteData));
       int err = n < 0 ? errno : 0;

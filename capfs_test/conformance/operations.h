@@ -29,27 +29,27 @@ enum class OpKind {
   kUnlink,
   kRmdir,
   kSymlink,
-  kRenameFrom,    // path -> "renamed"
-  kRenameTo,      // "empty_file" -> path
-  kRenameAcross,  // path -> "moved" in a second Dir on dir/sub
-  kRenameWithin,  // path -> "renamed" beside it: the same text before the
-                  // last component (one parent for both ends)
-  kRenameToMissing,  // path -> "missing_dir/x": which side fails first
+  kRenameFrom,          // path -> "renamed"
+  kRenameTo,            // "empty_file" -> path
+  kRenameAcross,        // path -> "moved" in a second Dir on dir/sub
+  kRenameWithin,        // path -> "renamed" beside it: the same text before the
+                        // last component (one parent for both ends)
+  kRenameToMissing,     // path -> "missing_dir/x": which side fails first
   kSymlinkEmptyTarget,  // symlink("", path): ENOENT before any lookup
-  kLinkFrom,         // link path -> "linked"
-  kLinkTo,           // link "file" -> path
-  kRenameNoReplace,  // path -> "file", RENAME_NOREPLACE
-  kRenameExchange,   // path <-> "file", RENAME_EXCHANGE
-  kChmod,            // 0700, following
-  kChown,            // 1234:1234, following
-  kLchown,           // 1234:1234, not following
-  kSetTimes,         // atime 1000000.5, mtime 2000000.7
-  kTruncate,         // to 2 bytes
-  kMkdirAll,         // mode 0750
+  kLinkFrom,            // link path -> "linked"
+  kLinkTo,              // link "file" -> path
+  kRenameNoReplace,     // path -> "file", RENAME_NOREPLACE
+  kRenameExchange,      // path <-> "file", RENAME_EXCHANGE
+  kChmod,               // 0700, following
+  kChown,               // 1234:1234, following
+  kLchown,              // 1234:1234, not following
+  kSetTimes,            // atime 1000000.5, mtime 2000000.7
+  kTruncate,            // to 2 bytes
+  kMkdirAll,            // mode 0750
   kRemoveAll,
   kReadFile,
-  kWriteFile,        // "new data", mode 0640
-  kWalk,             // every entry visited, in order
+  kWriteFile,  // "new data", mode 0640
+  kWalk,       // every entry visited, in order
 };
 
 struct Op {
@@ -81,9 +81,9 @@ bool FollowsLast(const Op& op, const std::string& path);
 struct RawResult {
   int err = 0;  // errno, 0 on success
   capfs::Violation violation = capfs::Violation::kNone;
-  ino_t ino = 0;          // what was opened or stat'ed, when anything was
-  std::string kind;       // its kind, when `ino` is set
-  std::string text;       // a symlink's target, a directory's listing
+  ino_t ino = 0;     // what was opened or stat'ed, when anything was
+  std::string kind;  // its kind, when `ino` is set
+  std::string text;  // a symlink's target, a directory's listing
   std::string Serialize() const;
   static RawResult Parse(const std::string& s);
 };

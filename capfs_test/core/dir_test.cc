@@ -69,8 +69,7 @@ TEST_P(DirTest, OpenRejectsWhatIsNotADirectory) {
 
 TEST_P(DirTest, FromFdTakesADirectoryAndSetsCloseOnExec) {
   Fd file(::open(temp_.Join("file").c_str(), O_RDONLY | O_CLOEXEC));
-  EXPECT_EQ(ErrnoOf(Dir::FromFd(std::move(file), Options()).status()),
-            ENOTDIR);
+  EXPECT_EQ(ErrnoOf(Dir::FromFd(std::move(file), Options()).status()), ENOTDIR);
   Fd dir(::open(temp_.path().c_str(), O_RDONLY | O_DIRECTORY));  // no CLOEXEC
   ASSERT_TRUE(dir.valid());
   int raw = dir.get();
@@ -117,7 +116,7 @@ TEST_P(DirTest, UnconfinedIsThePlainCall) {
 TEST_P(DirTest, MovedFromDirFailsCleanly) {
   Dir a = OpenRoot(Options());
   Dir b(std::move(a));
-  EXPECT_EQ(a.fd(), -1);  // NOLINT(bugprone-use-after-move): the contract
+  EXPECT_EQ(a.fd(), -1);      // NOLINT(bugprone-use-after-move): the contract
   EXPECT_TRUE(a.confined());  // never falls back to the host filesystem
   EXPECT_EQ(ErrnoOf(a.Stat("file").status()), EBADF);
   EXPECT_EQ(ErrnoOf(a.OpenAt("dir/inner", O_RDONLY).status()), EBADF);
@@ -131,8 +130,8 @@ TEST_P(DirTest, MovedFromDirFailsCleanly) {
 TEST_P(DirTest, MovedFromInRootDirFailsOnTheRootItself) {
   Dir a = OpenRoot(Options(Scope::kInRoot));
   Dir b(std::move(a));
-  EXPECT_EQ(ErrnoOf(a.Mkdir("/")), EBADF);   // NOLINT(bugprone-use-after-move)
-  EXPECT_EQ(ErrnoOf(a.Rmdir("/")), EBADF);   // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(ErrnoOf(a.Mkdir("/")), EBADF);    // NOLINT(bugprone-use-after-move)
+  EXPECT_EQ(ErrnoOf(a.Rmdir("/")), EBADF);    // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(ErrnoOf(a.Unlink("//")), EBADF);  // NOLINT(bugprone-use-after-move)
   EXPECT_EQ(ErrnoOf(a.Stat("/").status()), EBADF);  // NOLINT
   EXPECT_EQ(ErrnoOf(b.Mkdir("/")), EEXIST);
@@ -228,8 +227,9 @@ TEST_P(DirTest, NulBytesAreInvalidArgumentEverywhere) {
       {"RemoveAll", root.RemoveAll(nul)},
       {"ReadFile", root.ReadFile(nul).status()},
       {"WriteFile", root.WriteFile(nul, "x")},
-      {"Walk", root.Walk(nul, [](absl::string_view, const FileStat&)
-                                  -> absl::StatusOr<bool> { return true; })},
+      {"Walk", root.Walk(nul,
+                         [](absl::string_view, const FileStat&)
+                             -> absl::StatusOr<bool> { return true; })},
   };
   for (const auto& [what, status] : statuses) {
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << what;
@@ -241,14 +241,16 @@ TEST_P(DirTest, NulBytesAreInvalidArgumentEverywhere) {
 TEST_P(DirTest, ErrorsSayWhatFailed) {
   Dir root = OpenRoot(Options());
   absl::Status escape = root.OpenAt("dir/../../x", O_RDONLY).status();
-  EXPECT_EQ(escape.message(), "openat(\"dir/../../x\"): path escapes the directory");
+  EXPECT_EQ(escape.message(),
+            "openat(\"dir/../../x\"): path escapes the directory");
   EXPECT_EQ(ErrnoOf(escape), EXDEV);
   absl::Status absolute = root.Stat("/etc/passwd").status();
   EXPECT_EQ(absolute.message(),
             "stat(\"/etc/passwd\"): absolute path not allowed in a confined "
             "directory");
   absl::Status missing = root.Mkdir("missing/x");
-  EXPECT_EQ(missing.message(), "mkdir(\"missing/x\"): No such file or directory");
+  EXPECT_EQ(missing.message(),
+            "mkdir(\"missing/x\"): No such file or directory");
   EXPECT_EQ(ErrnoOf(root.Stat("").status()), ENOENT);
   // Over-long names are refused before any lookup, wherever they are.
   std::string long_name(kNameMax + 1, 'n');
@@ -259,7 +261,8 @@ TEST_P(DirTest, ErrorsSayWhatFailed) {
 TEST_P(DirTest, SymlinkStoresAnyTargetVerbatim) {
   Dir root = OpenRoot(Options());
   const std::vector<std::string> targets = {
-      "/etc/passwd", "../../..", "a b\nc", "\xff\xfe", "x/", std::string(4000, 'x'),
+      "/etc/passwd", "../../..", "a b\nc",
+      "\xff\xfe",    "x/",       std::string(4000, 'x'),
   };
   for (size_t i = 0; i < targets.size(); ++i) {
     std::string name = absl::StrCat("l", i);
@@ -279,7 +282,8 @@ TEST_P(DirTest, SymlinkStoresAnyTargetVerbatim) {
 TEST_P(DirTest, EveryDescriptorIsCloseOnExec) {
   Dir root = OpenRoot(Options());
   EXPECT_TRUE(::fcntl(root.fd(), F_GETFD) & FD_CLOEXEC);
-  for (int flags : {O_RDONLY, O_PATH, O_RDONLY | O_DIRECTORY, O_WRONLY | O_CREAT}) {
+  for (int flags :
+       {O_RDONLY, O_PATH, O_RDONLY | O_DIRECTORY, O_WRONLY | O_CREAT}) {
     for (const char* path : {"file", "dir/inner", "link", "dir/../file"}) {
       int f = flags;
       if ((f & O_DIRECTORY) && std::string(path) != "dir") continue;
@@ -312,17 +316,19 @@ TEST_P(DirTest, ReadDirListsEveryEntryWithItsKind) {
     names.push_back(absl::StrCat(e.name, ":", static_cast<int>(e.kind)));
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{
-                       absl::StrCat("dir:", static_cast<int>(FileKind::kDirectory)),
-                       absl::StrCat("file:", static_cast<int>(FileKind::kRegular)),
-                       absl::StrCat("link:", static_cast<int>(FileKind::kSymlink)),
-                       absl::StrCat("many:", static_cast<int>(FileKind::kDirectory)),
-                   }));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{
+                absl::StrCat("dir:", static_cast<int>(FileKind::kDirectory)),
+                absl::StrCat("file:", static_cast<int>(FileKind::kRegular)),
+                absl::StrCat("link:", static_cast<int>(FileKind::kSymlink)),
+                absl::StrCat("many:", static_cast<int>(FileKind::kDirectory)),
+            }));
 }
 
 TEST_P(DirTest, RenameAcrossDirsOfDifferentScopes) {
   Dir beneath = OpenRoot(Options());
-  absl::StatusOr<Dir> in_root = Dir::Open(temp_.Join("dir"), Options(Scope::kInRoot));
+  absl::StatusOr<Dir> in_root =
+      Dir::Open(temp_.Join("dir"), Options(Scope::kInRoot));
   ASSERT_TRUE(in_root.ok());
   // "/moved" is the InRoot Dir's own root, not the host's.
   ASSERT_TRUE(beneath.Rename("file", *in_root, "/moved").ok());
@@ -341,7 +347,8 @@ TEST_P(DirTest, SafeToShareBetweenThreads) {
       for (int i = 0; i < 500; ++i) {
         if (!root.OpenAt("dir/../link", O_RDONLY).ok()) ++failures[t];
         if (!root.Stat("dir/inner").ok()) ++failures[t];
-        if (ViolationOf(root.Stat("dir/../..").status()) != Violation::kEscape) {
+        if (ViolationOf(root.Stat("dir/../..").status()) !=
+            Violation::kEscape) {
           ++failures[t];
         }
       }
@@ -364,7 +371,8 @@ TEST_P(DirTest, MagicLinksAreNeverFollowed) {
     EXPECT_EQ(ErrnoOf(self->Stat(fd_path).status()), ELOOP);
     EXPECT_EQ(ErrnoOf(self->Stat("exe").status()), ELOOP);
     EXPECT_EQ(ErrnoOf(self->OpenDir("cwd").status()), ELOOP);
-    EXPECT_EQ(ErrnoOf(self->OpenAt("root/etc/passwd", O_RDONLY).status()), ELOOP);
+    EXPECT_EQ(ErrnoOf(self->OpenAt("root/etc/passwd", O_RDONLY).status()),
+              ELOOP);
     EXPECT_EQ(ErrnoOf(self->Stat("ns/net").status()), ELOOP);
     // The links themselves can be looked at.
     absl::StatusOr<FileStat> exe = self->Lstat("exe");
@@ -389,9 +397,12 @@ INSTANTIATE_TEST_SUITE_P(Resolvers, DirTest,
                                          Resolver::kUserspace),
                          [](const testing::TestParamInfo<Resolver>& info) {
                            switch (info.param) {
-                             case Resolver::kAuto: return "Auto";
-                             case Resolver::kKernel: return "Kernel";
-                             case Resolver::kUserspace: return "Userspace";
+                             case Resolver::kAuto:
+                               return "Auto";
+                             case Resolver::kKernel:
+                               return "Kernel";
+                             case Resolver::kUserspace:
+                               return "Userspace";
                            }
                            return "";
                          });

@@ -33,8 +33,8 @@ TEST(CheckPathTest, AcceptsOrRejectsAsTheKernelWould) {
       {"\xff\xfe invalid utf-8", 0},
   };
   for (const Case& c : cases) {
-    EXPECT_EQ(CheckPath(c.path), c.err) << "path of " << c.path.size()
-                                        << " bytes";
+    EXPECT_EQ(CheckPath(c.path), c.err)
+        << "path of " << c.path.size() << " bytes";
   }
 }
 
@@ -64,8 +64,9 @@ TEST(PathTest, SplitLast) {
     const char* last;
   };
   const Case cases[] = {
-      {"a/b/c", "a/b/", "c"}, {"a/b/c/", "a/b/", "c/"}, {"c", "", "c"},
-      {"/c", "/", "c"},       {"//", "//", ""},         {"a//b//", "a//", "b//"},
+      {"a/b/c", "a/b/", "c"}, {"a/b/c/", "a/b/", "c/"},
+      {"c", "", "c"},         {"/c", "/", "c"},
+      {"//", "//", ""},       {"a//b//", "a//", "b//"},
       {"..", "", ".."},       {"a/..", "a/", ".."},
   };
   for (const Case& c : cases) {

@@ -400,7 +400,8 @@ void BuildTree(const Program& prog, int root_fd, const std::string& case_dir) {
 
 bool MayChangeTree(const Operation& op) {
   switch (op.kind) {
-    case OpKind::kOpenAt: return (op.flags & (O_CREAT | O_TRUNC)) != 0;
+    case OpKind::kOpenAt:
+      return (op.flags & (O_CREAT | O_TRUNC)) != 0;
     case OpKind::kMkdir:
     case OpKind::kUnlink:
     case OpKind::kRmdir:
@@ -411,8 +412,10 @@ bool MayChangeTree(const Operation& op) {
     case OpKind::kWriteFile:
     case OpKind::kTruncate:
     case OpKind::kChmod:
-    case OpKind::kLink: return true;
-    default: return false;
+    case OpKind::kLink:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -452,9 +455,15 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
       }
       return r;
     }
-    case OpKind::kMkdir: r.status = dir.Mkdir(path, op.mode); return r;
-    case OpKind::kUnlink: r.status = dir.Unlink(path); return r;
-    case OpKind::kRmdir: r.status = dir.Rmdir(path); return r;
+    case OpKind::kMkdir:
+      r.status = dir.Mkdir(path, op.mode);
+      return r;
+    case OpKind::kUnlink:
+      r.status = dir.Unlink(path);
+      return r;
+    case OpKind::kRmdir:
+      r.status = dir.Rmdir(path);
+      return r;
     case OpKind::kRename: {
       const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];
       r.status = dir.Rename(path, to, Render(op.path2, twin.case_dir));
@@ -502,13 +511,21 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
       r.text = absl::StrJoin(names, ",");
       return r;
     }
-    case OpKind::kMkdirAll: r.status = dir.MkdirAll(path, op.mode); return r;
-    case OpKind::kRemoveAll: r.status = dir.RemoveAll(path); return r;
+    case OpKind::kMkdirAll:
+      r.status = dir.MkdirAll(path, op.mode);
+      return r;
+    case OpKind::kRemoveAll:
+      r.status = dir.RemoveAll(path);
+      return r;
     case OpKind::kWriteFile:
       r.status = dir.WriteFile(path, "written", op.mode);
       return r;
-    case OpKind::kTruncate: r.status = dir.Truncate(path, 1); return r;
-    case OpKind::kChmod: r.status = dir.Chmod(path, op.mode); return r;
+    case OpKind::kTruncate:
+      r.status = dir.Truncate(path, 1);
+      return r;
+    case OpKind::kChmod:
+      r.status = dir.Chmod(path, op.mode);
+      return r;
     case OpKind::kLink: {
       const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];
       r.status = dir.Link(path, to, Render(op.path2, twin.case_dir));
@@ -525,13 +542,14 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
     }
     case OpKind::kWalk: {
       std::vector<std::string> seen;
-      r.status = dir.Walk(path, [&](absl::string_view rel,
-                                    const capfs::FileStat& st)
-                                    -> absl::StatusOr<bool> {
-        seen.push_back(absl::StrFormat("%s:%s:%04o", rel, KindName(st.kind),
-                                       st.perm));
-        return true;
-      });
+      r.status =
+          dir.Walk(path,
+                   [&](absl::string_view rel,
+                       const capfs::FileStat& st) -> absl::StatusOr<bool> {
+                     seen.push_back(absl::StrFormat(
+                         "%s:%s:%04o", rel, KindName(st.kind), st.perm));
+                     return true;
+                   });
       r.text = absl::StrJoin(seen, ",");
       return r;
     }
@@ -577,9 +595,12 @@ Raw ExecutePlain(const Operation& op, size_t slot, Twin& twin) {
       }
       return r;
     }
-    case OpKind::kMkdir: return PlainResult(mkdirat(dirfd, p, op.mode));
-    case OpKind::kUnlink: return PlainResult(unlinkat(dirfd, p, 0));
-    case OpKind::kRmdir: return PlainResult(unlinkat(dirfd, p, AT_REMOVEDIR));
+    case OpKind::kMkdir:
+      return PlainResult(mkdirat(dirfd, p, op.mode));
+    case OpKind::kUnlink:
+      return PlainResult(unlinkat(dirfd, p, 0));
+    case OpKind::kRmdir:
+      return PlainResult(unlinkat(dirfd, p, AT_REMOVEDIR));
     case OpKind::kRename: {
       int to = twin.plain_slots[op.to_slot % twin.plain_slots.size()].get();
       std::string to_path = Render(op.path2, twin.case_dir);
@@ -631,7 +652,8 @@ Raw ExecutePlain(const Operation& op, size_t slot, Twin& twin) {
       r.text = Listing(names);
       return r;
     }
-    default: break;  // no plain oracle (PlainIsOracle)
+    default:
+      break;  // no plain oracle (PlainIsOracle)
   }
   Raw r;
   r.status = absl::InternalError("unknown op");
@@ -673,10 +695,14 @@ std::string Describe(const Raw& r, const Twin& twin) {
   };
   if (!r.status.ok()) {
     switch (capfs::ViolationOf(r.status)) {
-      case capfs::Violation::kEscape: return "refused: escape";
-      case capfs::Violation::kAbsolutePath: return "refused: absolute path";
-      case capfs::Violation::kReadOnly: return "refused: read-only";
-      case capfs::Violation::kNone: break;
+      case capfs::Violation::kEscape:
+        return "refused: escape";
+      case capfs::Violation::kAbsolutePath:
+        return "refused: absolute path";
+      case capfs::Violation::kReadOnly:
+        return "refused: read-only";
+      case capfs::Violation::kNone:
+        break;
     }
     if (int err = capfs::ErrnoOf(r.status); err != 0) {
       const char* name = strerrorname_np(err);

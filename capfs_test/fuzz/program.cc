@@ -75,9 +75,9 @@ constexpr OpKind kOpTable[16] = {
 // picks one of these.
 constexpr int kExtraIndex = 15;
 constexpr OpKind kExtraOps[] = {
-    OpKind::kStat,      OpKind::kMkdirAll, OpKind::kRemoveAll,
-    OpKind::kWalk,      OpKind::kWriteFile, OpKind::kReadFile,
-    OpKind::kTruncate,  OpKind::kChmod,    OpKind::kLink,
+    OpKind::kStat,     OpKind::kMkdirAll,  OpKind::kRemoveAll,
+    OpKind::kWalk,     OpKind::kWriteFile, OpKind::kReadFile,
+    OpKind::kTruncate, OpKind::kChmod,     OpKind::kLink,
 };
 constexpr size_t kExtraCount = sizeof(kExtraOps) / sizeof(kExtraOps[0]);
 
@@ -260,10 +260,18 @@ absl::Status EncodeSpec(const PathSpec& spec, std::string* out) {
   std::string text;
   for (const Piece& p : spec) {
     switch (p.kind) {
-      case Piece::kText: absl::StrAppend(&text, p.text); break;
-      case Piece::kCaseDir: absl::StrAppend(&text, "@CASE"); break;
-      case Piece::kRoot: absl::StrAppend(&text, "@ROOT"); break;
-      case Piece::kOutside: absl::StrAppend(&text, "@OUT"); break;
+      case Piece::kText:
+        absl::StrAppend(&text, p.text);
+        break;
+      case Piece::kCaseDir:
+        absl::StrAppend(&text, "@CASE");
+        break;
+      case Piece::kRoot:
+        absl::StrAppend(&text, "@ROOT");
+        break;
+      case Piece::kOutside:
+        absl::StrAppend(&text, "@OUT");
+        break;
     }
   }
   return EncodePath(text, out);
@@ -285,17 +293,29 @@ absl::StatusOr<uint8_t> EncodeFlags(int flags) {
       return absl::InvalidArgumentError("O_TMPFILE with O_TRUNC");
     }
     switch (flags & O_ACCMODE) {
-      case O_RDWR: b = kTmpfileAccess; break;
-      case O_RDONLY: b = kTmpfileAccess | kTmpfileReadOnly; break;
-      default: return absl::InvalidArgumentError("O_TMPFILE with O_WRONLY");
+      case O_RDWR:
+        b = kTmpfileAccess;
+        break;
+      case O_RDONLY:
+        b = kTmpfileAccess | kTmpfileReadOnly;
+        break;
+      default:
+        return absl::InvalidArgumentError("O_TMPFILE with O_WRONLY");
     }
     flags &= ~(O_TMPFILE | O_ACCMODE);
   } else {
     switch (flags & O_ACCMODE) {
-      case O_RDONLY: b = 0; break;
-      case O_WRONLY: b = 1; break;
-      case O_RDWR: b = 2; break;
-      default: return absl::InvalidArgumentError("bad access mode");
+      case O_RDONLY:
+        b = 0;
+        break;
+      case O_WRONLY:
+        b = 1;
+        break;
+      case O_RDWR:
+        b = 2;
+        break;
+      default:
+        return absl::InvalidArgumentError("bad access mode");
     }
     flags &= ~O_ACCMODE;
   }
@@ -316,9 +336,15 @@ std::string FlagNames(int flags) {
     flags &= ~O_TMPFILE;
   }
   switch (flags & O_ACCMODE) {
-    case O_RDONLY: names.push_back("O_RDONLY"); break;
-    case O_WRONLY: names.push_back("O_WRONLY"); break;
-    default: names.push_back("O_RDWR"); break;
+    case O_RDONLY:
+      names.push_back("O_RDONLY");
+      break;
+    case O_WRONLY:
+      names.push_back("O_WRONLY");
+      break;
+    default:
+      names.push_back("O_RDWR");
+      break;
   }
   static const std::pair<int, const char*> kNamed[] = {
       {O_CREAT, "O_CREAT"},       {O_EXCL, "O_EXCL"},
@@ -332,25 +358,44 @@ std::string FlagNames(int flags) {
 
 const char* OpName(OpKind kind) {
   switch (kind) {
-    case OpKind::kOpenAt: return "OpenAt";
-    case OpKind::kOpenDir: return "OpenDir";
-    case OpKind::kMkdir: return "Mkdir";
-    case OpKind::kUnlink: return "Unlink";
-    case OpKind::kRmdir: return "Rmdir";
-    case OpKind::kRename: return "Rename";
-    case OpKind::kSymlink: return "Symlink";
-    case OpKind::kReadLink: return "ReadLink";
-    case OpKind::kStat: return "Stat";
-    case OpKind::kLstat: return "Lstat";
-    case OpKind::kReadDir: return "ReadDir";
-    case OpKind::kMkdirAll: return "MkdirAll";
-    case OpKind::kRemoveAll: return "RemoveAll";
-    case OpKind::kWalk: return "Walk";
-    case OpKind::kWriteFile: return "WriteFile";
-    case OpKind::kReadFile: return "ReadFile";
-    case OpKind::kTruncate: return "Truncate";
-    case OpKind::kChmod: return "Chmod";
-    case OpKind::kLink: return "Link";
+    case OpKind::kOpenAt:
+      return "OpenAt";
+    case OpKind::kOpenDir:
+      return "OpenDir";
+    case OpKind::kMkdir:
+      return "Mkdir";
+    case OpKind::kUnlink:
+      return "Unlink";
+    case OpKind::kRmdir:
+      return "Rmdir";
+    case OpKind::kRename:
+      return "Rename";
+    case OpKind::kSymlink:
+      return "Symlink";
+    case OpKind::kReadLink:
+      return "ReadLink";
+    case OpKind::kStat:
+      return "Stat";
+    case OpKind::kLstat:
+      return "Lstat";
+    case OpKind::kReadDir:
+      return "ReadDir";
+    case OpKind::kMkdirAll:
+      return "MkdirAll";
+    case OpKind::kRemoveAll:
+      return "RemoveAll";
+    case OpKind::kWalk:
+      return "Walk";
+    case OpKind::kWriteFile:
+      return "WriteFile";
+    case OpKind::kReadFile:
+      return "ReadFile";
+    case OpKind::kTruncate:
+      return "Truncate";
+    case OpKind::kChmod:
+      return "Chmod";
+    case OpKind::kLink:
+      return "Link";
   }
   return "?";
 }
@@ -361,10 +406,18 @@ std::string Render(const PathSpec& spec, absl::string_view case_dir) {
   std::string out;
   for (const Piece& p : spec) {
     switch (p.kind) {
-      case Piece::kText: absl::StrAppend(&out, p.text); break;
-      case Piece::kCaseDir: absl::StrAppend(&out, case_dir); break;
-      case Piece::kRoot: absl::StrAppend(&out, case_dir, "/root"); break;
-      case Piece::kOutside: absl::StrAppend(&out, case_dir, "/outside"); break;
+      case Piece::kText:
+        absl::StrAppend(&out, p.text);
+        break;
+      case Piece::kCaseDir:
+        absl::StrAppend(&out, case_dir);
+        break;
+      case Piece::kRoot:
+        absl::StrAppend(&out, case_dir, "/root");
+        break;
+      case Piece::kOutside:
+        absl::StrAppend(&out, case_dir, "/outside");
+        break;
     }
   }
   return out;
@@ -374,10 +427,18 @@ std::string Show(const PathSpec& spec) {
   std::string out = "\"";
   for (const Piece& p : spec) {
     switch (p.kind) {
-      case Piece::kText: absl::StrAppend(&out, Escape(p.text)); break;
-      case Piece::kCaseDir: absl::StrAppend(&out, "@CASE"); break;
-      case Piece::kRoot: absl::StrAppend(&out, "@ROOT"); break;
-      case Piece::kOutside: absl::StrAppend(&out, "@OUT"); break;
+      case Piece::kText:
+        absl::StrAppend(&out, Escape(p.text));
+        break;
+      case Piece::kCaseDir:
+        absl::StrAppend(&out, "@CASE");
+        break;
+      case Piece::kRoot:
+        absl::StrAppend(&out, "@ROOT");
+        break;
+      case Piece::kOutside:
+        absl::StrAppend(&out, "@OUT");
+        break;
     }
   }
   return out + "\"";
@@ -469,7 +530,9 @@ Program Decode(const uint8_t* data, size_t size) {
         op.path = DecodePath(r);
         op.path2 = DecodePath(r);
         break;
-      default: op.path = DecodePath(r); break;
+      default:
+        op.path = DecodePath(r);
+        break;
     }
     if (op.kind == OpKind::kWriteFile) op.mode = kCreateMode;
     if (op.kind == OpKind::kChmod) op.mode = 0700;
@@ -520,7 +583,9 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
         k |= static_cast<uint8_t>(1 | (*m << 5));
         break;
       }
-      case TreeEntry::kSymlink: k |= 2; break;
+      case TreeEntry::kSymlink:
+        k |= 2;
+        break;
     }
     out.push_back(static_cast<char>(k));
     out.push_back(static_cast<char>(nit - std::begin(kNames)));
@@ -572,7 +637,8 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
         out.push_back(static_cast<char>(*m));
         break;
       }
-      default: break;
+      default:
+        break;
     }
     if (absl::Status s = EncodeSpec(op.path, &out); !s.ok()) return s;
     if (op.kind == OpKind::kRename || op.kind == OpKind::kSymlink ||
@@ -601,7 +667,9 @@ std::string ShowOp(const Operation& op) {
     case OpKind::kSymlink:
       absl::StrAppend(&out, "target ", Show(op.path2), ", ", Show(op.path));
       break;
-    default: absl::StrAppend(&out, Show(op.path)); break;
+    default:
+      absl::StrAppend(&out, Show(op.path));
+      break;
   }
   return out + ")";
 }

@@ -127,8 +127,7 @@ class BadInputTest
 
   // `op` on `path` through capfs, in words; the tree is left in `*after`
   // and rebuilt.
-  std::string Capfs(const Op& op, const std::string& path,
-                    std::string* after) {
+  std::string Capfs(const Op& op, const std::string& path, std::string* after) {
     absl::StatusOr<Dir> root = Dir::Open(capfs_.root(), Options());
     CheckOrDie(root.ok(), "Dir::Open");
     absl::StatusOr<Dir> sub = root->OpenDir("dir/sub");
@@ -139,8 +138,7 @@ class BadInputTest
   }
 
   // `op` on `path` as the plain call on the twin, in words.
-  std::string Plain(const Op& op, const std::string& path,
-                    std::string* after) {
+  std::string Plain(const Op& op, const std::string& path, std::string* after) {
     int root = open(oracle_.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     int sub = openat(root, "dir/sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
     std::map<ino_t, std::string> inodes = InodePaths(oracle_.dir);
@@ -151,8 +149,7 @@ class BadInputTest
   }
 
   std::string Settle(const Side& side, const RawResult& r,
-                     std::map<ino_t, std::string> inodes,
-                     std::string* after) {
+                     std::map<ino_t, std::string> inodes, std::string* after) {
     *after = SnapshotTree(side.dir, side.dir);
     if (r.ino != 0 && inodes.count(r.ino) == 0) inodes = InodePaths(side.dir);
     std::string described = Describe(r, inodes, side.dir);
@@ -176,9 +173,8 @@ TEST_P(BadInputTest, CleanErrorOrThePlainCallsAnswer) {
     const std::string on_file = Plain(op, "dir/inner", &unused);
     const std::string on_missing = Plain(op, "missing/x", &unused);
     const std::string whatever_the_path =
-        on_file == on_missing && absl::StartsWith(on_file, "errno ")
-            ? on_file
-            : "";
+        on_file == on_missing && absl::StartsWith(on_file, "errno ") ? on_file
+                                                                     : "";
     for (const BadPath& bad : BadPaths()) {
       SCOPED_TRACE(absl::StrCat(bad.name, " ", op.name));
       std::string tree;
@@ -222,12 +218,12 @@ TEST_P(BadInputTest, SymlinkTargets) {
     std::string target;
     std::string want;  // empty: what symlinkat gives on the twin
   };
-  for (const Target& t : std::vector<Target>{
-           {"", ""},
-           {std::string(PATH_MAX - 1, 't'), ""},
-           {std::string(PATH_MAX, 't'), "errno ENAMETOOLONG"},
-           {"\xff\xfe/\xc0\xae\xc0\xae", ""},
-           {std::string("a\0b", 3), "errno EINVAL"}}) {
+  for (const Target& t :
+       std::vector<Target>{{"", ""},
+                           {std::string(PATH_MAX - 1, 't'), ""},
+                           {std::string(PATH_MAX, 't'), "errno ENAMETOOLONG"},
+                           {"\xff\xfe/\xc0\xae\xc0\xae", ""},
+                           {std::string("a\0b", 3), "errno EINVAL"}}) {
     SCOPED_TRACE(absl::StrCat("target of ", t.target.size(), " bytes"));
     absl::StatusOr<Dir> root = Dir::Open(capfs_.root(), Options());
     ASSERT_TRUE(root.ok());
@@ -463,8 +459,8 @@ TEST_F(DeepTreeTest, UserspaceRunsOutOfDescriptorsCleanly) {
         {"stat", user->Stat(deep).status()},
         {"open", user->OpenAt(deep, O_RDONLY | O_DIRECTORY).status()},
         {"mkdir", user->Mkdir(deep + "/new")},
-        {"create", user->OpenAt(deep + "/new", O_CREAT | O_WRONLY, 0600)
-                       .status()},
+        {"create",
+         user->OpenAt(deep + "/new", O_CREAT | O_WRONLY, 0600).status()},
         {"symlink", user->Symlink("t", deep + "/new")},
         {"links", user->OpenAt("j1/j2/a/a/bottom", O_RDONLY).status()},
     };
@@ -543,9 +539,8 @@ TEST(FdExhaustionTest, EveryOperationFailsCleanlyMidWalk) {
       absl::StatusOr<Dir> sub = dir->OpenDir(ChainPath(30) + "/sub");
       if (!sub.ok()) return sub.status().ToString();
       for (const Op& op : AllOps()) {
-        const std::string want =
-            Describe(RunCapfs(op, *dir, *sub, path), InodePaths(case_dir),
-                     case_dir);
+        const std::string want = Describe(RunCapfs(op, *dir, *sub, path),
+                                          InodePaths(case_dir), case_dir);
         if (SnapshotTree(case_dir) != pristine) build();
         // build() replaced the tree: open the Dirs anew.
         dir = OpenWith(root, r);
@@ -557,8 +552,7 @@ TEST(FdExhaustionTest, EveryOperationFailsCleanlyMidWalk) {
           LeaveFreeDescriptors(free);
           RawResult raw = RunCapfs(op, *dir, *sub, path);
           setrlimit(RLIMIT_NOFILE, &saved);
-          std::string got =
-              Describe(raw, InodePaths(case_dir), case_dir);
+          std::string got = Describe(raw, InodePaths(case_dir), case_dir);
           const bool changed = SnapshotTree(case_dir) != pristine;
           if (got == "errno EMFILE") {
             ++emfile[ResolverName(r)];
@@ -567,12 +561,12 @@ TEST(FdExhaustionTest, EveryOperationFailsCleanlyMidWalk) {
                               free, " free: EMFILE but the tree changed\n");
             }
           } else if (got != want) {
-            absl::StrAppend(&out, ResolverName(r), " ", op.name, " with ",
-                            free, " free: ", got, ", want ", want, "\n");
+            absl::StrAppend(&out, ResolverName(r), " ", op.name, " with ", free,
+                            " free: ", got, ", want ", want, "\n");
           }
           if (OpenDescriptors() != open_fds) {
-            absl::StrAppend(&out, ResolverName(r), " ", op.name, " with ",
-                            free, " free: descriptors leaked\n");
+            absl::StrAppend(&out, ResolverName(r), " ", op.name, " with ", free,
+                            " free: descriptors leaked\n");
           }
           if (changed) {
             build();

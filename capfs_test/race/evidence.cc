@@ -92,8 +92,8 @@ std::string Tally::Table() const {
   std::string out;
   for (const auto& [probe, outcomes] : seen_) {
     auto calm = calm_.find(probe);
-    absl::StrAppend(&out, "  ", probe, " (calm: ",
-                    calm == calm_.end() ? "?" : calm->second, "):");
+    absl::StrAppend(&out, "  ", probe,
+                    " (calm: ", calm == calm_.end() ? "?" : calm->second, "):");
     for (const auto& [label, n] : outcomes) {
       absl::StrAppend(&out, " ", label, " x", n, ";");
     }

@@ -43,8 +43,8 @@ struct Exchange {
 Exchange g_exchange;  // the tests are single-threaded
 
 void DoExchange(const Exchange& x) {
-  if (renameat2(x.dirfd, x.a.c_str(), x.dirfd, x.b.c_str(),
-                RENAME_EXCHANGE) != 0) {
+  if (renameat2(x.dirfd, x.a.c_str(), x.dirfd, x.b.c_str(), RENAME_EXCHANGE) !=
+      0) {
     perror("exchange");
     abort();
   }
@@ -121,11 +121,11 @@ class NameChangeTest : public testing::Test {
 
   // Arms the exchange of `a` and `b` in `at` (relative to the root) before
   // the next readlinkat of `name`.
-  void Arm(const std::string& name, const std::string& at,
-           const std::string& a, const std::string& b,
-           bool flip_back = false) {
-    int fd = at.empty() ? root_ : openat(root_, at.c_str(),
-                                         O_PATH | O_DIRECTORY | O_CLOEXEC);
+  void Arm(const std::string& name, const std::string& at, const std::string& a,
+           const std::string& b, bool flip_back = false) {
+    int fd = at.empty()
+                 ? root_
+                 : openat(root_, at.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
     CheckOrDie(fd >= 0, "open " + at);
     if (fd != root_) held_.push_back(fd);
     g_exchange = Exchange{true, name, fd, a, b, flip_back, 0};

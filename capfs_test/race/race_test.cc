@@ -60,8 +60,8 @@ capfs::Fd OpenPath(int at, const std::string& rel) {
 
 bool Exists(int dirfd, const char* name, struct stat* st = nullptr) {
   struct stat buf;
-  return fstatat(dirfd, name, st != nullptr ? st : &buf,
-                 AT_SYMLINK_NOFOLLOW) == 0;
+  return fstatat(dirfd, name, st != nullptr ? st : &buf, AT_SYMLINK_NOFOLLOW) ==
+         0;
 }
 
 bool IsSymlink(int dirfd, const char* name) {
@@ -194,8 +194,7 @@ struct Landing {
       if (directory) {
         CheckOrDie(mkdirat(fd, name, 0755) == 0, "mkdir landing");
       } else {
-        int f = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                       0644);
+        int f = openat(fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
         CheckOrDie(f >= 0, "create landing");
         close(f);
       }
@@ -241,9 +240,8 @@ Outcome RemoveProbe(const Dir& dir, const std::string& via, const char* name,
     if (!Exists(fd, name)) {
       struct stat st;
       CheckOrDie(fstat(fd, &st) == 0, "fstat landing");
-      return Outcome{"removed from " + landing.census->Name(st.st_dev,
-                                                              st.st_ino),
-                     ""};
+      return Outcome{
+          "removed from " + landing.census->Name(st.st_dev, st.st_ino), ""};
     }
   }
   return Outcome{"removed elsewhere", "removed something outside"};
@@ -394,9 +392,8 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
     // met the attack yet, which happens when the scheduler keeps the two
     // apart (a busy machine, a short run).
     int rounds = 0;
-    for (; rounds < iterations_ ||
-           (tally.raced() + tally.overlapped() == 0 &&
-            rounds < 10 * iterations_);
+    for (; rounds < iterations_ || (tally.raced() + tally.overlapped() == 0 &&
+                                    rounds < 10 * iterations_);
          ++rounds) {
       for (const Probe& p : probes) {
         uint64_t steps = attacker.steps();
@@ -472,12 +469,12 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
   // "/" and relative climbs at root/, so root/etc and root/outside/etc are
   // victim directories too.
   void DirSwap(const std::string& name, const std::string& parent,
-               const std::string& target, bool changes,
-               Attacker::Where where) {
+               const std::string& target, bool changes, Attacker::Where where) {
     CaseDir c(temp_, name);
     const std::string p = parent.empty() ? "" : parent + "/";
     std::string made;
-    for (absl::string_view part : absl::StrSplit(parent, '/', absl::SkipEmpty())) {
+    for (absl::string_view part :
+         absl::StrSplit(parent, '/', absl::SkipEmpty())) {
       made = made.empty() ? std::string(part) : absl::StrCat(made, "/", part);
       MakeDir(c.root(), made);
     }
@@ -542,8 +539,7 @@ TEST_P(RaceTest, DirExchangedWithSymlinkToOutsideDir) {
 TEST_P(RaceTest, DockerCpRelativeSymlinkFromAnotherProcess) {
   std::string to_etc;
   for (int i = 0; i < 32; ++i) to_etc += "../";
-  DirSwap("docker_cp_to_etc", "a/b", to_etc + "etc", false,
-          Attacker::kProcess);
+  DirSwap("docker_cp_to_etc", "a/b", to_etc + "etc", false, Attacker::kProcess);
   DirSwap("docker_cp_to_outside", "a/b", "../../../outside", true,
           Attacker::kProcess);
 }
@@ -639,15 +635,15 @@ TEST_P(RaceTest, FileExchangedWithSymlinkToOutsideFile) {
          [&] {
            absl::Status s = dir.Unlink(f);
            // Which of the two was at f: the other is at l now.
-           Outcome o = !s.ok()              ? Failed(s)
-                       : IsSymlink(h, "l") ? Outcome{"removed from in:" +
-                                                          (v.dir.empty() ? "." : v.dir) +
-                                                          " (the file)",
-                                                      ""}
-                                           : Outcome{"removed from in:" +
-                                                          (v.dir.empty() ? "." : v.dir) +
-                                                          " (the link)",
-                                                      ""};
+           Outcome o =
+               !s.ok() ? Failed(s)
+               : IsSymlink(h, "l")
+                   ? Outcome{"removed from in:" +
+                                 (v.dir.empty() ? "." : v.dir) + " (the file)",
+                             ""}
+                   : Outcome{"removed from in:" +
+                                 (v.dir.empty() ? "." : v.dir) + " (the link)",
+                             ""};
            struct stat st;
            CheckOrDie(fstat(victim.get(), &st) == 0, "fstat victim");
            if (st.st_nlink != 1) o.breach = "the outside file was removed";
@@ -658,8 +654,8 @@ TEST_P(RaceTest, FileExchangedWithSymlinkToOutsideFile) {
            // from then on the attacker may exchange it.
            struct stat made;
            if (IsSymlink(h, "l")) {
-             int fd = openat(h, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                             0644);
+             int fd =
+                 openat(h, "f", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
              CheckOrDie(fd >= 0 && fstat(fd, &made) == 0 &&
                             write(fd, "inside f", 8) == 8,
                         "remake f");
@@ -707,7 +703,8 @@ TEST_P(RaceTest, RootRenamedWhileInUse) {
   std::vector<Probe> probes;
   AddDirProbes(dir, "dir", true, census, landing, &probes);
   AddDirProbes(dir, "dir/sub/..", true, census, landing, &probes);
-  probes.push_back({"stat .", [&] { return StatProbe(dir, ".", true, census); }});
+  probes.push_back(
+      {"stat .", [&] { return StatProbe(dir, ".", true, census); }});
   const int at = c.fd();
   const int outside = c.outside();
   struct stat real_root;
@@ -775,18 +772,18 @@ TEST_P(RaceTest, RecursiveCallsUnderExchange) {
        [&] {
          build();
          std::string breach;
-         absl::Status s = dir.Walk(
-             "w/tmp",
-             [&](absl::string_view rel,
-                 const capfs::FileStat& fs) -> absl::StatusOr<bool> {
-               struct stat st = {};
-               st.st_dev = fs.dev;
-               st.st_ino = fs.ino;
-               if (outside_object(st)) {
-                 absl::StrAppend(&breach, " visited outside ", rel);
-               }
-               return true;
-             });
+         absl::Status s =
+             dir.Walk("w/tmp",
+                      [&](absl::string_view rel,
+                          const capfs::FileStat& fs) -> absl::StatusOr<bool> {
+                        struct stat st = {};
+                        st.st_dev = fs.dev;
+                        st.st_ino = fs.ino;
+                        if (outside_object(st)) {
+                          absl::StrAppend(&breach, " visited outside ", rel);
+                        }
+                        return true;
+                      });
          if (!s.ok()) return Failed(s);
          return Outcome{"in:walk", breach};
        }},

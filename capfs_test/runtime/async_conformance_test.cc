@@ -65,20 +65,22 @@ const std::vector<Config>& Configs() {
   static const std::vector<Config>* configs = [] {
     auto* out = new std::vector<Config>;
     // Both backends with io_uring on and off; each path alone on epoll.
-    out->push_back({"epoll_default_tmpfs", IoBackend::kEpoll, {true, true},
-                    Fs::kTmpfs});
-    out->push_back({"poll_default_tmpfs", IoBackend::kPoll, {true, true},
-                    Fs::kTmpfs});
-    out->push_back({"epoll_default_disk", IoBackend::kEpoll, {true, true},
+    out->push_back(
+        {"epoll_default_tmpfs", IoBackend::kEpoll, {true, true}, Fs::kTmpfs});
+    out->push_back(
+        {"poll_default_tmpfs", IoBackend::kPoll, {true, true}, Fs::kTmpfs});
+    out->push_back({"epoll_default_disk",
+                    IoBackend::kEpoll,
+                    {true, true},
                     Fs::kTestTmpdir});
-    out->push_back({"epoll_loop_only", IoBackend::kEpoll, {true, false},
-                    Fs::kTmpfs});
-    out->push_back({"poll_loop_only", IoBackend::kPoll, {true, false},
-                    Fs::kTmpfs});
-    out->push_back({"epoll_io_uring_only", IoBackend::kEpoll, {false, true},
-                    Fs::kTmpfs});
-    out->push_back({"epoll_workers_only", IoBackend::kEpoll, {false, false},
-                    Fs::kTmpfs});
+    out->push_back(
+        {"epoll_loop_only", IoBackend::kEpoll, {true, false}, Fs::kTmpfs});
+    out->push_back(
+        {"poll_loop_only", IoBackend::kPoll, {true, false}, Fs::kTmpfs});
+    out->push_back(
+        {"epoll_io_uring_only", IoBackend::kEpoll, {false, true}, Fs::kTmpfs});
+    out->push_back(
+        {"epoll_workers_only", IoBackend::kEpoll, {false, false}, Fs::kTmpfs});
     return out;
   }();
   return *configs;
@@ -100,10 +102,9 @@ Result FromStatus(const absl::Status& s) {
   Result r;
   r.status = StatusWords(s);
   r.raw.violation = capfs::ViolationOf(s);
-  r.raw.err = r.raw.violation == capfs::Violation::kNone ? capfs::ErrnoOf(s)
-                                                          : 0;
-  if (!s.ok() && r.raw.err == 0 &&
-      r.raw.violation == capfs::Violation::kNone) {
+  r.raw.err =
+      r.raw.violation == capfs::Violation::kNone ? capfs::ErrnoOf(s) : 0;
+  if (!s.ok() && r.raw.err == 0 && r.raw.violation == capfs::Violation::kNone) {
     r.raw.err = -1;
     r.raw.text = std::string(s.message());
   }
@@ -181,8 +182,8 @@ Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
         r.raw.ino = st->ino;
         r.raw.kind = KindName(st->kind);
         // Everything else a stat says, but the times (the twins differ).
-        r.raw.text = absl::StrCat(st->size, " ", st->perm, " ", st->nlink,
-                                  " ", st->uid, " ", st->gid);
+        r.raw.text = absl::StrCat(st->size, " ", st->perm, " ", st->nlink, " ",
+                                  st->uid, " ", st->gid);
       }
       co_return r;
     }
@@ -222,10 +223,18 @@ Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
   absl::Status s;
   if constexpr (kAsync) {
     switch (op.kind) {
-      case OpKind::kMkdir: s = co_await rt::Mkdir(root, path, op.mode); break;
-      case OpKind::kUnlink: s = co_await rt::Unlink(root, path); break;
-      case OpKind::kRmdir: s = co_await rt::Rmdir(root, path); break;
-      case OpKind::kSymlink: s = co_await rt::Symlink(root, kTarget, path); break;
+      case OpKind::kMkdir:
+        s = co_await rt::Mkdir(root, path, op.mode);
+        break;
+      case OpKind::kUnlink:
+        s = co_await rt::Unlink(root, path);
+        break;
+      case OpKind::kRmdir:
+        s = co_await rt::Rmdir(root, path);
+        break;
+      case OpKind::kSymlink:
+        s = co_await rt::Symlink(root, kTarget, path);
+        break;
       case OpKind::kRenameFrom:
         s = co_await rt::Rename(root, path, root, "renamed");
         break;
@@ -249,20 +258,36 @@ Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
     }
   } else {
     switch (op.kind) {
-      case OpKind::kMkdir: s = root.Mkdir(path, op.mode); break;
-      case OpKind::kUnlink: s = root.Unlink(path); break;
-      case OpKind::kRmdir: s = root.Rmdir(path); break;
-      case OpKind::kSymlink: s = root.Symlink(kTarget, path); break;
-      case OpKind::kRenameFrom: s = root.Rename(path, root, "renamed"); break;
-      case OpKind::kRenameTo: s = root.Rename("empty_file", root, path); break;
-      case OpKind::kRenameAcross: s = root.Rename(path, sub, "moved"); break;
+      case OpKind::kMkdir:
+        s = root.Mkdir(path, op.mode);
+        break;
+      case OpKind::kUnlink:
+        s = root.Unlink(path);
+        break;
+      case OpKind::kRmdir:
+        s = root.Rmdir(path);
+        break;
+      case OpKind::kSymlink:
+        s = root.Symlink(kTarget, path);
+        break;
+      case OpKind::kRenameFrom:
+        s = root.Rename(path, root, "renamed");
+        break;
+      case OpKind::kRenameTo:
+        s = root.Rename("empty_file", root, path);
+        break;
+      case OpKind::kRenameAcross:
+        s = root.Rename(path, sub, "moved");
+        break;
       case OpKind::kRenameWithin:
         s = root.Rename(path, root, Sibling(path));
         break;
       case OpKind::kRenameToMissing:
         s = root.Rename(path, root, "missing_dir/x");
         break;
-      case OpKind::kSymlinkEmptyTarget: s = root.Symlink("", path); break;
+      case OpKind::kSymlinkEmptyTarget:
+        s = root.Symlink("", path);
+        break;
       default:
         s = absl::InternalError("no such operation");
     }
@@ -348,11 +373,12 @@ class AsyncConformanceTest
       *after = pristine;
       return absl::StrCat(status, " ", Describe(raw, inodes, side));
     }
-    std::string described = absl::StrCat(
-        status, " ",
-        Describe(raw, raw.ino != 0 ? InodePaths(side)
-                                   : std::map<ino_t, std::string>(),
-                 side));
+    std::string described =
+        absl::StrCat(status, " ",
+                     Describe(raw,
+                              raw.ino != 0 ? InodePaths(side)
+                                           : std::map<ino_t, std::string>(),
+                              side));
     *after = absl::StrCat(SnapshotTree(side + "/root", side), "\n--\n",
                           SnapshotTree(side + "/outside", side));
     if (*after != pristine) RebuildStandardTree(side);
@@ -414,12 +440,12 @@ std::string CaseName(
                       std::get<2>(info.param).name);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Table, AsyncConformanceTest,
-    testing::Combine(testing::ValuesIn(Configs()),
-                     testing::Values(Scope::kBeneath, Scope::kInRoot),
-                     testing::ValuesIn(AllOps())),
-    CaseName);
+INSTANTIATE_TEST_SUITE_P(Table, AsyncConformanceTest,
+                         testing::Combine(testing::ValuesIn(Configs()),
+                                          testing::Values(Scope::kBeneath,
+                                                          Scope::kInRoot),
+                                          testing::ValuesIn(AllOps())),
+                         CaseName);
 
 }  // namespace
 }  // namespace capfs_test

@@ -3,8 +3,8 @@
 #include "capfs/runtime/async_dir.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,9 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "capfs/dir.h"
 #include "capfs/file.h"
-#include "capfs/status.h"
 #include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/runtime/runtime.h"
+#include "capfs/status.h"
 #include "capfs_test/runtime/runtime_test_util.h"
 #include "gtest/gtest.h"
 
@@ -60,8 +60,8 @@ TEST_P(AsyncDirTest, EveryOperationWorksThroughTheWorkers) {
     if (!f.ok()) co_return f.status();
     // The write goes to a worker too (a plain capfs::WriteAll would block
     // the loop).
-    if (absl::Status r = co_await RunBlocking(
-            [&] { return capfs::WriteAll(*f, "12345"); });
+    if (absl::Status r =
+            co_await RunBlocking([&] { return capfs::WriteAll(*f, "12345"); });
         !r.ok()) {
       co_return r;
     }
@@ -85,7 +85,8 @@ TEST_P(AsyncDirTest, EveryOperationWorksThroughTheWorkers) {
         !r.ok()) {
       co_return r;
     }
-    absl::StatusOr<std::vector<DirEntry>> entries = co_await ReadDir(dir(), ".");
+    absl::StatusOr<std::vector<DirEntry>> entries =
+        co_await ReadDir(dir(), ".");
     if (!entries.ok()) co_return entries.status();
     std::vector<std::string> names;
     for (const DirEntry& e : *entries) names.push_back(e.name);
@@ -187,8 +188,9 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
           scope.Cancel();
           std::vector<absl::Status> got;
           got.push_back((co_await OpenAt(dir(), "d/file", O_RDONLY)).status());
-          got.push_back((co_await OpenAt(dir(), "d/new", O_WRONLY | O_CREAT,
-                                         0600)).status());
+          got.push_back(
+              (co_await OpenAt(dir(), "d/new", O_WRONLY | O_CREAT, 0600))
+                  .status());
           got.push_back((co_await OpenDir(dir(), "d")).status());
           got.push_back((co_await Stat(dir(), "d/file")).status());
           got.push_back((co_await Lstat(dir(), "d/file")).status());
@@ -239,8 +241,9 @@ TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
           });
           // Until the open waits in the kernel or on a worker.
           if (uses_ring()) {
-            if (absl::Status y = co_await testing::YieldUntilWaitingIn<
-                    internal::UringOp>(&fiber);
+            if (absl::Status y =
+                    co_await testing::YieldUntilWaitingIn<internal::UringOp>(
+                        &fiber);
                 !y.ok()) {
               co_return y;
             }
@@ -281,23 +284,23 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
     absl::StatusOr<Fd> opened;
     absl::Status s = ::capfs::runtime::Run(
         [&]() -> Task<absl::Status> {
-          co_return co_await WithScope(
-              [&](Scope& scope) -> Task<absl::Status> {
-                internal::Fiber* fiber = nullptr;
-                scope.Spawn([&]() -> Task<absl::Status> {
-                  fiber = co_await internal::CurrentFiber();
-                  // A plain open: sent to the kernel's workers.
-                  opened = co_await OpenAt(dir(), "d/file", O_RDONLY);
-                  co_return absl::OkStatus();
-                });
-                if (absl::Status y = co_await testing::YieldUntilWaitingIn<
-                        internal::UringOp>(&fiber);
-                    !y.ok()) {
-                  co_return y;
-                }
-                scope.Cancel();
-                co_return co_await scope.Join();
-              });
+          co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+            internal::Fiber* fiber = nullptr;
+            scope.Spawn([&]() -> Task<absl::Status> {
+              fiber = co_await internal::CurrentFiber();
+              // A plain open: sent to the kernel's workers.
+              opened = co_await OpenAt(dir(), "d/file", O_RDONLY);
+              co_return absl::OkStatus();
+            });
+            if (absl::Status y =
+                    co_await testing::YieldUntilWaitingIn<internal::UringOp>(
+                        &fiber);
+                !y.ok()) {
+              co_return y;
+            }
+            scope.Cancel();
+            co_return co_await scope.Join();
+          });
         }(),
         Options());
     EXPECT_TRUE(absl::IsCancelled(s)) << s;

@@ -118,7 +118,8 @@ TEST_P(FdIoTest, ReadGivesZeroAtEndOfFileEveryTime) {
       if (absl::Status c = pipe->write.Close(); !c.ok()) co_return c;
       char buf[16];
       for (int i = 0; i < 3; ++i) {
-        absl::StatusOr<size_t> n = co_await Read(pipe->read, absl::MakeSpan(buf));
+        absl::StatusOr<size_t> n =
+            co_await Read(pipe->read, absl::MakeSpan(buf));
         if (!n.ok()) co_return n.status();
         counts.push_back(*n);
       }
@@ -151,8 +152,9 @@ TEST_P(FdIoTest, EndOfFileReportedWithTheLastDataIsNotLost) {
         }
         co_return absl::OkStatus();
       });
-      absl::Status w = co_await testing::YieldUntilWaitingIn<
-          internal::FdReadyAwaiter>(&reader);
+      absl::Status w =
+          co_await testing::YieldUntilWaitingIn<internal::FdReadyAwaiter>(
+              &reader);
       if (w.ok()) w = co_await WriteAll(pipe->write, "last");
       if (w.ok()) w = pipe->write.Close();
       co_return co_await scope.Join(std::move(w));
@@ -263,7 +265,8 @@ TEST_P(FdIoTest, BlockingDescriptorsAreServedByWorkers) {
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       int fds[2];
-      if (::pipe2(fds, O_CLOEXEC) != 0) co_return ErrnoError(errno, "pipe2", "");
+      if (::pipe2(fds, O_CLOEXEC) != 0)
+        co_return ErrnoError(errno, "pipe2", "");
       absl::StatusOr<AsyncFd> in = AsyncFd::Adopt(scope, Fd(fds[0]));
       absl::StatusOr<AsyncFd> out = AsyncFd::Adopt(scope, Fd(fds[1]));
       if (!in.ok()) co_return in.status();
@@ -279,8 +282,9 @@ TEST_P(FdIoTest, BlockingDescriptorsAreServedByWorkers) {
         co_return absl::OkStatus();
       });
       // The reader waits for readiness on the loop first.
-      absl::Status w = co_await testing::YieldUntilWaitingIn<
-          internal::FdReadyAwaiter>(&reader);
+      absl::Status w =
+          co_await testing::YieldUntilWaitingIn<internal::FdReadyAwaiter>(
+              &reader);
       if (w.ok()) w = co_await WriteAll(*out, "through workers");
       if (w.ok()) w = out->Close();
       co_return co_await scope.Join(std::move(w));
@@ -294,7 +298,8 @@ TEST_P(FdIoTest, NonblockingModeSetsTheFlag) {
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       int fds[2];
-      if (::pipe2(fds, O_CLOEXEC) != 0) co_return ErrnoError(errno, "pipe2", "");
+      if (::pipe2(fds, O_CLOEXEC) != 0)
+        co_return ErrnoError(errno, "pipe2", "");
       Fd keep_write(fds[1]);
       absl::StatusOr<AsyncFd> in =
           AsyncFd::Adopt(scope, Fd(fds[0]), IoMode::kNonblocking);
@@ -308,14 +313,14 @@ TEST_P(FdIoTest, NonblockingModeSetsTheFlag) {
 }
 
 TEST_P(FdIoTest, RegularFilesAreServedByWorkers) {
-  std::string path = absl::StrCat(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR")
-                                                        : "/tmp",
-                                  "/fd_io_regular_", getpid());
+  std::string path =
+      absl::StrCat(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp",
+                   "/fd_io_regular_", getpid());
   std::string back;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-      int raw = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
-                       0600);
+      int raw =
+          ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
       if (raw < 0) co_return ErrnoError(errno, "open", path);
       absl::StatusOr<AsyncFd> file =
           AsyncFd::Adopt(scope, Fd(raw), IoMode::kNonblocking);
@@ -342,8 +347,8 @@ TEST_P(FdIoTest, EventfdsWork) {
   uint64_t got = 0;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-      absl::StatusOr<AsyncFd> efd = AsyncFd::Adopt(
-          scope, Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
+      absl::StatusOr<AsyncFd> efd =
+          AsyncFd::Adopt(scope, Fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
       if (!efd.ok()) co_return efd.status();
       internal::Fiber* reader = nullptr;
       scope.Spawn([&]() -> Task<absl::Status> {
@@ -352,13 +357,14 @@ TEST_P(FdIoTest, EventfdsWork) {
             *efd, absl::MakeSpan(reinterpret_cast<char*>(&got), sizeof(got)));
         co_return n.status();
       });
-      absl::Status w = co_await testing::YieldUntilWaitingIn<
-          internal::FdReadyAwaiter>(&reader);
+      absl::Status w =
+          co_await testing::YieldUntilWaitingIn<internal::FdReadyAwaiter>(
+              &reader);
       uint64_t five = 5;
       if (w.ok()) {
-        w = (co_await Write(*efd, absl::string_view(
-                                      reinterpret_cast<char*>(&five),
-                                      sizeof(five))))
+        w = (co_await Write(*efd,
+                            absl::string_view(reinterpret_cast<char*>(&five),
+                                              sizeof(five))))
                 .status();
       }
       co_return co_await scope.Join(std::move(w));
@@ -379,8 +385,8 @@ std::string TestPath(absl::string_view name) {
 // read, not take the old hangup as "ready for good" and retry at once,
 // forever, with the loop's other tasks and timers starved.
 TEST_P(FdIoTest, HangupFollowedByANewWriterWaitsAgain) {
-  const std::string path = TestPath(
-      absl::StrCat("fifo_", IoBackendName(GetParam())));
+  const std::string path =
+      TestPath(absl::StrCat("fifo_", IoBackendName(GetParam())));
   ::unlink(path.c_str());
   ASSERT_EQ(::mkfifo(path.c_str(), 0600), 0) << strerror(errno);
   // If the loop spins, its own writer never runs: this one ends the read.
@@ -395,7 +401,8 @@ TEST_P(FdIoTest, HangupFollowedByANewWriterWaitsAgain) {
           scope, Fd(::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC)));
       if (!in.ok()) co_return in.status();
       Fd first(::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC));
-      if (::write(first.get(), "a", 1) != 1) co_return ErrnoError(errno, "write", "");
+      if (::write(first.get(), "a", 1) != 1)
+        co_return ErrnoError(errno, "write", "");
       if (absl::Status c = first.Close(); !c.ok()) co_return c;
       char buf[16];
       for (int i = 0; i < 2; ++i) {  // "a", then end of file
@@ -442,25 +449,28 @@ TEST_P(FdIoTest, WorkerServedReadSeesDataThatCameDuringTheLastCall) {
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       int fds[2];
-      if (::pipe2(fds, O_CLOEXEC) != 0) co_return ErrnoError(errno, "pipe2", "");
+      if (::pipe2(fds, O_CLOEXEC) != 0)
+        co_return ErrnoError(errno, "pipe2", "");
       Fd out(fds[1]);
       absl::StatusOr<AsyncFd> in = AsyncFd::Adopt(scope, Fd(fds[0]));
       if (!in.ok()) co_return in.status();
       EXPECT_FALSE(in->on_loop());
-      if (::write(out.get(), "a", 1) != 1) co_return ErrnoError(errno, "write", "");
+      if (::write(out.get(), "a", 1) != 1)
+        co_return ErrnoError(errno, "write", "");
       Loop* loop = Loop::Current();
       char buf[64];
-      absl::StatusOr<size_t> n = co_await DoIo(
-          *in, Direction::kRead, "read", sizeof(buf),
-          [&](const IoTarget& t) -> ssize_t {
-            ssize_t r = ::read(t.fd, buf, sizeof(buf));
-            if (::write(out.get(), "b", 1) != 1) return -errno;
-            // The loop handles the report of "b" before it runs this.
-            std::atomic<bool> seen{false};
-            loop->Post([&] { seen = true; });
-            while (!seen) std::this_thread::yield();
-            return r;
-          });
+      absl::StatusOr<size_t> n =
+          co_await DoIo(*in, Direction::kRead, "read", sizeof(buf),
+                        [&](const IoTarget& t) -> ssize_t {
+                          ssize_t r = ::read(t.fd, buf, sizeof(buf));
+                          if (::write(out.get(), "b", 1) != 1) return -errno;
+                          // The loop handles the report of "b" before it runs
+                          // this.
+                          std::atomic<bool> seen{false};
+                          loop->Post([&] { seen = true; });
+                          while (!seen) std::this_thread::yield();
+                          return r;
+                        });
       if (!n.ok()) co_return n.status();
       EXPECT_EQ(*n, 1u);
       n = co_await WithTimeout(absl::Seconds(10),
@@ -499,9 +509,8 @@ struct BlockingWriteCase {
 
 void PrintTo(const BlockingWriteCase& c, std::ostream* os) { *os << c.name; }
 
-class BlockingWriteTest
-    : public ::testing::TestWithParam<std::tuple<IoBackend, BlockingWriteCase>> {
-};
+class BlockingWriteTest : public ::testing::TestWithParam<
+                              std::tuple<IoBackend, BlockingWriteCase>> {};
 
 TEST_P(BlockingWriteTest, TimeoutEndsAWriteNobodyReads) {
   const IoBackend backend = std::get<0>(GetParam());
@@ -614,8 +623,8 @@ TEST_P(FdIoTest, OneWorkerServesBothEndsOfABlockingPipe) {
 // Closing a descriptor takes back a call queued for a worker but not
 // started: it ends with EBADF at once and never runs.
 TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
-  const std::string path = TestPath(
-      absl::StrCat("close_queued_", IoBackendName(GetParam())));
+  const std::string path =
+      TestPath(absl::StrCat("close_queued_", IoBackendName(GetParam())));
   std::atomic<bool> blocker_started{false};
   std::atomic<bool> release{false};
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
@@ -625,8 +634,9 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           absl::StatusOr<AsyncFd> file = AsyncFd::Adopt(
-              scope, Fd(::open(path.c_str(),
-                               O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)));
+              scope,
+              Fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        0600)));
           if (!file.ok()) co_return file.status();
           scope.Spawn([&]() -> Task<absl::Status> {  // holds the only thread
             co_return co_await RunBlocking([&] {
@@ -666,8 +676,8 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
 // at once, the call finishes with its own result, and close(2) waits for
 // it, so the number stays this file's until then.
 TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
-  const std::string path = TestPath(
-      absl::StrCat("close_started_", IoBackendName(GetParam())));
+  const std::string path =
+      TestPath(absl::StrCat("close_started_", IoBackendName(GetParam())));
   std::atomic<bool> started{false};
   std::atomic<bool> release{false};
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
@@ -740,10 +750,10 @@ TEST_P(DropWhileWaitingTest, ClosesAndTheWaitEndsWithEbadf) {
           scope.Spawn([&]() -> Task<absl::Status> {
             reader = co_await internal::CurrentFiber();
             char byte;
-            read_result = (co_await WithTimeout(
-                               absl::Seconds(10),
-                               Read(*conn, absl::MakeSpan(&byte, 1))))
-                              .status();
+            read_result =
+                (co_await WithTimeout(absl::Seconds(10),
+                                      Read(*conn, absl::MakeSpan(&byte, 1))))
+                    .status();
             co_return absl::OkStatus();
           });
           absl::Status y =
@@ -765,7 +775,8 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(
         ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
         ::testing::Values(
-            DropCase{"Destroyed", [](std::optional<AsyncFd>& fd) { fd.reset(); }},
+            DropCase{"Destroyed",
+                     [](std::optional<AsyncFd>& fd) { fd.reset(); }},
             DropCase{"MovedOver",
                      [](std::optional<AsyncFd>& fd) { *fd = AsyncFd(); }})),
     [](const auto& info) {
@@ -777,15 +788,14 @@ INSTANTIATE_TEST_SUITE_P(
 // readiness report: if its call says EAGAIN, that is the result, not a wait
 // that would never end.
 TEST_P(FdIoTest, EagainOnAnUnwatchedDescriptorIsTheResult) {
-  const std::string path = TestPath(
-      absl::StrCat("unwatched_", IoBackendName(GetParam())));
+  const std::string path =
+      TestPath(absl::StrCat("unwatched_", IoBackendName(GetParam())));
   absl::StatusOr<size_t> n;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       absl::StatusOr<AsyncFd> file = AsyncFd::Adopt(
-          scope,
-          Fd(::open(path.c_str(), O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC,
-                    0600)));
+          scope, Fd(::open(path.c_str(),
+                           O_RDWR | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0600)));
       if (!file.ok()) co_return file.status();
       n = co_await WithTimeout(
           absl::Seconds(10),
@@ -958,8 +968,7 @@ TEST_P(FdIoTest, NoDescriptorLeaksAcrossALoopsLife) {
       for (int i = 0; i < 50; ++i) {
         absl::StatusOr<PipeEnds> pipe = Pipe(scope);
         if (!pipe.ok()) co_return pipe.status();
-        scope.Spawn([p = std::move(*pipe)]() mutable
-                    -> Task<absl::Status> {
+        scope.Spawn([p = std::move(*pipe)]() mutable -> Task<absl::Status> {
           if (absl::Status w = co_await WriteAll(p.write, "x"); !w.ok()) {
             co_return w;
           }

@@ -47,8 +47,8 @@ TEST_P(LoopTest, SpawnedTasksStartInSpawnOrderAfterTheSpawner) {
     });
   });
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_EQ(log, (std::vector<std::string>{"body", "child 0", "child 1",
-                                           "child 2"}));
+  EXPECT_EQ(
+      log, (std::vector<std::string>{"body", "child 0", "child 1", "child 2"}));
 }
 
 TEST_P(LoopTest, YieldingTasksTakeTurnsRoundRobin) {

@@ -40,11 +40,11 @@ inline std::string BackendTestName(
   return IoBackendName(info.param);
 }
 
-#define CAPFS_INSTANTIATE_FOR_BACKENDS(Suite)                            \
-  INSTANTIATE_TEST_SUITE_P(                                              \
-      Backends, Suite,                                                   \
-      ::testing::Values(::capfs::runtime::IoBackend::kEpoll,             \
-                        ::capfs::runtime::IoBackend::kPoll),             \
+#define CAPFS_INSTANTIATE_FOR_BACKENDS(Suite)                \
+  INSTANTIATE_TEST_SUITE_P(                                  \
+      Backends, Suite,                                       \
+      ::testing::Values(::capfs::runtime::IoBackend::kEpoll, \
+                        ::capfs::runtime::IoBackend::kPoll), \
       ::capfs::runtime::testing::BackendTestName)
 
 // Turns a hang into a failure. Unless Disarm() is called within `patience`,
@@ -93,8 +93,7 @@ class Watchdog {
 template <typename W = internal::Waiter>
 Task<absl::Status> YieldUntilWaitingIn(internal::Fiber* const* fiber) {
   for (;;) {
-    if (*fiber != nullptr &&
-        dynamic_cast<W*>((*fiber)->waiting()) != nullptr) {
+    if (*fiber != nullptr && dynamic_cast<W*>((*fiber)->waiting()) != nullptr) {
       co_return absl::OkStatus();
     }
     if (absl::Status y = co_await Yield(); !y.ok()) co_return y;

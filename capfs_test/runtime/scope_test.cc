@@ -106,10 +106,12 @@ TEST_P(ScopeTest, FailingBodyCancelsTasks) {
 
 TEST_P(ScopeTest, BodyValueIsTheResultWhenAllSucceed) {
   absl::StatusOr<int> r = RunMain([&]() -> Task<absl::StatusOr<int>> {
-    co_return co_await WithScope([&](Scope& scope) -> Task<absl::StatusOr<int>> {
-      scope.Spawn([]() -> Task<absl::Status> { co_return absl::OkStatus(); });
-      co_return 7;
-    });
+    co_return co_await WithScope(
+        [&](Scope& scope) -> Task<absl::StatusOr<int>> {
+          scope.Spawn(
+              []() -> Task<absl::Status> { co_return absl::OkStatus(); });
+          co_return 7;
+        });
   });
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_EQ(*r, 7);
@@ -119,7 +121,8 @@ TEST_P(ScopeTest, CancellingTheOuterTaskCancelsNestedScopes) {
   std::vector<std::string> log;
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithTimeout(
-        absl::Milliseconds(10), WithScope([&](Scope& outer) -> Task<absl::Status> {
+        absl::Milliseconds(10),
+        WithScope([&](Scope& outer) -> Task<absl::Status> {
           outer.Spawn([&]() -> Task<absl::Status> {
             absl::Status inner =
                 co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
@@ -287,10 +290,9 @@ TEST_P(ForeignJoinTest, TaskJoiningItsOwnScopeFailsAtOnce) {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           scope.Spawn([&]() -> Task<absl::Status> {
             if (c.from_nested_scope) {
-              joined = co_await WithScope(
-                  [&](Scope&) -> Task<absl::Status> {
-                    co_return co_await scope.Join();
-                  });
+              joined = co_await WithScope([&](Scope&) -> Task<absl::Status> {
+                co_return co_await scope.Join();
+              });
             } else {
               joined = co_await scope.Join();
             }
@@ -309,10 +311,10 @@ TEST_P(ForeignJoinTest, TaskJoiningItsOwnScopeFailsAtOnce) {
 
 INSTANTIATE_TEST_SUITE_P(
     Backends, ForeignJoinTest,
-    ::testing::Combine(
-        ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
-        ::testing::Values(ForeignJoinCase{"SpawnedTask", false},
-                          ForeignJoinCase{"NestedScopeBody", true})),
+    ::testing::Combine(::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
+                       ::testing::Values(ForeignJoinCase{"SpawnedTask", false},
+                                         ForeignJoinCase{"NestedScopeBody",
+                                                         true})),
     [](const auto& info) {
       return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
                           std::get<1>(info.param).name);
@@ -327,7 +329,7 @@ struct WaitCase {
   // suspend (or, for a worker job, once the job runs); `released` is set
   // right after the scope is cancelled.
   std::function<Task<absl::Status>(Scope&, std::atomic<bool>& ready,
-                                    std::atomic<bool>& released)>
+                                   std::atomic<bool>& released)>
       wait;
 };
 
@@ -460,14 +462,15 @@ TEST_P(CancelWaitTest, CancellationEndsTheWaitWithCancelled) {
   EXPECT_TRUE(absl::IsCancelled(waited)) << waited;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    EveryWait, CancelWaitTest,
-    ::testing::Combine(::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
-                       ::testing::ValuesIn(WaitCases())),
-    [](const auto& info) {
-      return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
-                          std::get<1>(info.param).name);
-    });
+INSTANTIATE_TEST_SUITE_P(EveryWait, CancelWaitTest,
+                         ::testing::Combine(::testing::Values(IoBackend::kEpoll,
+                                                              IoBackend::kPoll),
+                                            ::testing::ValuesIn(WaitCases())),
+                         [](const auto& info) {
+                           return absl::StrCat(
+                               IoBackendName(std::get<0>(info.param)), "_",
+                               std::get<1>(info.param).name);
+                         });
 
 }  // namespace
 }  // namespace runtime

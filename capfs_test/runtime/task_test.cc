@@ -66,9 +66,8 @@ Task<absl::StatusOr<Fd>> OpenNull() {
 }
 
 TEST_P(TaskTest, CarriesMoveOnlyResults) {
-  absl::StatusOr<Fd> fd = RunMain([]() -> Task<absl::StatusOr<Fd>> {
-    co_return co_await OpenNull();
-  });
+  absl::StatusOr<Fd> fd = RunMain(
+      []() -> Task<absl::StatusOr<Fd>> { co_return co_await OpenNull(); });
   ASSERT_TRUE(fd.ok()) << fd.status();
   EXPECT_TRUE(fd->valid());
 }
@@ -87,9 +86,8 @@ Task<int> Depth(int n) {
 }
 
 TEST_P(TaskTest, NestsDeeply) {
-  absl::StatusOr<int> r = RunMain([]() -> Task<absl::StatusOr<int>> {
-    co_return co_await Depth(1000);
-  });
+  absl::StatusOr<int> r = RunMain(
+      []() -> Task<absl::StatusOr<int>> { co_return co_await Depth(1000); });
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(*r, 1000);
 }

@@ -119,8 +119,8 @@ TEST_P(TimerTest, NestedTimeoutsReportTheOneThatFired) {
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithTimeout(
         absl::Milliseconds(10), [&]() -> Task<absl::Status> {
-          inner_result = co_await WithTimeout(absl::Seconds(30),
-                                              Sleep(absl::Seconds(60)));
+          inner_result =
+              co_await WithTimeout(absl::Seconds(30), Sleep(absl::Seconds(60)));
           co_return inner_result;
         }());
   });

@@ -193,9 +193,8 @@ INSTANTIATE_TEST_SUITE_P(
     Backends, LongIdleTimeoutTest,
     ::testing::Combine(
         ::testing::Values(IoBackend::kEpoll, IoBackend::kPoll),
-        ::testing::Values(
-            IdleTimeoutCase{"Infinite", absl::InfiniteDuration()},
-            IdleTimeoutCase{"Huge", absl::Hours(1e8)})),
+        ::testing::Values(IdleTimeoutCase{"Infinite", absl::InfiniteDuration()},
+                          IdleTimeoutCase{"Huge", absl::Hours(1e8)})),
     [](const auto& info) {
       return absl::StrCat(IoBackendName(std::get<0>(info.param)), "_",
                           std::get<1>(info.param).name);
@@ -250,9 +249,9 @@ void RefuseNewThreads() {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (ctx == nullptr ||
       seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0) != 0 ||
-      seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAGAIN), SCMP_SYS(clone), 1,
-                       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD,
-                               CLONE_THREAD)) != 0 ||
+      seccomp_rule_add(
+          ctx, SCMP_ACT_ERRNO(EAGAIN), SCMP_SYS(clone), 1,
+          SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD)) != 0 ||
       seccomp_load(ctx) != 0) {
     fprintf(stderr, "could not load the seccomp filter\n");
     _exit(2);
@@ -303,8 +302,8 @@ TEST(WorkerPoolNoThreadsDeathTest, JobWaitsForTheThreadAlive) {
   for (IoBackend backend : {IoBackend::kEpoll, IoBackend::kPoll}) {
     EXPECT_EXIT(
         {
-          WorkerPool pool({.max_threads = 4,
-                           .idle_timeout = absl::InfiniteDuration()});
+          WorkerPool pool(
+              {.max_threads = 4, .idle_timeout = absl::InfiniteDuration()});
           LoopOptions options;
           options.backend = backend;
           options.workers = &pool;

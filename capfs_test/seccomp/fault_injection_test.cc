@@ -74,8 +74,8 @@ TEST_P(ConformanceUnderFaultTest, EveryCasePasses) {
                          ? run.output.substr(run.output.size() - 20000)
                          : run.output;
   EXPECT_TRUE(run.exited_ok())
-      << "conformance table under " << SyscallFaultName(c.fault)
-      << " with " << c.resolvers << " (status " << run.status << "):\n"
+      << "conformance table under " << SyscallFaultName(c.fault) << " with "
+      << c.resolvers << " (status " << run.status << "):\n"
       << tail;
   EXPECT_EQ(ran, want) << tail;
   std::cout << "[fault] openat2 " << SyscallFaultName(c.fault) << ", "
@@ -186,8 +186,7 @@ TEST_P(KernelResolverUnderFaultTest, KernelFailsClearlyAndAutoFallsBack) {
     // A kKernel Dir opened before: every call that needs a resolution is
     // refused, saying why, and changes nothing.
     std::vector<bool> changed;
-    std::vector<std::string> got =
-        EveryOperation(case_dir_, *kernel, &changed);
+    std::vector<std::string> got = EveryOperation(case_dir_, *kernel, &changed);
     for (size_t i = 0; i < got.size(); ++i) {
       // An operation whose answer does not depend on the path (refused
       // before any lookup, or failing on its other path first) may also
@@ -216,7 +215,8 @@ TEST_P(KernelResolverUnderFaultTest, KernelFailsClearlyAndAutoFallsBack) {
     DirOptions kernel_options;
     kernel_options.resolver = Resolver::kKernel;
     absl::StatusOr<Dir> fresh = Dir::Open(root(), kernel_options);
-    if (fresh.ok() || fresh.status().code() != absl::StatusCode::kUnimplemented ||
+    if (fresh.ok() ||
+        fresh.status().code() != absl::StatusCode::kUnimplemented ||
         !absl::StrContains(fresh.status().message(), "openat2")) {
       fail("Dir::Open with kKernel: " + fresh.status().ToString());
     }

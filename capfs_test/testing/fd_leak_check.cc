@@ -46,7 +46,8 @@ std::string OpenFdsSnapshot() {
   std::map<int, std::string> fds;
   if (!ListOpenFds(&fds)) return "cannot list /proc/self/fd";
   std::string out;
-  for (const auto& [fd, target] : fds) absl::StrAppend(&out, fd, " -> ", target, "\n");
+  for (const auto& [fd, target] : fds)
+    absl::StrAppend(&out, fd, " -> ", target, "\n");
   return out;
 }
 

@@ -61,9 +61,9 @@ absl::Status InstallSyscallFault(SyscallFault fault) {
         absl::StrCat("seccomp filter not loaded: ", strerror(-r)));
   }
   if (CallOpenat2() != -1 || errno != err) {
-    return absl::InternalError(absl::StrCat(
-        "openat2 does not fail with ", SyscallFaultName(fault),
-        " under the filter: ", strerror(errno)));
+    return absl::InternalError(
+        absl::StrCat("openat2 does not fail with ", SyscallFaultName(fault),
+                     " under the filter: ", strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -78,7 +78,8 @@ ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
   // Everything the child needs is made before fork.
   std::vector<char*> argv;
   argv.push_back(const_cast<char*>(binary.c_str()));
-  for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::vector<std::string> env_copy = env;
   ChildRun run;

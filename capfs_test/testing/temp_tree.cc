@@ -3,11 +3,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/statfs.h>
-#include <linux/magic.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -240,8 +240,7 @@ void MakeFile(int dirfd, const std::string& rel, absl::string_view content,
   ChmodAt(dirfd, rel, mode);
 }
 
-void MakeSymlink(int dirfd, const std::string& target,
-                 const std::string& rel) {
+void MakeSymlink(int dirfd, const std::string& target, const std::string& rel) {
   CheckOrDie(symlinkat(target.c_str(), dirfd, rel.c_str()) == 0,
              "symlink " + rel);
 }

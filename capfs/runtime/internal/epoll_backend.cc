@@ -12,8 +12,8 @@
 #include "absl/status/statusor.h"
 #include "capfs/fd.h"
 #include "capfs/runtime/internal/backend.h"
-#include "capfs/sys/io.h"
 #include "capfs/status.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {

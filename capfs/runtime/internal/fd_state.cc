@@ -6,8 +6,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "capfs/sys/io.h"
 #include "capfs/status.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {

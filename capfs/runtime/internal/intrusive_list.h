@@ -31,7 +31,9 @@ class ListLink {
   ListLink() = default;
   // Moving an element (an awaiter handed to WithTimeout, say) is allowed only
   // while it is in no list; the new one starts unlinked.
-  ListLink([[maybe_unused]] ListLink&& other) noexcept { assert(!other.linked()); }
+  ListLink([[maybe_unused]] ListLink&& other) noexcept {
+    assert(!other.linked());
+  }
   ListLink& operator=(const ListLink&) = delete;
 
   bool linked() const { return next_ != nullptr; }

@@ -20,8 +20,9 @@ namespace internal {
 
 class RunQueue {
  public:
-  RunQueue() : slots_(new std::coroutine_handle<>[kInitialCapacity]),
-               mask_(kInitialCapacity - 1) {}
+  RunQueue()
+      : slots_(new std::coroutine_handle<>[kInitialCapacity]),
+        mask_(kInitialCapacity - 1) {}
 
   bool empty() const { return head_ == tail_; }
   size_t size() const { return tail_ - head_; }

@@ -7,10 +7,10 @@
 
 #include <utility>
 
-#include "capfs/sys/fs.h"
 #include "capfs/runtime/internal/fd_state.h"
 #include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/status.h"
+#include "capfs/sys/fs.h"
 
 namespace capfs {
 namespace runtime {

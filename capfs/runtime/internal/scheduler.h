@@ -39,8 +39,8 @@
 #include "capfs/runtime/fs_paths.h"
 #include "capfs/runtime/internal/backend.h"
 #include "capfs/runtime/internal/run_queue.h"
-#include "capfs/sys/io.h"
 #include "capfs/runtime/internal/timer_heap.h"
+#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {
@@ -127,8 +127,7 @@ class Scheduler {
   void RunUntil(const bool* done);
 
  private:
-  Scheduler(std::unique_ptr<Backend> backend, WorkerPool* workers,
-            Fd wakeup);
+  Scheduler(std::unique_ptr<Backend> backend, WorkerPool* workers, Fd wakeup);
   void RunPosted();
   void FireTimers();
   void PollIo(int64_t timeout_ns);

@@ -28,7 +28,9 @@ class TimerNode {
  public:
   TimerNode() = default;
   // Only an unarmed node may be moved; the new one starts unarmed.
-  TimerNode([[maybe_unused]] TimerNode&& other) noexcept { assert(!other.armed()); }
+  TimerNode([[maybe_unused]] TimerNode&& other) noexcept {
+    assert(!other.armed());
+  }
   TimerNode& operator=(const TimerNode&) = delete;
 
   bool armed() const { return slot_ != kNotArmed; }

@@ -124,8 +124,8 @@ class UringRing {
   void Cancel(UringOp* op);
 
  private:
-  UringRing(Scheduler* scheduler, std::unique_ptr<::capfs::internal::SysUring>
-                                      ring, Fd eventfd);
+  UringRing(Scheduler* scheduler,
+            std::unique_ptr<::capfs::internal::SysUring> ring, Fd eventfd);
   struct io_uring_sqe* NextSqe();
   void Reap();
 
