@@ -985,11 +985,20 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
     if (exists) {
       // Replacing needs what writing in place needs: permission to write
       // the file (open(2)'s check, with the effective ids).
-      if (int e = internal::SysFaccessat2(parent.fd, name, W_OK,
-                                          AT_SYMLINK_NOFOLLOW);
-          e < 0) {
-        return ErrnoError(-e, kOp, path);
+      int e =
+          internal::SysFaccessat2(parent.fd, name, W_OK, AT_SYMLINK_NOFOLLOW);
+      if (e == -ENOSYS || e == -EPERM) {
+        // No faccessat2 (before Linux 5.8, or refused by a seccomp filter;
+        // EPERM is also an immutable file's answer): ask open(2) itself. A
+        // regular file opened for writing without O_TRUNC is left as it is.
+        e = internal::SysOpenAt(
+            parent.fd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY, 0);
+        if (e >= 0) {
+          Fd opened(e);
+          e = 0;
+        }
       }
+      if (e < 0) return ErrnoError(-e, kOp, path);
     }
     char temp[40];
     int fd = -EEXIST;
