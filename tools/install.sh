@@ -55,6 +55,12 @@ core_set='kind(cc_library, deps(//capfs)) intersect //capfs/...'
 runtime_set="(kind(cc_library, deps(//capfs/runtime)) intersect //capfs/...) except ($core_set)"
 core_targets=($(quiet bazel query "$core_set"))
 runtime_targets=($(quiet bazel query "$runtime_set"))
+# The system libraries they link (//third_party wrappers with no sources of
+# their own, e.g. liburing's -l:liburing.a): only their link flags travel.
+core_system_set='kind(cc_library, deps(//capfs)) intersect //third_party/...'
+runtime_system_set="(kind(cc_library, deps(//capfs/runtime)) intersect //third_party/...) except ($core_system_set)"
+core_system=($(quiet bazel query "$core_system_set"))
+runtime_system=($(quiet bazel query "$runtime_system_set"))
 echo "install: building ${core_targets[*]} ${runtime_targets[*]} (-c opt)" >&2
 bazel build "${bazel_flags[@]}" "${core_targets[@]}" "${runtime_targets[@]}"
 
@@ -147,8 +153,8 @@ pc_list() { local IFS=','; echo "$*" | sed 's/,/, /g'; }
 pc_field() { if [ -n "$2" ]; then echo "$1: $2"; fi; }
 core_absl=($(absl_pc_names "${core_targets[@]}"))
 runtime_absl=($(absl_pc_names "${runtime_targets[@]}"))
-core_flags=($(link_flags "${core_targets[@]}"))
-runtime_flags=($(link_flags "${runtime_targets[@]}"))
+core_flags=($(link_flags "${core_targets[@]}" "${core_system[@]}"))
+runtime_flags=($(link_flags "${runtime_targets[@]}" "${runtime_system[@]}"))
 
 cat >"$prefix/lib/pkgconfig/capfs.pc" <<EOF
 prefix=$prefix
