@@ -440,19 +440,6 @@ absl::Status TwoPathCall(const Dir& self, absl::string_view kOp,
   return absl::OkStatus();
 }
 
-// "/proc/self/fd/N" for `fd` in `buf`, once /proc is found to be procfs:
-// for the few calls the kernel has no descriptor form of. False when it is
-// not (no /proc, or something else mounted there).
-bool ProcFdPath(int fd, char (&buf)[64]) {
-  struct statfs st;
-  if (internal::SysStatfs("/proc/self/fd", &st) != 0 ||
-      st.f_type != PROC_SUPER_MAGIC) {
-    return false;
-  }
-  snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd);
-  return true;
-}
-
 // A follow-and-act call (chmod, chown, utimensat, truncate): the checks,
 // then `act(fd)` on an O_PATH descriptor of what `path` names, reached by
 // the resolver with a final symlink followed. `act` returns 0 or -errno.
@@ -738,7 +725,7 @@ absl::Status Dir::Chmod(absl::string_view path, mode_t mode) const {
     // Before Linux 6.6 there is no chmod of a descriptor that O_PATH
     // opened but through procfs.
     char proc[64];
-    if (!ProcFdPath(fd, proc)) return -EOPNOTSUPP;
+    if (!internal::ProcFdPath(fd, proc)) return -EOPNOTSUPP;
     return internal::SysFchmodAt(AT_FDCWD, proc, mode & 07777);
   });
 }
@@ -776,7 +763,7 @@ absl::Status Dir::SetTimes(absl::string_view path, absl::Time atime,
     // A kernel without AT_EMPTY_PATH here (or a time out of range, which
     // the procfs path answers the same).
     char proc[64];
-    if (!ProcFdPath(fd, proc)) return r;
+    if (!internal::ProcFdPath(fd, proc)) return r;
     return internal::SysUtimensAt(AT_FDCWD, proc, times, 0);
   });
 }
@@ -797,7 +784,7 @@ absl::Status Dir::Truncate(absl::string_view path, off_t length) const {
     // mount, write permission, append-only, a running executable), as
     // truncate(2) makes them, on the very inode the resolver reached.
     char proc[64];
-    if (!ProcFdPath(fd, proc)) return -EOPNOTSUPP;
+    if (!internal::ProcFdPath(fd, proc)) return -EOPNOTSUPP;
     int w = internal::SysOpenAt(AT_FDCWD, proc,
                                 O_WRONLY | O_NOCTTY | O_NONBLOCK, 0);
     if (w < 0) return w;

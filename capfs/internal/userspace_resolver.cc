@@ -35,6 +35,19 @@ std::atomic<bool> g_faccessat2_works{true};
 
 }  // namespace
 
+bool ProcFdPath(int fd, char (&buf)[64]) {
+  struct statfs st;
+  if (SysStatfs("/proc/self/fd", &st) != 0 || st.f_type != PROC_SUPER_MAGIC) {
+    return false;
+  }
+  if (fd == AT_FDCWD) {
+    snprintf(buf, sizeof(buf), "/proc/self/cwd");
+  } else {
+    snprintf(buf, sizeof(buf), "/proc/self/fd/%d", fd);
+  }
+  return true;
+}
+
 int CheckSearch(int dirfd) {
   if (g_faccessat2_works.load(std::memory_order_relaxed)) {
     int r = SysFaccessat2(dirfd, "", X_OK, AT_EMPTY_PATH);
@@ -307,21 +320,12 @@ int Walk::OpenWithoutLookup(int flags, mode_t mode, Fd* out) {
     *out = Fd(fd);
     return 0;
   }
-  // Only a real procfs may stand in (something mounted over /proc could
-  // lead anywhere: the runc CVE-2019-16884 class), and what it opened must
+  // Only a real procfs may stand in (ProcFdPath), and what it opened must
   // be the very directory the walk holds; anything else leaves EACCES.
-  struct statfs fs;
-  if (SysStatfs("/proc/self/fd", &fs) != 0 || fs.f_type != PROC_SUPER_MAGIC) {
-    return EACCES;
-  }
+  char proc[64];
+  if (!ProcFdPath(cur(), proc)) return EACCES;
   struct stat want;
   if (int r = SysFstatAt(cur(), "", &want, AT_EMPTY_PATH); r < 0) return -r;
-  char proc[64];
-  if (cur() == AT_FDCWD) {
-    snprintf(proc, sizeof(proc), "/proc/self/cwd");
-  } else {
-    snprintf(proc, sizeof(proc), "/proc/self/fd/%d", cur());
-  }
   int again = SysOpenAt(AT_FDCWD, proc, flags & ~O_NOFOLLOW, mode);
   if (again < 0) return again == -ENOENT ? EACCES : -again;
   Fd reopened(again);

@@ -51,6 +51,12 @@ int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
 // directory of a walk, the last one included.
 int CheckSearch(int dirfd);
 
+// "/proc/self/fd/N" for `fd` ("/proc/self/cwd" for AT_FDCWD) in `buf`, once
+// /proc is found to be a real procfs: for the calls the kernel has no
+// descriptor form of. False when it is not (no /proc, or something else
+// mounted over it, which could lead anywhere: the runc CVE-2019-16884 class).
+bool ProcFdPath(int fd, char (&buf)[64]);
+
 }  // namespace internal
 }  // namespace capfs
 
