@@ -381,6 +381,57 @@ std::optional<absl::StatusOr<std::string>> ReadLinkIn(const Dir& dir,
   return std::string(buf, static_cast<size_t>(n));
 }
 
+// Checks both paths and resolves both parents into `target`, from first,
+// with the kernel's order of errors. nullopt only in nonblocking mode: the
+// resolution would block.
+std::optional<absl::Status> TwoParentsResolved(const Dir& dir,
+                                               absl::string_view op,
+                                               absl::string_view from,
+                                               const Dir& to_dir,
+                                               absl::string_view to, Mode mode,
+                                               internal::RenameTarget* target) {
+  if (absl::Status s = CheckInput(dir, op, from); !s.ok()) return s;
+  if (absl::Status s = CheckInput(to_dir, op, to); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(dir, op, from); !s.ok()) return s;
+  if (absl::Status s = CheckWritable(to_dir, op, to); !s.ok()) return s;
+  if (mode == Mode::kNonblocking && (!internal::NonblockingEligible(dir) ||
+                                     !internal::NonblockingEligible(to_dir))) {
+    return std::nullopt;
+  }
+  target->from.emplace(from);
+  target->to.emplace(to);
+  // renameat2 looks each last name up in its parent, which needs search
+  // permission there, before it walks the other path: check it as each
+  // parent is found, so the errors come in the kernel's order.
+  ParentDir& from_parent = target->from_parent;
+  if (int r = ParentResolved(dir, *target->from, &from_parent, mode); r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, op, from);
+  }
+  if (from_parent.last != nullptr && dir.confined()) {
+    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
+      return ErrnoError(r, op, from);
+    }
+  }
+  ParentDir& to_parent = target->to_parent;
+  if (SameParent(dir, from, to_dir, to)) {
+    // Renaming within one directory (the usual write-then-rename): the
+    // parent just resolved is the one `to` names, so it serves both ends.
+    to_parent.fd = from_parent.fd;
+    to_parent.last = target->to->c_str() + SplitLast(to).parent.size();
+  } else if (int r = ParentResolved(to_dir, *target->to, &to_parent, mode);
+             r != 0) {
+    if (r == kWouldBlock) return std::nullopt;
+    return CodeError(r, op, to);
+  }
+  if (to_parent.last != nullptr && to_dir.confined()) {
+    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
+      return ErrnoError(r, op, to);
+    }
+  }
+  return absl::OkStatus();
+}
+
 // A call on two names (rename, link): resolves both parents, from first,
 // and runs `call(from_fd, from_name, to_fd, to_name)`.
 template <typename Call>
@@ -389,38 +440,14 @@ absl::Status TwoPathCall(const Dir& self, absl::string_view kOp,
                          absl::string_view to, int root_errno,
                          int to_root_errno, bool from_root_is_dir_error,
                          Call call) {
-  if (absl::Status s = CheckInput(self, kOp, from); !s.ok()) return s;
-  if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(self, kOp, from); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
-  CPath from_path(from);
-  CPath to_path(to);
-  // renameat2 looks each last name up in its parent, which needs search
-  // permission there, before it walks the other path: check it as each
-  // parent is found, so the errors come in the kernel's order.
-  ParentDir from_parent;
-  if (int r = ParentResolved(self, from_path, &from_parent); r != 0) {
-    return CodeError(r, kOp, from);
+  internal::RenameTarget target;
+  if (absl::Status s = *TwoParentsResolved(self, kOp, from, to_dir, to,
+                                           Mode::kBlocking, &target);
+      !s.ok()) {
+    return s;
   }
-  if (from_parent.last != nullptr && self.confined()) {
-    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
-      return ErrnoError(r, kOp, from);
-    }
-  }
-  ParentDir to_parent;
-  if (SameParent(self, from, to_dir, to)) {
-    // Renaming within one directory (the usual write-then-rename): the
-    // parent just resolved is the one `to` names, so it serves both ends.
-    to_parent.fd = from_parent.fd;
-    to_parent.last = to_path.c_str() + SplitLast(to).parent.size();
-  } else if (int r = ParentResolved(to_dir, to_path, &to_parent); r != 0) {
-    return CodeError(r, kOp, to);
-  }
-  if (to_parent.last != nullptr && to_dir.confined()) {
-    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
-      return ErrnoError(r, kOp, to);
-    }
-  }
+  const ParentDir& from_parent = target.from_parent;
+  const ParentDir& to_parent = target.to_parent;
   if (from_parent.last == nullptr || to_parent.last == nullptr) {
     int err = root_errno;
     if (to_parent.last == nullptr) {
@@ -1201,47 +1228,12 @@ std::optional<absl::Status> PrepareRename(
     const Dir& dir, absl::string_view from, const Dir& to_dir,
     absl::string_view to, bool nonblocking, RenameTarget* target) {
   constexpr absl::string_view kOp = "rename";
-  if (absl::Status s = CheckInput(dir, kOp, from); !s.ok()) return s;
-  if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(dir, kOp, from); !s.ok()) return s;
-  if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
-  if (nonblocking &&
-      (!NonblockingEligible(dir) || !NonblockingEligible(to_dir))) {
-    return std::nullopt;
-  }
-  const Mode mode = nonblocking ? Mode::kNonblocking : Mode::kBlocking;
-  target->from.emplace(from);
-  target->to.emplace(to);
-  // renameat2 looks each last name up in its parent, which needs search
-  // permission there, before it walks the other path: check it as each
-  // parent is found, so the errors come in the kernel's order.
-  ParentDir& from_parent = target->from_parent;
-  if (int r = ParentResolved(dir, *target->from, &from_parent, mode); r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, kOp, from);
-  }
-  if (from_parent.last != nullptr && dir.confined()) {
-    if (int r = CheckSearch(from_parent.fd); r != 0) {
-      return ErrnoError(r, kOp, from);
-    }
-  }
-  ParentDir& to_parent = target->to_parent;
-  if (SameParent(dir, from, to_dir, to)) {
-    // Renaming within one directory (the usual write-then-rename): the
-    // parent just resolved is the one `to` names, so it serves both ends.
-    to_parent.fd = from_parent.fd;
-    to_parent.last = target->to->c_str() + SplitLast(to).parent.size();
-  } else if (int r = ParentResolved(to_dir, *target->to, &to_parent, mode);
-             r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, kOp, to);
-  }
-  if (to_parent.last != nullptr && to_dir.confined()) {
-    if (int r = CheckSearch(to_parent.fd); r != 0) {
-      return ErrnoError(r, kOp, to);
-    }
-  }
-  if (from_parent.last == nullptr || to_parent.last == nullptr) {
+  std::optional<absl::Status> s = TwoParentsResolved(
+      dir, kOp, from, to_dir, to,
+      nonblocking ? Mode::kNonblocking : Mode::kBlocking, target);
+  if (!s.has_value() || !s->ok()) return s;
+  if (target->from_parent.last == nullptr ||
+      target->to_parent.last == nullptr) {
     return ErrnoError(EBUSY, kOp, absl::StrCat(from, " -> ", to));
   }
   return absl::OkStatus();
