@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "capfs/internal/kernel_resolver.h"
 #include "capfs/internal/nonblocking.h"
+#include "capfs/internal/open_flags.h"
 #include "capfs/internal/resolve.h"
 #include "capfs/internal/tree_walk.h"
 #include "capfs/internal/userspace_resolver.h"

@@ -17,8 +17,8 @@
 #include <string.h>
 
 #include "absl/strings/string_view.h"
-#include "capfs/dir.h"
 #include "capfs/fd.h"
+#include "capfs/options.h"
 #include "capfs/path.h"
 
 namespace capfs {
