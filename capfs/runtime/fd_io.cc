@@ -96,8 +96,11 @@ Task<absl::StatusOr<size_t>> WriteV(AsyncFd& fd,
 }
 
 Task<absl::Status> WriteAll(AsyncFd& fd, absl::string_view data) {
+  // On the loop thread, one call moves at most kWriteAllPiece bytes (see
+  // fd_io.h); a worker's call takes everything at once.
+  const size_t piece = fd.on_loop() ? kWriteAllPiece : data.size();
   while (!data.empty()) {
-    absl::StatusOr<size_t> n = co_await Write(fd, data);
+    absl::StatusOr<size_t> n = co_await Write(fd, data.substr(0, piece));
     if (!n.ok()) co_return n.status();
     data.remove_prefix(*n);
   }
