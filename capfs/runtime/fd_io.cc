@@ -107,5 +107,18 @@ Task<absl::Status> WriteAll(AsyncFd& fd, absl::string_view data) {
   co_return absl::OkStatus();
 }
 
+Task<absl::StatusOr<size_t>> Copy(AsyncFd& from, AsyncFd& to) {
+  char buf[16 << 10];
+  size_t copied = 0;
+  for (;;) {
+    absl::StatusOr<size_t> n = co_await Read(from, absl::MakeSpan(buf));
+    if (!n.ok()) co_return n.status();
+    if (*n == 0) co_return copied;
+    absl::Status s = co_await WriteAll(to, absl::string_view(buf, *n));
+    if (!s.ok()) co_return s;
+    copied += *n;
+  }
+}
+
 }  // namespace runtime
 }  // namespace capfs

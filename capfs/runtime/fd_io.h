@@ -1,4 +1,4 @@
-// Awaitable I/O on an AsyncFd: Read, Write, ReadV, WriteV, WriteAll.
+// Awaitable I/O on an AsyncFd: Read, Write, ReadV, WriteV, WriteAll, Copy.
 //
 //   char buf[4096];
 //   absl::StatusOr<size_t> n = co_await Read(fd, absl::MakeSpan(buf));
@@ -49,6 +49,12 @@ Task<absl::StatusOr<size_t>> WriteV(AsyncFd& fd,
 // descriptor gets everything in one call.
 inline constexpr size_t kWriteAllPiece = 256 << 10;
 Task<absl::Status> WriteAll(AsyncFd& fd, absl::string_view data);
+
+// Reads `from` until end of file and writes everything read to `to`
+// (WriteAll), through a 16 KiB buffer in the task's frame; `from` and `to`
+// may be the same socket (an echo). Gives the bytes copied, or the first
+// error of either side (then some bytes may have been copied).
+Task<absl::StatusOr<size_t>> Copy(AsyncFd& from, AsyncFd& to);
 
 }  // namespace runtime
 }  // namespace capfs
