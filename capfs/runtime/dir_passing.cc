@@ -10,6 +10,7 @@
 #include "absl/strings/string_view.h"
 #include "capfs/runtime/fd_io.h"
 #include "capfs/runtime/fd_passing.h"
+#include "capfs/runtime/scope.h"
 #include "capfs/status.h"
 #include "capfs/sys/net.h"
 
@@ -117,6 +118,26 @@ Task<absl::StatusOr<Dir>> RecvDir(AsyncFd& socket) {
       DecodeOptions(absl::string_view(buf, got));
   if (!options.ok()) co_return options.status();
   co_return Dir::FromFd(std::move(m->fds[0]), *options);
+}
+
+Task<absl::Status> SendDir(Fd socket, const Dir& dir) {
+  co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+    absl::StatusOr<AsyncFd> fd = AsyncFd::Adopt(scope, std::move(socket));
+    if (!fd.ok()) co_return fd.status();
+    co_return co_await SendDir(*fd, dir);
+  });
+}
+
+Task<absl::StatusOr<Dir>> RecvDir(Fd socket) {
+  absl::StatusOr<Dir> dir = absl::UnknownError("RecvDir: nothing received");
+  absl::Status s = co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+    absl::StatusOr<AsyncFd> fd = AsyncFd::Adopt(scope, std::move(socket));
+    if (!fd.ok()) co_return fd.status();
+    dir = co_await RecvDir(*fd);
+    co_return absl::OkStatus();
+  });
+  if (!s.ok()) co_return s;
+  co_return dir;
 }
 
 }  // namespace runtime

@@ -45,6 +45,12 @@ Task<absl::Status> SendDir(AsyncFd& socket, const Dir& dir);
 // Receives a Dir sent by SendDir; see the file comment.
 Task<absl::StatusOr<Dir>> RecvDir(AsyncFd& socket);
 
+// The same over a socket no loop serves yet (SocketPairFds' ends, one
+// inherited across fork): adopts it in a scope of its own for the call and
+// closes it after.
+Task<absl::Status> SendDir(Fd socket, const Dir& dir);
+Task<absl::StatusOr<Dir>> RecvDir(Fd socket);
+
 }  // namespace runtime
 }  // namespace capfs
 

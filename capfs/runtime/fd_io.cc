@@ -96,12 +96,28 @@ Task<absl::StatusOr<size_t>> WriteV(AsyncFd& fd,
 }
 
 Task<absl::Status> WriteAll(AsyncFd& fd, absl::string_view data) {
+  // On the loop thread, one call moves at most kWriteAllPiece bytes (see
+  // fd_io.h); a worker's call takes everything at once.
+  const size_t piece = fd.on_loop() ? kWriteAllPiece : data.size();
   while (!data.empty()) {
-    absl::StatusOr<size_t> n = co_await Write(fd, data);
+    absl::StatusOr<size_t> n = co_await Write(fd, data.substr(0, piece));
     if (!n.ok()) co_return n.status();
     data.remove_prefix(*n);
   }
   co_return absl::OkStatus();
+}
+
+Task<absl::StatusOr<size_t>> Copy(AsyncFd& from, AsyncFd& to) {
+  char buf[16 << 10];
+  size_t copied = 0;
+  for (;;) {
+    absl::StatusOr<size_t> n = co_await Read(from, absl::MakeSpan(buf));
+    if (!n.ok()) co_return n.status();
+    if (*n == 0) co_return copied;
+    absl::Status s = co_await WriteAll(to, absl::string_view(buf, *n));
+    if (!s.ok()) co_return s;
+    copied += *n;
+  }
 }
 
 }  // namespace runtime

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "capfs/runtime/internal/backend.h"
+#include "capfs/sys/net.h"
 
 namespace capfs {
 namespace runtime {
@@ -79,9 +80,15 @@ size_t Loop::watched_fds() const { return scheduler_->backend().watched(); }
 Loop::CurrentLoop::CurrentLoop(Loop* loop) : previous_(current_loop) {
   assert(previous_ == nullptr && "Loop::Run is not reentrant");
   current_loop = loop;
+  // Pipe writes on this thread keep SIGPIPE blocked until the loop's run
+  // ends, rather than block and unblock it around each write.
+  ::capfs::runtime::internal::BeginSigpipeHold();
 }
 
-Loop::CurrentLoop::~CurrentLoop() { current_loop = previous_; }
+Loop::CurrentLoop::~CurrentLoop() {
+  ::capfs::runtime::internal::EndSigpipeHold();
+  current_loop = previous_;
+}
 
 }  // namespace runtime
 }  // namespace capfs

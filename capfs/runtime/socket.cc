@@ -160,7 +160,7 @@ absl::StatusOr<AsyncFd> BindDatagram(Scope& scope,
   return AsyncFd::AdoptNewSocket(scope, *std::move(fd), SOCK_DGRAM, false);
 }
 
-absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope, int type) {
+absl::StatusOr<std::pair<Fd, Fd>> SocketPairFds(int type) {
   if (!KnownType(type)) {
     return absl::InvalidArgumentError(
         absl::StrCat("socketpair: socket type ", type,
@@ -169,12 +169,17 @@ absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope, int type) {
   int fds[2];
   int r = internal::SysSocketpair(AF_UNIX, type, 0, fds);
   if (r < 0) return ErrnoError(-r, "socketpair", "");
-  Fd a(fds[0]), b(fds[1]);
+  return std::make_pair(Fd(fds[0]), Fd(fds[1]));
+}
+
+absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope, int type) {
+  absl::StatusOr<std::pair<Fd, Fd>> fds = SocketPairFds(type);
+  if (!fds.ok()) return fds.status();
   absl::StatusOr<AsyncFd> first =
-      AsyncFd::AdoptNewSocket(scope, std::move(a), type, false);
+      AsyncFd::AdoptNewSocket(scope, std::move(fds->first), type, false);
   if (!first.ok()) return first.status();
   absl::StatusOr<AsyncFd> second =
-      AsyncFd::AdoptNewSocket(scope, std::move(b), type, false);
+      AsyncFd::AdoptNewSocket(scope, std::move(fds->second), type, false);
   if (!second.ok()) return second.status();
   return std::make_pair(*std::move(first), *std::move(second));
 }

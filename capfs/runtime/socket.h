@@ -82,6 +82,11 @@ absl::StatusOr<AsyncFd> BindDatagram(Scope& scope,
 absl::StatusOr<std::pair<AsyncFd, AsyncFd>> SocketPair(Scope& scope,
                                                        int type = SOCK_STREAM);
 
+// The same pair as plain Fds that no loop serves yet (nonblocking and
+// close-on-exec): for handing one end to a process forked before either side
+// has a loop. Adopt them (AsyncFd::Adopt) or pass them to SendDir/RecvDir.
+absl::StatusOr<std::pair<Fd, Fd>> SocketPairFds(int type = SOCK_STREAM);
+
 // getsockname(2) and getpeername(2). ENOTCONN for an unconnected peer.
 absl::StatusOr<SocketAddress> LocalAddress(const AsyncFd& socket);
 absl::StatusOr<SocketAddress> PeerAddress(const AsyncFd& socket);

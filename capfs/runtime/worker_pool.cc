@@ -7,6 +7,8 @@
 #include <system_error>
 #include <utility>
 
+#include "capfs/sys/net.h"
+
 namespace capfs {
 namespace runtime {
 
@@ -107,6 +109,9 @@ bool WorkerPool::WaitForWork(std::unique_lock<std::mutex>& lock) {
 }
 
 void WorkerPool::WorkerMain(ThreadList::iterator self) {
+  // A thread of ours: its pipe writes keep SIGPIPE blocked for good, rather
+  // than block and unblock it around each write.
+  ::capfs::runtime::internal::HoldSigpipeOnThisThread();
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
     if (queue_.empty() && !closing_ && !WaitForWork(lock)) {

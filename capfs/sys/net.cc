@@ -15,39 +15,66 @@ namespace {
 
 using ::capfs::internal::RetryEintr;
 
-// Blocks SIGPIPE on this thread for its lifetime, unless it already was;
-// after an EPIPE, takes back the SIGPIPE the kernel queued for this thread.
-class SigpipeBlock {
- public:
-  SigpipeBlock() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t old;
-    // pthread_sigmask cannot fail with valid arguments.
-    ::pthread_sigmask(SIG_BLOCK, &pipe_, &old);
-    blocked_here_ = !sigismember(&old, SIGPIPE);
-  }
-  SigpipeBlock(const SigpipeBlock&) = delete;
-  SigpipeBlock& operator=(const SigpipeBlock&) = delete;
-  ~SigpipeBlock() {
-    if (blocked_here_) ::pthread_sigmask(SIG_UNBLOCK, &pipe_, nullptr);
-  }
+// How SIGPIPE stands on this thread (see net.h): blocked by capfs for good
+// (a worker), or until the outermost EndSigpipeHold.
+thread_local bool sigpipe_held = false;
+thread_local bool sigpipe_held_for_good = false;
+// capfs blocked it (the owner had not): unblock when the hold ends.
+thread_local bool sigpipe_unblock_at_end = false;
+thread_local int sigpipe_hold_scopes = 0;
 
-  // The call gave `r`: after EPIPE, the signal it raised is pending on this
-  // thread (send_sig to the writer); take it, so it never arrives.
-  void After(ssize_t r) {
-    if (r != -EPIPE) return;
-    const struct timespec zero = {0, 0};
-    int s;
-    do {
-      s = ::sigtimedwait(&pipe_, nullptr, &zero);
-    } while (s < 0 && errno == EINTR);
-  }
+sigset_t SigpipeOnly() {
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  return pipe;
+}
 
- private:
-  sigset_t pipe_;
-  bool blocked_here_ = false;
-};
+// Blocks SIGPIPE on this thread; true if it was not blocked before.
+// pthread_sigmask cannot fail with valid arguments.
+bool BlockSigpipe() {
+  const sigset_t pipe = SigpipeOnly();
+  sigset_t old;
+  ::pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  return !sigismember(&old, SIGPIPE);
+}
+
+void UnblockSigpipe() {
+  const sigset_t pipe = SigpipeOnly();
+  ::pthread_sigmask(SIG_UNBLOCK, &pipe, nullptr);
+}
+
+// After EPIPE, the signal the call raised is pending on this thread
+// (send_sig to the writer); take it, so it never arrives.
+void TakeSigpipeAfter(ssize_t r) {
+  if (r != -EPIPE) return;
+  const sigset_t pipe = SigpipeOnly();
+  const struct timespec zero = {0, 0};
+  int s;
+  do {
+    s = ::sigtimedwait(&pipe, nullptr, &zero);
+  } while (s < 0 && errno == EINTR);
+}
+
+// Runs `call` (a write returning a count or -errno) with SIGPIPE blocked
+// on this thread, as net.h says.
+template <typename Call>
+ssize_t WithoutSigpipe(Call call) {
+  if (!sigpipe_held && sigpipe_hold_scopes > 0) {
+    sigpipe_unblock_at_end = BlockSigpipe();
+    sigpipe_held = true;
+  }
+  if (sigpipe_held) {
+    ssize_t r = RetryEintr(call);
+    TakeSigpipeAfter(r);
+    return r;
+  }
+  const bool blocked_here = BlockSigpipe();
+  ssize_t r = RetryEintr(call);
+  TakeSigpipeAfter(r);
+  if (blocked_here) UnblockSigpipe();
+  return r;
+}
 
 }  // namespace
 
@@ -116,18 +143,32 @@ ssize_t SysRecvfrom(int fd, void* buf, size_t size, int flags,
 }
 
 ssize_t SysWriteNoSigpipe(int fd, const void* buf, size_t size) {
-  SigpipeBlock block;
-  ssize_t r = RetryEintr([&] { return ::write(fd, buf, size); });
-  block.After(r);
-  return r;
+  return WithoutSigpipe([&] { return ::write(fd, buf, size); });
 }
 
 ssize_t SysWritevNoSigpipe(int fd, const struct iovec* iov, int count) {
-  SigpipeBlock block;
-  ssize_t r = RetryEintr([&] { return ::writev(fd, iov, count); });
-  block.After(r);
-  return r;
+  return WithoutSigpipe([&] { return ::writev(fd, iov, count); });
 }
+
+void HoldSigpipeOnThisThread() {
+  BlockSigpipe();
+  sigpipe_held = true;
+  sigpipe_held_for_good = true;
+  sigpipe_unblock_at_end = false;
+}
+
+void BeginSigpipeHold() { ++sigpipe_hold_scopes; }
+
+void EndSigpipeHold() {
+  if (--sigpipe_hold_scopes > 0 || !sigpipe_held || sigpipe_held_for_good) {
+    return;
+  }
+  if (sigpipe_unblock_at_end) UnblockSigpipe();
+  sigpipe_held = false;
+  sigpipe_unblock_at_end = false;
+}
+
+bool SigpipeHeldOnlyByCapfs() { return sigpipe_held && sigpipe_unblock_at_end; }
 
 }  // namespace internal
 }  // namespace runtime

@@ -18,6 +18,7 @@
 
 #include "capfs/sys/child_syscalls.h"
 #include "capfs/sys/fs.h"
+#include "capfs/sys/net.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -407,6 +408,11 @@ pid_t SysSpawn(SpawnPlan* plan, int* pidfd_out) {
   uint64_t old = 0;
   ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(uint64_t));
   plan->parent_mask = old;
+  // SIGPIPE blocked by capfs's own hold on this loop thread (net.h) is not
+  // the parent's mask: the child gets it as the thread's owner left it.
+  if (::capfs::runtime::internal::SigpipeHeldOnlyByCapfs()) {
+    plan->parent_mask &= ~(uint64_t{1} << (SIGPIPE - 1));
+  }
 
   int pidfd = -1;
   long pid = -ENOSYS;

@@ -5,6 +5,8 @@
 //
 // Benchmarks (times are wall-clock per iteration):
 //   yield/<backend>                 one Yield by each of two tasks
+//   pipe_write/<capfs|raw>          a 64-byte write to a pipe (and a raw
+//                                   read draining it)
 //   pingpong/<peer>/idle:<n>        one round trip of a byte over two pipes
 //                                   between two tasks (or libuv handles, or
 //                                   Asio coroutines), with n idle eventfds
@@ -268,6 +270,53 @@ void BM_PingPongAsio(benchmark::State& state) {
   asio::co_spawn(io, AsioEcho(b_in, b_out), asio::detached);
   asio::co_spawn(io, AsioDriver(state, a_out, a_in), asio::detached);
   io.run();
+}
+
+// ---------------------------------------------------------- pipe writes
+
+// One 64-byte write to a pipe, drained by a raw read(2) in both rows, so
+// that the difference is the write: capfs's Write (which must keep SIGPIPE
+// from being raised: no mask change per write on the loop's thread) against
+// a bare write(2) on a nonblocking pipe.
+constexpr size_t kPipeMessage = 64;
+
+void BM_PipeWriteCapfs(benchmark::State& state) {
+  absl::Status s = Run([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<PipeEnds> pipe = Pipe(scope);
+      if (!pipe.ok()) co_return pipe.status();
+      const std::string message(kPipeMessage, 'p');
+      char buf[kPipeMessage];
+      absl::Status r;
+      for (auto _ : state) {
+        r.Update((co_await Write(pipe->write, message)).status());
+        if (::read(pipe->read.get(), buf, sizeof(buf)) != kPipeMessage) {
+          r.Update(absl::DataLossError("short read"));
+        }
+      }
+      co_return r;
+    });
+  }());
+  Check(state, s);
+}
+
+void BM_PipeWriteRaw(benchmark::State& state) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0) {
+    state.SkipWithError("pipe2");
+    return;
+  }
+  const std::string message(kPipeMessage, 'p');
+  char buf[kPipeMessage];
+  for (auto _ : state) {
+    if (::write(fds[1], message.data(), message.size()) != kPipeMessage ||
+        ::read(fds[0], buf, sizeof(buf)) != kPipeMessage) {
+      state.SkipWithError("short write or read");
+      break;
+    }
+  }
+  ::close(fds[0]);
+  ::close(fds[1]);
 }
 
 // ============================================================ sockets
@@ -932,6 +981,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
           1.0);
     Ratio("capfs poll / libuv", "pingpong/capfs_poll/idle:0", "pingpong/libuv",
           0);
+    Ratio("pipe write capfs / write(2)", "pipe_write/capfs", "pipe_write/raw",
+          0);
     Ratio("echo capfs epoll / libuv", "echo/capfs_epoll", "echo/libuv", 1.0);
     Ratio("echo capfs epoll / Asio", "echo/capfs_epoll", "echo/asio", 1.0);
     Ratio("echo capfs poll / libuv", "echo/capfs_poll", "echo/libuv", 0);
@@ -993,6 +1044,8 @@ void RegisterAll() {
     }
   }
   Repeated(RegisterBenchmark("pingpong/libuv", BM_PingPongLibuv));
+  Repeated(RegisterBenchmark("pipe_write/capfs", BM_PipeWriteCapfs));
+  Repeated(RegisterBenchmark("pipe_write/raw", BM_PipeWriteRaw));
   Repeated(RegisterBenchmark("pingpong/asio", BM_PingPongAsio));
   for (IoBackend b : {IoBackend::kEpoll, IoBackend::kPoll}) {
     std::string name = IoBackendName(b);

@@ -81,6 +81,56 @@ TEST_P(FdIoTest, PipeCarriesMoreThanItsCapacity) {
   EXPECT_TRUE(received == data);
 }
 
+// Copy moves everything to end of file between two pipes, through more than
+// either holds, and counts it; a write side that fails ends it with that
+// error.
+TEST_P(FdIoTest, CopyMovesEverythingToEndOfFileAndCountsIt) {
+  std::string data(1 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 5);
+  std::string received;
+  absl::StatusOr<size_t> copied = 0;
+  absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<PipeEnds> in = Pipe(scope);
+      absl::StatusOr<PipeEnds> out = Pipe(scope);
+      if (!in.ok()) co_return in.status();
+      if (!out.ok()) co_return out.status();
+      scope.Spawn([&]() -> Task<absl::Status> {
+        absl::Status w = co_await WriteAll(in->write, data);
+        if (!w.ok()) co_return w;
+        co_return in->write.Close();
+      });
+      scope.Spawn([&]() -> Task<absl::Status> {
+        copied = co_await Copy(in->read, out->write);
+        co_return out->write.Close();
+      });
+      absl::StatusOr<std::string> got = co_await ReadToEnd(out->read);
+      if (got.ok()) received = *std::move(got);
+      co_return co_await scope.Join(got.status());
+    });
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  ASSERT_TRUE(copied.ok()) << copied.status();
+  EXPECT_EQ(*copied, data.size());
+  EXPECT_TRUE(received == data);
+}
+
+TEST_P(FdIoTest, CopyToAPipeWithNoReaderIsEpipe) {
+  absl::Status s = RunMain([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<PipeEnds> in = Pipe(scope);
+      absl::StatusOr<PipeEnds> out = Pipe(scope);
+      if (!in.ok()) co_return in.status();
+      if (!out.ok()) co_return out.status();
+      if (absl::Status c = out->read.Close(); !c.ok()) co_return c;
+      absl::StatusOr<size_t> n = co_await Write(in->write, "x");
+      if (!n.ok()) co_return n.status();
+      co_return (co_await Copy(in->read, out->write)).status();
+    });
+  });
+  EXPECT_EQ(ErrnoOf(s), EPIPE) << s;
+}
+
 TEST_P(FdIoTest, VectoredCallsGatherAndScatter) {
   std::string first(3, '.'), second(5, '.');
   size_t got = 0;

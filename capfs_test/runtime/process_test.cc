@@ -237,7 +237,38 @@ TEST_P(ProcessTest, SignalDispositionsAndMask) {
   ::sigaction(SIGUSR1, &old_usr1, nullptr);
   ::sigaction(SIGUSR2, &old_usr2, nullptr);
   ASSERT_TRUE(got.ok()) << got.status();
-  EXPECT_EQ(got->out, "usr1=dfl usr2=ign winch_blocked=1\n");
+  EXPECT_EQ(got->out, "usr1=dfl usr2=ign winch_blocked=1 pipe_blocked=0\n");
+}
+
+bool SigpipeBlockedHere() {
+  sigset_t mask;
+  ::pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+  return sigismember(&mask, SIGPIPE);
+}
+
+// A pipe write leaves SIGPIPE blocked on the loop's thread until the run ends
+// (sigpipe_test); a child spawned meanwhile still gets the host's mask.
+TEST_P(ProcessTest, AChildSpawnedWhileTheLoopHoldsSigpipeGetsTheHostsMask) {
+  bool held = false;
+  SpawnOptions options = HelperOptions({"sigs"});
+  absl::StatusOr<Outcome> got = RunMain([&]() -> Task<absl::StatusOr<Outcome>> {
+    absl::StatusOr<Outcome> outcome;
+    absl::Status s =
+        co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          absl::StatusOr<PipeEnds> pipe = Pipe(scope);
+          if (!pipe.ok()) co_return pipe.status();
+          absl::StatusOr<size_t> n = co_await Write(pipe->write, "x");
+          if (!n.ok()) co_return n.status();
+          held = SigpipeBlockedHere();
+          outcome = co_await SpawnAndCollect(std::move(options));
+          co_return absl::OkStatus();
+        });
+    if (!s.ok()) co_return s;
+    co_return outcome;
+  });
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_TRUE(held) << "the loop's thread did not hold SIGPIPE";
+  EXPECT_EQ(got->out, "usr1=dfl usr2=dfl winch_blocked=0 pipe_blocked=0\n");
 }
 
 // --- fd mapping

@@ -163,6 +163,46 @@ TEST(SigpipeMaskTest, AHostsBlockedSigpipeStaysBlocked) {
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
+// The loop's thread blocks SIGPIPE at its first pipe write and keeps it
+// blocked (no mask change per write) until Run returns, which unblocks it.
+TEST(SigpipeHoldTest, TheLoopThreadHoldsSigpipeFromItsFirstPipeWriteToItsEnd) {
+  ASSERT_FALSE(SigpipeBlocked());
+  bool before_write = true, after_write = false, after_epipe = false;
+  absl::Status s = ::capfs::runtime::Run([&]() -> Task<absl::Status> {
+    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+      absl::StatusOr<PipeEnds> pipe = Pipe(scope);
+      if (!pipe.ok()) co_return pipe.status();
+      before_write = SigpipeBlocked();
+      CAPFS_CO_TRY((co_await Write(pipe->write, "x")).status());
+      after_write = SigpipeBlocked();
+      CAPFS_CO_TRY(pipe->read.Close());
+      absl::Status w = (co_await Write(pipe->write, "x")).status();
+      after_epipe = SigpipeBlocked() && !SigpipePending();
+      co_return w;
+    });
+  }());
+  EXPECT_EQ(ErrnoOf(s), EPIPE) << s;
+  EXPECT_FALSE(before_write);
+  EXPECT_TRUE(after_write);
+  EXPECT_TRUE(after_epipe);
+  EXPECT_FALSE(SigpipeBlocked());
+  EXPECT_FALSE(SigpipePending());
+}
+
+// The worker threads are capfs's own: SIGPIPE stays blocked on them.
+TEST(SigpipeHoldTest, WorkerThreadsKeepSigpipeBlocked) {
+  bool on_worker = false;
+  absl::Status s = ::capfs::runtime::Run([&]() -> Task<absl::Status> {
+    co_return co_await RunBlocking([&] {
+      on_worker = SigpipeBlocked();
+      return absl::OkStatus();
+    });
+  }());
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(on_worker);
+  EXPECT_FALSE(SigpipeBlocked());
+}
+
 }  // namespace
 }  // namespace runtime
 }  // namespace capfs

@@ -1,20 +1,25 @@
-// The socket examples of README.md and docs/runtime.md, kept compiling and
-// working here: a TCP echo server, and a Dir sent to a child process.
+// The socket examples of README.md, kept compiling and working here, and
+// kept identical to the README's text (ReadmeShowsTheExamplesAsTheyAreHere):
+// a TCP echo server, and a Dir sent to a child process.
 
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "capfs/capfs.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs_test/runtime/runtime_test_util.h"
 #include "capfs_test/runtime/socket_test_util.h"
+#include "capfs_test/testing/runfiles.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
@@ -29,61 +34,25 @@ Task<absl::Status> EchoServer(Scope& scope, AsyncFd& listener) {
     absl::StatusOr<AsyncFd> peer = co_await Accept(scope, listener);
     if (!peer.ok()) co_return peer.status();
     scope.Spawn([peer = *std::move(peer)]() mutable -> Task<absl::Status> {
-      char buf[4096];
-      absl::StatusOr<size_t> n;
-      while ((n = co_await Read(peer, absl::MakeSpan(buf))).ok() && *n > 0) {
-        if (!(co_await WriteAll(peer, {buf, *n})).ok()) break;
-      }
-      co_return absl::OkStatus();  // a client's error ends its connection only
+      (void)co_await Copy(peer, peer);  // a client's error ends it alone
+      co_return absl::OkStatus();
     });
   }
 }
-// In a scope: listener = Listen(scope,
-// *SocketAddress::Parse("127.0.0.1:8080"));
-//             co_await EchoServer(scope, *listener);
 // --- echo server example ends
 
 // --- send a Dir example begins
-// The child: receives a Dir on `socket` and reads `path` through it.
-Task<absl::StatusOr<std::string>> ReadThroughReceivedDir(Fd socket,
-                                                         std::string path) {
-  absl::StatusOr<std::string> text;
-  absl::Status s = co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-    absl::StatusOr<AsyncFd> from_parent =
-        AsyncFd::Adopt(scope, std::move(socket));
-    if (!from_parent.ok()) co_return from_parent.status();
-    absl::StatusOr<capfs::Dir> dir = co_await RecvDir(*from_parent);
-    if (!dir.ok()) co_return dir.status();
-    absl::StatusOr<Fd> file = dir->OpenAt(path, O_RDONLY);  // "../x": kEscape
-    text = file.ok() ? ReadAll(*file) : file.status();
-    co_return absl::OkStatus();
-  });
-  if (!s.ok()) co_return s;
-  co_return text;
-}
-
-// The parent: forks a child and hands it `dir`, as attenuated as it is.
+// Forks a child that reads `path` through `dir`, handed over a socketpair.
 absl::StatusOr<pid_t> ShareWithChild(const capfs::Dir& dir, std::string path) {
-  int ends[2];
-  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
-    return ErrnoError(errno, "socketpair", "");
-  }
-  Fd mine(ends[0]), theirs(ends[1]);
+  absl::StatusOr<std::pair<Fd, Fd>> ends = SocketPairFds();
+  if (!ends.ok()) return ends.status();
   pid_t pid = ::fork();
-  if (pid == 0) {  // the child: a fresh loop of its own
-    mine.release();
-    absl::StatusOr<std::string> text =
-        Run(ReadThroughReceivedDir(std::move(theirs), path));
-    ::_exit(text.ok() && *text == "shared notes" ? 0 : 1);
+  if (pid == 0) {  // the child: a loop of its own receives the Dir
+    absl::StatusOr<capfs::Dir> got = Run(RecvDir(std::move(ends->second)));
+    ::_exit(got.ok() && got->ReadFile(path).ok() ? 0 : 1);  // "../x": kEscape
   }
   if (pid < 0) return ErrnoError(errno, "fork", "");
-  absl::Status sent = Run([&]() -> Task<absl::Status> {
-    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-      absl::StatusOr<AsyncFd> to_child = AsyncFd::Adopt(scope, std::move(mine));
-      if (!to_child.ok()) co_return to_child.status();
-      co_return co_await SendDir(*to_child, dir);
-    });
-  }());
+  absl::Status sent = Run(SendDir(std::move(ends->first), dir));
   if (!sent.ok()) return sent;
   return pid;
 }
@@ -143,6 +112,38 @@ TEST(SendDirExampleTest, TheChildReadsThroughTheDirAndCannotLeaveIt) {
     ASSERT_EQ(::waitpid(*child, &status, 0), *child);
     ASSERT_TRUE(WIFEXITED(status));
     EXPECT_EQ(WEXITSTATUS(status), code) << path;
+  }
+}
+
+std::string ReadRunfile(absl::string_view rel) {
+  std::ifstream in(::capfs_test::RunfilePath(rel));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Each example, from its "begins" marker line to its "ends" marker line in
+// this file, is a code block of README.md, character for character.
+TEST(ReadmeExamplesTest, ReadmeShowsTheExamplesAsTheyAreHere) {
+  const std::string readme = ReadRunfile("README.md");
+  const std::string self =
+      ReadRunfile("capfs_test/runtime/socket_examples_test.cc");
+  ASSERT_FALSE(readme.empty());
+  ASSERT_FALSE(self.empty());
+  for (const char* name : {"echo server", "send a Dir"}) {
+    const std::string begins =
+        absl::StrCat("// --- ", name, " example begins\n");
+    const std::string ends = absl::StrCat("// --- ", name, " example ends\n");
+    const size_t from = self.find(begins);
+    const size_t to = self.find(ends);
+    ASSERT_NE(from, std::string::npos) << name;
+    ASSERT_NE(to, std::string::npos) << name;
+    const std::string code =
+        self.substr(from + begins.size(), to - from - begins.size());
+    EXPECT_NE(readme.find(absl::StrCat("```c++\n", code, "```\n")),
+              std::string::npos)
+        << "README.md does not show the " << name << " example as:\n"
+        << code;
   }
 }
 

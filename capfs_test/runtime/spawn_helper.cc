@@ -10,7 +10,8 @@
 //   rlimit NOFILE     "soft hard" of RLIMIT_NOFILE (or CORE)
 //   session           "sid=pid pgid=pid" as 0/1 flags, and the pgid
 //   nnp               PR_GET_NO_NEW_PRIVS
-//   sigs              "usr1=<dfl|ign|handler> usr2=... winch_blocked=<0|1>"
+//   sigs              "usr1=<dfl|ign|handler> usr2=... winch_blocked=<0|1>
+//                     pipe_blocked=<0|1>"
 //   env NAME          the variable's value, or "(unset)"
 //   argv              the arguments, one a line
 //   read PATH         "ok <content>" or "error ERRNO"
@@ -141,8 +142,9 @@ int main(int argc, char** argv) {
     } else if (cmd == "sigs") {
       sigset_t mask;
       sigprocmask(SIG_BLOCK, nullptr, &mask);
-      printf("usr1=%s usr2=%s winch_blocked=%d\n", Disposition(SIGUSR1),
-             Disposition(SIGUSR2), sigismember(&mask, SIGWINCH));
+      printf("usr1=%s usr2=%s winch_blocked=%d pipe_blocked=%d\n",
+             Disposition(SIGUSR1), Disposition(SIGUSR2),
+             sigismember(&mask, SIGWINCH), sigismember(&mask, SIGPIPE));
     } else if (cmd == "env") {
       const char* v = getenv(arg());
       printf("%s\n", v ? v : "(unset)");
