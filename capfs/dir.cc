@@ -1245,5 +1245,29 @@ absl::Status RenameCallResult(int r, absl::string_view from,
   return absl::OkStatus();
 }
 
+std::optional<absl::Status> PrepareLinkNonblocking(const Dir& dir,
+                                                   absl::string_view from,
+                                                   const Dir& to_dir,
+                                                   absl::string_view to,
+                                                   RenameTarget* target) {
+  // Dir::Link's own cases, a `from` with a trailing slash and the root at
+  // either end, make lookups of their own: the blocking call settles them.
+  if (dir.confined() && HasTrailingSlash(from)) return std::nullopt;
+  std::optional<absl::Status> s = TwoParentsResolved(
+      dir, "link", from, to_dir, to, Mode::kNonblocking, target);
+  if (!s.has_value() || !s->ok()) return s;
+  if (target->from_parent.last == nullptr ||
+      target->to_parent.last == nullptr) {
+    return std::nullopt;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LinkCallResult(int r, absl::string_view from,
+                            absl::string_view to) {
+  if (r < 0) return ErrnoError(-r, "link", absl::StrCat(from, " -> ", to));
+  return absl::OkStatus();
+}
+
 }  // namespace internal
 }  // namespace capfs
