@@ -194,13 +194,14 @@ int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
 // StatResolved past its fast paths: the resolver's walk.
 ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
                                              bool follow, struct stat* st,
-                                             Mode mode) {
+                                             Mode mode,
+                                             internal::FdCloser* closer) {
   Root root = RootOf(dir);
   return Resolve(
       dir,
       [&] {
         return internal::KernelStat(root, path.c_str(), follow, st,
-                                    ExtraResolve(mode));
+                                    ExtraResolve(mode), closer);
       },
       [&] { return internal::UserspaceStat(root, path.c_str(), follow, st); },
       mode);
@@ -209,7 +210,8 @@ ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
 // Inline: on a one-component path this is one fstatat, and a call layer
 // around it is a measurable share of Stat's cost.
 inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
-                        struct stat* st, Mode mode = Mode::kBlocking) {
+                        struct stat* st, Mode mode = Mode::kBlocking,
+                        internal::FdCloser* closer = nullptr) {
   if (!dir.confined()) {
     int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
                                  follow ? 0 : AT_SYMLINK_NOFOLLOW);
@@ -221,18 +223,19 @@ inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
     if (r < 0) return -r;
     if (!follow || !S_ISLNK(st->st_mode)) return 0;
   }
-  return StatResolvedSlow(dir, path, follow, st, mode);
+  return StatResolvedSlow(dir, path, follow, st, mode, closer);
 }
 
 // Stat (follow) and Lstat: the resolved object's metadata. nullopt only in
-// nonblocking mode: the call would block.
+// nonblocking mode: the call would block. A descriptor opened on the way
+// goes to `closer` when there is one.
 inline std::optional<absl::StatusOr<FileStat>> StatPath(
     const Dir& dir, absl::string_view op, absl::string_view path, bool follow,
-    Mode mode = Mode::kBlocking) {
+    Mode mode = Mode::kBlocking, internal::FdCloser* closer = nullptr) {
   if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
   CPath p(path);
   struct stat st;
-  if (int r = StatResolved(dir, p, follow, &st, mode); r != 0) {
+  if (int r = StatResolved(dir, p, follow, &st, mode, closer); r != 0) {
     if (r == kWouldBlock) return std::nullopt;
     return CodeError(r, op, path);
   }
@@ -1152,10 +1155,10 @@ std::optional<absl::StatusOr<Dir>> TryOpenDir(const Dir& dir,
 
 std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
                                                 absl::string_view path,
-                                                bool follow) {
+                                                bool follow, FdCloser* closer) {
   if (!NonblockingEligible(dir)) return std::nullopt;
   return StatPath(dir, follow ? "stat" : "lstat", path, follow,
-                  Mode::kNonblocking);
+                  Mode::kNonblocking, closer);
 }
 
 std::optional<absl::StatusOr<std::string>> TryReadLink(const Dir& dir,

@@ -82,9 +82,11 @@ std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,
                                             mode_t mode);
 std::optional<absl::StatusOr<Dir>> TryOpenDir(const Dir& dir,
                                               absl::string_view path);
+// The O_PATH descriptor it may open goes to `closer` when there is one.
 std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
                                                 absl::string_view path,
-                                                bool follow);
+                                                bool follow,
+                                                FdCloser* closer = nullptr);
 std::optional<absl::StatusOr<std::string>> TryReadLink(const Dir& dir,
                                                        absl::string_view path);
 

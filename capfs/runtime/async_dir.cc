@@ -62,6 +62,24 @@ UringRing* RingFor(const Paths& paths, const Dir& dir) {
   return paths.scheduler->ring();
 }
 
+// Closes what a call on the loop opened for itself (the O_PATH descriptor
+// of a Stat) through the loop's ring, with the turn's other submissions;
+// at once when there is no ring. The ring is looked up only then: a
+// one-component stat opens nothing.
+class RingCloser final : public core::FdCloser {
+ public:
+  RingCloser(const Paths& paths, const Dir& dir) : paths_(paths), dir_(dir) {}
+  void CloseLater(Fd fd) override {
+    if (UringRing* ring = RingFor(paths_, dir_)) {
+      ring->CloseLater(std::move(fd));
+    }
+  }
+
+ private:
+  const Paths& paths_;
+  const Dir& dir_;
+};
+
 // Today's path: the Dir call on a worker.
 template <typename Fn>
 auto OnWorkers(Fn fn) -> Task<std::invoke_result_t<Fn&>> {
@@ -243,7 +261,8 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
   const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
   if (paths.cancelled) co_return absl::CancelledError(op);
   if (paths.on_loop) {
-    if (auto r = Counted(core::TryStat(dir, path, follow))) {
+    RingCloser closer(paths, dir);
+    if (auto r = Counted(core::TryStat(dir, path, follow, &closer))) {
       co_return *std::move(r);
     }
   }

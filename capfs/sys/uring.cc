@@ -32,7 +32,7 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   for (int op : {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
                  IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_LINKAT,
                  IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV,
-                 IORING_OP_WRITEV, IORING_OP_ASYNC_CANCEL}) {
+                 IORING_OP_WRITEV, IORING_OP_CLOSE, IORING_OP_ASYNC_CANCEL}) {
     supported = supported && io_uring_opcode_supported(probe, op);
   }
   io_uring_free_probe(probe);
@@ -142,6 +142,10 @@ void SysUring::PrepReadv(struct io_uring_sqe* sqe, int fd,
 void SysUring::PrepWritev(struct io_uring_sqe* sqe, int fd,
                           const struct iovec* iov, unsigned count) {
   io_uring_prep_writev(sqe, fd, iov, count, kCurrentPosition);
+}
+
+void SysUring::PrepClose(struct io_uring_sqe* sqe, int fd) {
+  io_uring_prep_close(sqe, fd);
 }
 
 void SysUring::PrepCancel(struct io_uring_sqe* sqe, uint64_t target) {

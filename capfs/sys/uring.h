@@ -90,6 +90,8 @@ class SysUring {
                         const struct iovec* iov, unsigned count);
   static void PrepWritev(struct io_uring_sqe* sqe, int fd,
                          const struct iovec* iov, unsigned count);
+  // close(2) of `fd` (IORING_OP_CLOSE).
+  static void PrepClose(struct io_uring_sqe* sqe, int fd);
   // Cancels the submission tagged `target` (IORING_OP_ASYNC_CANCEL).
   static void PrepCancel(struct io_uring_sqe* sqe, uint64_t target);
   // Makes the kernel run the submission from its workers rather than try it
