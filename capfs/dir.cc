@@ -196,13 +196,14 @@ int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
 // StatResolved past its fast paths: the resolver's walk.
 ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
                                              bool follow, struct stat* st,
-                                             Mode mode) {
+                                             Mode mode,
+                                             internal::FdCloser* closer) {
   Root root = RootOf(dir);
   return Resolve(
       dir,
       [&] {
         return internal::KernelStat(root, path.c_str(), follow, st,
-                                    ExtraResolve(mode));
+                                    ExtraResolve(mode), closer);
       },
       [&] { return internal::UserspaceStat(root, path.c_str(), follow, st); },
       mode);
@@ -211,7 +212,8 @@ ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
 // Inline: on a one-component path this is one fstatat, and a call layer
 // around it is a measurable share of Stat's cost.
 inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
-                        struct stat* st, Mode mode = Mode::kBlocking) {
+                        struct stat* st, Mode mode = Mode::kBlocking,
+                        internal::FdCloser* closer = nullptr) {
   if (!dir.confined()) {
     int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
                                  follow ? 0 : AT_SYMLINK_NOFOLLOW);
@@ -223,23 +225,25 @@ inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
     if (r < 0) return -r;
     if (!follow || !S_ISLNK(st->st_mode)) return 0;
   }
-  return StatResolvedSlow(dir, path, follow, st, mode);
+  return StatResolvedSlow(dir, path, follow, st, mode, closer);
 }
 
 // Stat (follow) and Lstat: the resolved object's metadata, built in place
 // in `*out` (no copy of a FileStat on the way out: a one-component Stat is
 // little more than its fstatat). False only in nonblocking mode: the call
-// would block, and `*out` is untouched.
+// would block, and `*out` is untouched. A descriptor opened on the way goes
+// to `closer` when there is one.
 inline bool StatPath(const Dir& dir, absl::string_view op,
                      absl::string_view path, bool follow, Mode mode,
-                     absl::StatusOr<FileStat>* out) {
+                     absl::StatusOr<FileStat>* out,
+                     internal::FdCloser* closer = nullptr) {
   if (absl::Status s = CheckInput(dir, op, path); !s.ok()) {
     *out = std::move(s);
     return true;
   }
   CPath p(path);
   struct stat st;
-  if (int r = StatResolved(dir, p, follow, &st, mode); r != 0) {
+  if (int r = StatResolved(dir, p, follow, &st, mode, closer); r != 0) {
     if (r == kWouldBlock) return false;
     *out = CodeError(r, op, path);
     return true;
@@ -1207,11 +1211,11 @@ std::optional<absl::StatusOr<Dir>> TryOpenDir(const Dir& dir,
 
 std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
                                                 absl::string_view path,
-                                                bool follow) {
+                                                bool follow, FdCloser* closer) {
   if (!NonblockingEligible(dir)) return std::nullopt;
   absl::StatusOr<FileStat> out;
   if (!StatPath(dir, follow ? "stat" : "lstat", path, follow,
-                Mode::kNonblocking, &out)) {
+                Mode::kNonblocking, &out, closer)) {
     return std::nullopt;
   }
   return out;
@@ -1301,6 +1305,30 @@ std::optional<absl::Status> PrepareRename(
 absl::Status RenameCallResult(int r, absl::string_view from,
                               absl::string_view to) {
   if (r < 0) return ErrnoError(-r, "rename", absl::StrCat(from, " -> ", to));
+  return absl::OkStatus();
+}
+
+std::optional<absl::Status> PrepareLinkNonblocking(const Dir& dir,
+                                                   absl::string_view from,
+                                                   const Dir& to_dir,
+                                                   absl::string_view to,
+                                                   RenameTarget* target) {
+  // Dir::Link's own cases, a `from` with a trailing slash and the root at
+  // either end, make lookups of their own: the blocking call settles them.
+  if (dir.confined() && HasTrailingSlash(from)) return std::nullopt;
+  std::optional<absl::Status> s = TwoParentsResolved(
+      dir, "link", from, to_dir, to, Mode::kNonblocking, target);
+  if (!s.has_value() || !s->ok()) return s;
+  if (target->from_parent.last == nullptr ||
+      target->to_parent.last == nullptr) {
+    return std::nullopt;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status LinkCallResult(int r, absl::string_view from,
+                            absl::string_view to) {
+  if (r < 0) return ErrnoError(-r, "link", absl::StrCat(from, " -> ", to));
   return absl::OkStatus();
 }
 

@@ -170,7 +170,7 @@ int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out,
 }
 
 int KernelStat(Root root, const char* path, bool follow, struct stat* st,
-               uint64_t extra_resolve) {
+               uint64_t extra_resolve, FdCloser* closer) {
   Fd fd;
   int flags = O_PATH | (follow ? 0 : O_NOFOLLOW);
   if (int r = Openat2Beneath(root, path, flags, 0, extra_resolve, &fd);
@@ -178,6 +178,7 @@ int KernelStat(Root root, const char* path, bool follow, struct stat* st,
     return r;
   }
   int r = SysFstat(fd.get(), st);
+  if (closer != nullptr) closer->CloseLater(std::move(fd));
   return r < 0 ? -r : 0;
 }
 

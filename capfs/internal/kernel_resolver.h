@@ -67,8 +67,9 @@ int KernelOpenCode(int openat2_result, Fd* out);
 
 int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out,
                uint64_t extra_resolve = 0);
+// The descriptor it opens goes to `closer` when there is one.
 int KernelStat(Root root, const char* path, bool follow, struct stat* st,
-               uint64_t extra_resolve = 0);
+               uint64_t extra_resolve = 0, FdCloser* closer = nullptr);
 // `path` is modified during the call and restored before it returns.
 int KernelResolveParent(Root root, char* path, ParentDir* out,
                         uint64_t extra_resolve = 0);

@@ -82,9 +82,11 @@ std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,
                                             mode_t mode);
 std::optional<absl::StatusOr<Dir>> TryOpenDir(const Dir& dir,
                                               absl::string_view path);
+// The O_PATH descriptor it may open goes to `closer` when there is one.
 std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
                                                 absl::string_view path,
-                                                bool follow);
+                                                bool follow,
+                                                FdCloser* closer = nullptr);
 std::optional<absl::StatusOr<std::string>> TryReadLink(const Dir& dir,
                                                        absl::string_view path);
 
@@ -140,6 +142,19 @@ std::optional<absl::Status> PrepareRename(
     absl::string_view to, bool nonblocking, RenameTarget* target);
 absl::Status RenameCallResult(int r, absl::string_view from,
                               absl::string_view to);
+
+// Link prepared the same way, without blocking (Dir::Link's checks and
+// both parents): OK, then linkat(from_parent, to_parent, 0) and
+// LinkCallResult; not OK, the call's result. nullopt: resolving would
+// block, or the call is one of Dir::Link's own cases (a trailing slash on
+// `from`, the root at either end): make the blocking call.
+std::optional<absl::Status> PrepareLinkNonblocking(const Dir& dir,
+                                                   absl::string_view from,
+                                                   const Dir& to_dir,
+                                                   absl::string_view to,
+                                                   RenameTarget* target);
+absl::Status LinkCallResult(int r, absl::string_view from,
+                            absl::string_view to);
 
 }  // namespace internal
 }  // namespace capfs

@@ -54,6 +54,18 @@ struct ParentDir {
   const char* last = nullptr;
 };
 
+// Takes descriptors a call opened for itself and no longer needs (the O_PATH
+// descriptor a Stat opened), to close them soon rather than at once: the
+// runtime hands them to its io_uring, many to one syscall. They are
+// close-on-exec and nobody else ever sees them.
+class FdCloser {
+ public:
+  virtual void CloseLater(Fd fd) = 0;
+
+ protected:
+  ~FdCloser() = default;
+};
+
 // A NUL-terminated copy of a checked path, on the stack.
 class CPath {
  public:

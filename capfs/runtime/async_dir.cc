@@ -10,6 +10,7 @@
 #include "capfs/internal/nonblocking.h"
 #include "capfs/internal/resolve.h"
 #include "capfs/runtime/internal/fiber.h"
+#include "capfs/runtime/internal/fs_counts.h"
 #include "capfs/runtime/internal/scheduler.h"
 #include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/runtime/run_blocking.h"
@@ -60,6 +61,24 @@ UringRing* RingFor(const Paths& paths, const Dir& dir) {
   }
   return paths.scheduler->ring();
 }
+
+// Closes what a call on the loop opened for itself (the O_PATH descriptor
+// of a Stat) through the loop's ring, with the turn's other submissions;
+// at once when there is no ring. The ring is looked up only then: a
+// one-component stat opens nothing.
+class RingCloser final : public core::FdCloser {
+ public:
+  RingCloser(const Paths& paths, const Dir& dir) : paths_(paths), dir_(dir) {}
+  void CloseLater(Fd fd) override {
+    if (UringRing* ring = RingFor(paths_, dir_)) {
+      ring->CloseLater(std::move(fd));
+    }
+  }
+
+ private:
+  const Paths& paths_;
+  const Dir& dir_;
+};
 
 // Today's path: the Dir call on a worker.
 template <typename Fn>
@@ -168,6 +187,25 @@ Task<std::optional<absl::Status>> RingNameCall(UringRing* ring, const Dir& dir,
 
 }  // namespace
 
+namespace internal {
+
+void CountFsPath(FsPath path) {
+  switch (path) {
+    case FsPath::kOnLoop:
+      return Count(g_on_loop);
+    case FsPath::kIoUring:
+      return Count(g_io_uring);
+    case FsPath::kWorkers:
+      return Count(g_workers);
+    case FsPath::kLoopMiss:
+      return Count(g_loop_misses);
+    case FsPath::kIoUringMiss:
+      return Count(g_io_uring_misses);
+  }
+}
+
+}  // namespace internal
+
 AsyncFsCounts AsyncFsCountsNow() {
   AsyncFsCounts c;
   c.on_loop = g_on_loop.load(std::memory_order_relaxed);
@@ -223,7 +261,8 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
   const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
   if (paths.cancelled) co_return absl::CancelledError(op);
   if (paths.on_loop) {
-    if (auto r = Counted(core::TryStat(dir, path, follow))) {
+    RingCloser closer(paths, dir);
+    if (auto r = Counted(core::TryStat(dir, path, follow, &closer))) {
       co_return *std::move(r);
     }
   }
@@ -333,6 +372,35 @@ Task<absl::Status> Rename(const Dir& dir, std::string from, const Dir& to_dir,
     Count(g_loop_misses);
   }
   co_return co_await OnWorkers([&] { return dir.Rename(from, to_dir, to); });
+}
+
+Task<absl::Status> Link(const Dir& dir, std::string from, const Dir& to_dir,
+                        std::string to) {
+  const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
+  if (paths.cancelled) co_return absl::CancelledError("link");
+  UringRing* ring = RingFor(paths, dir);
+  if (ring != nullptr && core::KernelResolved(to_dir)) {
+    core::RenameTarget target;
+    std::optional<absl::Status> prepared =
+        core::PrepareLinkNonblocking(dir, from, to_dir, to, &target);
+    if (prepared.has_value() && !prepared->ok()) {
+      Count(g_on_loop);
+      co_return *prepared;
+    }
+    if (prepared.has_value()) {
+      std::optional<int> r =
+          co_await RingAt(ring, [&](struct io_uring_sqe* sqe) {
+            SysUring::PrepLinkat(sqe, target.from_parent.fd,
+                                 target.from_parent.last, target.to_parent.fd,
+                                 target.to_parent.last);
+          });
+      if (!r.has_value()) co_return absl::CancelledError("link");
+      Count(g_io_uring);
+      co_return core::LinkCallResult(*r, from, to);
+    }
+    Count(g_loop_misses);
+  }
+  co_return co_await OnWorkers([&] { return dir.Link(from, to_dir, to); });
 }
 
 Task<absl::Status> Symlink(const Dir& dir, std::string target,

@@ -3,9 +3,10 @@
 //   absl::StatusOr<Fd> f = co_await OpenAt(root, "data/log", O_RDONLY);
 //   absl::StatusOr<std::vector<DirEntry>> names = co_await ReadDir(root, ".");
 //
-// Each runs the Dir call of the same name (capfs/dir.h: same confinement,
-// same results, same errors) on the loop's worker pool through RunBlocking,
-// so path resolution, however slow the filesystem, never blocks the loop.
+// Each gives the Dir call of the same name's result (capfs/dir.h: same
+// confinement, same results, same errors) without ever blocking the loop:
+// on the loop when the call cannot block, else through the loop's
+// io_uring, else on its worker pool (fs_paths.h says which and how to tell).
 // Paths are copied into the task, so temporaries are fine; the Dirs must
 // outlive the call. Cancellation: a call not started yet never runs; one
 // that has started finishes, what it made is released (an opened Fd is
@@ -37,6 +38,9 @@ Task<absl::Status> Unlink(const Dir& dir, std::string path);
 Task<absl::Status> Rmdir(const Dir& dir, std::string path);
 Task<absl::Status> Rename(const Dir& dir, std::string from, const Dir& to_dir,
                           std::string to);
+// A hard link, as Dir::Link: `to` (in `to_dir`) names what `from` names.
+Task<absl::Status> Link(const Dir& dir, std::string from, const Dir& to_dir,
+                        std::string to);
 Task<absl::Status> Symlink(const Dir& dir, std::string target,
                            std::string link_path);
 Task<absl::StatusOr<std::string>> ReadLink(const Dir& dir, std::string path);

@@ -76,6 +76,7 @@ absl::StatusOr<AsyncFd> AsyncFd::Adopt(Scope& scope, Fd fd, IoMode mode) {
       scope.scheduler(), std::move(fd), io, short_drains, socket, capped_writes,
       scope.resources());
   if (!state.ok()) return state.status();
+  if (S_ISREG(st.st_mode)) (*state)->set_regular_file();
   return AsyncFd(*state);
 }
 

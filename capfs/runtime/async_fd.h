@@ -34,7 +34,9 @@
 //  - never ready-reported (regular files, directories, block devices, and
 //    devices the backend refuses): on a worker. Nothing would say when such
 //    a descriptor is ready, so if it is nonblocking and its call says
-//    EAGAIN, that is the result.
+//    EAGAIN, that is the result. A regular file's Read, Write, ReadV and
+//    WriteV (fd_io.h) go through the loop's io_uring instead where it may
+//    serve them (fs_paths.h), with the same results.
 // Adopt sets close-on-exec on the descriptor (a flag of this descriptor
 // alone, unlike O_NONBLOCK).
 //

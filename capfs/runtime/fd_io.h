@@ -14,6 +14,20 @@
 // started runs to its end, and its count is returned (the task meets the
 // cancellation at its next wait). The buffers must stay valid until the
 // call returns.
+//
+// On a regular file each is one IORING_OP_READ, WRITE, READV or WRITEV at
+// the file's position (offset -1: used and advanced as read(2) does, so
+// O_APPEND and lseek(2) work as usual) through the loop's io_uring when it
+// may serve them (fs_paths.h; AsyncFsCounts counts each such call as
+// io_uring or workers), else on a worker as above. Such calls on one
+// AsyncFd run one at a time, in order: io_uring does not take read(2)'s
+// position lock. Cancellation: a call not yet handed to the kernel never
+// runs (kCancelled); one in flight gets IORING_OP_ASYNC_CANCEL, and if the
+// kernel had already moved the bytes, the count stands (the position has
+// advanced past them, so reporting kCancelled would lose them silently):
+// the task meets the cancellation at its next wait, as with a worker. A
+// descriptor closed while such a call is in flight is closed when it
+// completes.
 
 #ifndef CAPFS_RUNTIME_FD_IO_H_
 #define CAPFS_RUNTIME_FD_IO_H_

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <liburing.h>
 
+#include <algorithm>
+
 namespace capfs {
 namespace internal {
 
@@ -27,9 +29,10 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring->ring_.get());
   if (probe == nullptr) return -EOPNOTSUPP;
   bool supported = true;
-  for (int op :
-       {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
-        IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_ASYNC_CANCEL}) {
+  for (int op : {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
+                 IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_LINKAT,
+                 IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV,
+                 IORING_OP_WRITEV, IORING_OP_CLOSE, IORING_OP_ASYNC_CANCEL}) {
     supported = supported && io_uring_opcode_supported(probe, op);
   }
   io_uring_free_probe(probe);
@@ -98,6 +101,51 @@ void SysUring::PrepRenameat(struct io_uring_sqe* sqe, int old_dirfd,
 void SysUring::PrepSymlinkat(struct io_uring_sqe* sqe, const char* target,
                              int dirfd, const char* path) {
   io_uring_prep_symlinkat(sqe, target, dirfd, path);
+}
+
+void SysUring::PrepLinkat(struct io_uring_sqe* sqe, int old_dirfd,
+                          const char* old_path, int new_dirfd,
+                          const char* new_path) {
+  io_uring_prep_linkat(sqe, old_dirfd, old_path, new_dirfd, new_path, 0);
+}
+
+namespace {
+
+// read(2) and write(2) move at most this much at once (MAX_RW_COUNT); the
+// submission's length is 32 bits.
+constexpr size_t kMaxRwCount = 0x7ffff000;
+
+// The file's position, not an offset (-1 as the submission's u64).
+constexpr uint64_t kCurrentPosition = static_cast<uint64_t>(-1);
+
+}  // namespace
+
+void SysUring::PrepRead(struct io_uring_sqe* sqe, int fd, void* buf,
+                        size_t size) {
+  io_uring_prep_read(sqe, fd, buf,
+                     static_cast<unsigned>(std::min(size, kMaxRwCount)),
+                     kCurrentPosition);
+}
+
+void SysUring::PrepWrite(struct io_uring_sqe* sqe, int fd, const void* buf,
+                         size_t size) {
+  io_uring_prep_write(sqe, fd, buf,
+                      static_cast<unsigned>(std::min(size, kMaxRwCount)),
+                      kCurrentPosition);
+}
+
+void SysUring::PrepReadv(struct io_uring_sqe* sqe, int fd,
+                         const struct iovec* iov, unsigned count) {
+  io_uring_prep_readv(sqe, fd, iov, count, kCurrentPosition);
+}
+
+void SysUring::PrepWritev(struct io_uring_sqe* sqe, int fd,
+                          const struct iovec* iov, unsigned count) {
+  io_uring_prep_writev(sqe, fd, iov, count, kCurrentPosition);
+}
+
+void SysUring::PrepClose(struct io_uring_sqe* sqe, int fd) {
+  io_uring_prep_close(sqe, fd);
 }
 
 void SysUring::PrepCancel(struct io_uring_sqe* sqe, uint64_t target) {

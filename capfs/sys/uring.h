@@ -10,6 +10,7 @@
 #ifndef CAPFS_SYS_URING_H_
 #define CAPFS_SYS_URING_H_
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -19,6 +20,7 @@
 
 struct io_uring;
 struct io_uring_sqe;
+struct iovec;
 
 namespace capfs {
 namespace internal {
@@ -74,6 +76,22 @@ class SysUring {
                            const char* new_path);
   static void PrepSymlinkat(struct io_uring_sqe* sqe, const char* target,
                             int dirfd, const char* path);
+  static void PrepLinkat(struct io_uring_sqe* sqe, int old_dirfd,
+                         const char* old_path, int new_dirfd,
+                         const char* new_path);
+  // read(2), write(2), readv(2), writev(2) at the file's position (offset
+  // -1: the position is used and advanced, as those calls do). At most
+  // MAX_RW_COUNT bytes are asked for, as read(2) and write(2) cap them.
+  static void PrepRead(struct io_uring_sqe* sqe, int fd, void* buf,
+                       size_t size);
+  static void PrepWrite(struct io_uring_sqe* sqe, int fd, const void* buf,
+                        size_t size);
+  static void PrepReadv(struct io_uring_sqe* sqe, int fd,
+                        const struct iovec* iov, unsigned count);
+  static void PrepWritev(struct io_uring_sqe* sqe, int fd,
+                         const struct iovec* iov, unsigned count);
+  // close(2) of `fd` (IORING_OP_CLOSE).
+  static void PrepClose(struct io_uring_sqe* sqe, int fd);
   // Cancels the submission tagged `target` (IORING_OP_ASYNC_CANCEL).
   static void PrepCancel(struct io_uring_sqe* sqe, uint64_t target);
   // Makes the kernel run the submission from its workers rather than try it

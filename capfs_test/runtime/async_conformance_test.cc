@@ -253,6 +253,12 @@ Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
       case OpKind::kSymlinkEmptyTarget:
         s = co_await rt::Symlink(root, "", path);
         break;
+      case OpKind::kLinkFrom:
+        s = co_await rt::Link(root, path, root, "linked");
+        break;
+      case OpKind::kLinkTo:
+        s = co_await rt::Link(root, "file", root, path);
+        break;
       default:
         s = absl::InternalError("no such operation");
     }
@@ -287,6 +293,12 @@ Task<Result> RunOp(const Op& op, const Dir& root, const Dir& sub,
         break;
       case OpKind::kSymlinkEmptyTarget:
         s = root.Symlink("", path);
+        break;
+      case OpKind::kLinkFrom:
+        s = root.Link(path, root, "linked");
+        break;
+      case OpKind::kLinkTo:
+        s = root.Link("file", root, path);
         break;
       default:
         s = absl::InternalError("no such operation");
@@ -424,7 +436,8 @@ TEST_P(AsyncConformanceTest, SameAsTheSyncCall) {
     EXPECT_GT(after.on_loop, before.on_loop) << "nothing ran on the loop";
   }
   if (kernel && config().paths.io_uring && capfs::runtime::IoUringAvailable() &&
-      (op().kind == OpKind::kMkdir || op().kind == OpKind::kRenameFrom)) {
+      (op().kind == OpKind::kMkdir || op().kind == OpKind::kRenameFrom ||
+       op().kind == OpKind::kLinkFrom || op().kind == OpKind::kLinkTo)) {
     EXPECT_GT(after.io_uring, before.io_uring) << "nothing ran on io_uring";
   }
   if (!kernel || (!config().paths.on_loop && !config().paths.io_uring)) {

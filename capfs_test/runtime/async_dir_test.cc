@@ -201,6 +201,7 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
           got.push_back(co_await Rmdir(dir(), "d"));
           got.push_back(co_await Symlink(dir(), "x", "d/s"));
           got.push_back(co_await Rename(dir(), "d/file", dir(), "d/r"));
+          got.push_back(co_await Link(dir(), "d/file", dir(), "d/l"));
           for (const absl::Status& g : got) {
             EXPECT_TRUE(absl::IsCancelled(g)) << g;
           }
@@ -214,6 +215,7 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
   EXPECT_FALSE(Exists("d/m"));
   EXPECT_FALSE(Exists("d/s"));
   EXPECT_FALSE(Exists("d/r"));
+  EXPECT_FALSE(Exists("d/l"));
   const AsyncFsCounts after = AsyncFsCountsNow();
   EXPECT_EQ(after.on_loop + after.io_uring + after.workers,
             before.on_loop + before.io_uring + before.workers);
@@ -269,6 +271,83 @@ TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
   EXPECT_FALSE(watchdog.fired()) << "the cancellation did not reach the open";
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
   EXPECT_TRUE(absl::IsCancelled(opened.status())) << opened.status();
+}
+
+// A plain open of a FIFO waits for the other end, as open(2) does, on every
+// path: it must never be tried with O_NONBLOCK (a reader would open at
+// once, a writer would fail with ENXIO). The test opens the other end only
+// once the awaitable open waits (in the kernel or on a worker) and checks
+// that it had not finished before; a watchdog opens it should the test go
+// wrong, so that nothing hangs.
+struct FifoCase {
+  const char* name;
+  int flags;        // the awaitable open's
+  int other_flags;  // the other end's, nonblocking
+};
+
+TEST_P(AsyncDirPathsTest, OpeningAFifoWaitsForTheOtherEnd) {
+  const std::string fifo = absl::StrCat(path_, "/fifo");
+  for (const FifoCase& c :
+       {FifoCase{"reader", O_RDONLY, O_WRONLY | O_NONBLOCK},
+        FifoCase{"writer", O_WRONLY, O_RDONLY | O_NONBLOCK}}) {
+    SCOPED_TRACE(c.name);
+    Fd other;
+    testing::Watchdog watchdog(absl::Seconds(20), [&] {
+      int fd = open(fifo.c_str(), (c.other_flags & O_ACCMODE) | O_CLOEXEC);
+      if (fd >= 0) close(fd);
+    });
+    absl::StatusOr<Fd> opened = absl::UnknownError("not finished");
+    bool finished_early = false;
+    absl::Status s = ::capfs::runtime::Run(
+        [&]() -> Task<absl::Status> {
+          co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+            internal::Fiber* fiber = nullptr;
+            scope.Spawn([&]() -> Task<absl::Status> {
+              fiber = co_await internal::CurrentFiber();
+              opened = co_await OpenAt(dir(), "fifo", c.flags);
+              co_return absl::OkStatus();
+            });
+            if (uses_ring()) {
+              if (absl::Status y =
+                      co_await testing::YieldUntilWaitingIn<internal::UringOp>(
+                          &fiber);
+                  !y.ok()) {
+                co_return y;
+              }
+            } else if (absl::Status y = co_await testing::YieldUntilWaitingIn<
+                           internal::BlockingJob>(&fiber);
+                       !y.ok()) {
+              co_return y;
+            }
+            // Long enough for a wrongly nonblocking open to have come back.
+            if (absl::Status z = co_await Sleep(absl::Milliseconds(20));
+                !z.ok()) {
+              co_return z;
+            }
+            finished_early = fiber->waiting() == nullptr;
+            // The other end; a writer needs the reader to be in the kernel
+            // already (ENXIO until then): bounded retries.
+            for (int i = 0; i < 1000 && !other.valid(); ++i) {
+              int fd = open(fifo.c_str(), c.other_flags | O_CLOEXEC);
+              if (fd >= 0) {
+                other = Fd(fd);
+              } else if (absl::Status z = co_await Sleep(absl::Milliseconds(5));
+                         !z.ok()) {
+                co_return z;
+              }
+            }
+            co_return co_await scope.Join();
+          });
+        }(),
+        Options());
+    watchdog.Disarm();
+    EXPECT_FALSE(watchdog.fired());
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_FALSE(finished_early) << "the open did not wait for the other end";
+    EXPECT_TRUE(other.valid());
+    ASSERT_TRUE(opened.ok()) << opened.status();
+    EXPECT_EQ(fcntl(opened->get(), F_GETFL) & O_NONBLOCK, 0);
+  }
 }
 
 // Cancellation that comes while the call runs in the kernel's workers but

@@ -46,6 +46,62 @@ bool FdJob::StartOn(Fiber* fiber, std::coroutine_handle<> self) {
 
 void FdJob::Settled() noexcept { state_->RemoveJob(this); }
 
+FdRingTurn::~FdRingTurn() {
+  if (held_) state_->ReleaseRingTurn();
+}
+
+bool FdRingTurn::await_ready() noexcept {
+  if (state_->closed()) {
+    closed_ = true;
+    return true;
+  }
+  held_ = state_->TakeRingTurn();
+  return held_;
+}
+
+bool FdRingTurn::Suspend(Fiber* fiber, std::coroutine_handle<> self) {
+  if (!BeginWait(this, fiber, self)) {
+    cancelled_ = true;
+    return false;
+  }
+  state_->QueueForRingTurn(this);
+  return true;
+}
+
+void FdRingTurn::OnCancel() noexcept {
+  state_->LeaveRingTurnQueue(this);
+  cancelled_ = true;
+  EndWait(this);
+}
+
+absl::Status FdRingTurn::await_resume() {
+  if (closed_) return ErrnoError(EBADF, op_, "");
+  if (cancelled_) return absl::CancelledError(op_);
+  return absl::OkStatus();
+}
+
+bool FdState::TakeRingTurn() {
+  if (ring_turn_taken_) return false;
+  ring_turn_taken_ = true;
+  return true;
+}
+
+void FdState::ReleaseRingTurn() {
+  if (FdRingTurn* next = ring_turns_.PopFront()) {
+    next->Wake(/*closed=*/false);  // the turn passes on, still taken
+    return;
+  }
+  ring_turn_taken_ = false;
+}
+
+void FdState::RemoveRingCall() {
+  --ring_calls_;
+  if (ring_calls_ == 0 && jobs_.empty() && close_deferred_) {
+    close_deferred_ = false;
+    fd_.Close().IgnoreError();  // nobody is left to tell
+  }
+}
+
 absl::StatusOr<FdState*> FdState::Create(
     Scheduler* scheduler, Fd fd, FdIo io, uint32_t short_drains, bool socket,
     bool capped_writes, IntrusiveList<FdState, ResourceTag>* resources) {
@@ -164,11 +220,12 @@ absl::Status FdState::Close() {
   // Jobs not started never run (each leaves the list as it is withdrawn);
   // started ones keep the number until they are done.
   jobs_.ForEach([](FdJob* job) { job->WithdrawForClose(); });
+  while (FdRingTurn* turn = ring_turns_.PopFront()) turn->Wake(/*closed=*/true);
   if (resources_ != nullptr) {
     resources_->Remove(this);
     resources_ = nullptr;
   }
-  if (!jobs_.empty()) {
+  if (!jobs_.empty() || ring_calls_ > 0) {
     close_deferred_ = true;
     return absl::OkStatus();
   }
@@ -177,7 +234,7 @@ absl::Status FdState::Close() {
 
 void FdState::RemoveJob(FdJob* job) {
   jobs_.Remove(job);
-  if (jobs_.empty() && close_deferred_) {
+  if (jobs_.empty() && ring_calls_ == 0 && close_deferred_) {
     close_deferred_ = false;
     fd_.Close().IgnoreError();  // nobody is left to tell
   }

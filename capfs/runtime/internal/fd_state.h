@@ -35,6 +35,13 @@
 // the number, defers close(2) until the last such job is done, so the
 // number cannot be reused under it (Eio's Fd.use_exn).
 //
+// A regular file's I/O through the loop's io_uring (fd_io.cc) counts as a
+// started job from the moment it is queued for the ring: closing defers
+// close(2) until it completes (a call not yet handed to the kernel by then
+// is made on descriptor -1 and says EBADF). Such calls run one at a time
+// per FdState (FdRingTurn): io_uring reads and advances the file position
+// without read(2)'s f_pos lock, so two at once could read the same bytes.
+//
 // Reference-counted: the AsyncFd and each I/O call in progress hold a
 // reference. Loop-thread only. Not part of the API.
 
@@ -81,6 +88,7 @@ namespace internal {
 struct ResourceTag;  // an FdState among its scope's resources
 struct FdWaitTag;    // a waiter among an FdState's waiters
 struct FdJobTag;     // a worker job among an FdState's jobs
+struct FdTurnTag;    // a task waiting for its turn at the ring
 
 class FdState;
 
@@ -167,6 +175,42 @@ class FdCallJob final : public FdJob {
   ssize_t result_ = 0;
 };
 
+// The suspension point "until no other ring call on `state` is in
+// progress" (the file comment). OK once the turn is this task's, held until
+// the awaiter is destroyed; EBADF when the descriptor is closed meanwhile;
+// kCancelled.
+class FdRingTurn final : public Waiter, public ListLink<FdTurnTag> {
+ public:
+  FdRingTurn(FdState* state, const char* op) : state_(state), op_(op) {}
+  FdRingTurn(const FdRingTurn&) = delete;
+  FdRingTurn& operator=(const FdRingTurn&) = delete;
+  ~FdRingTurn();
+
+  bool await_ready() noexcept;
+  template <RuntimePromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return Suspend(self.promise().fiber(), self);
+  }
+  absl::Status await_resume();
+
+  // For FdState: the turn is handed over, or the descriptor closed.
+  void Wake(bool closed) {
+    held_ = !closed;
+    closed_ = closed;
+    EndWait(this);
+  }
+
+ private:
+  bool Suspend(Fiber* fiber, std::coroutine_handle<> self);
+  void OnCancel() noexcept override;
+
+  FdState* state_;
+  const char* op_;
+  bool held_ = false;
+  bool closed_ = false;
+  bool cancelled_ = false;
+};
+
 class FdState : public ListLink<ResourceTag> {
  public:
   // Watches `fd` (if `io` is not kWorker) on `scheduler`'s backend.
@@ -247,6 +291,20 @@ class FdState : public ListLink<ResourceTag> {
   void AddJob(FdJob* job) { jobs_.PushBack(job); }
   void RemoveJob(FdJob* job);
 
+  // A regular file (set by AsyncFd::Adopt): its I/O may go through the
+  // loop's io_uring.
+  bool regular_file() const { return regular_file_; }
+  void set_regular_file() { regular_file_ = true; }
+  // For the ring calls: one is queued or in flight / has completed.
+  void AddRingCall() { ++ring_calls_; }
+  void RemoveRingCall();
+
+  // For FdRingTurn.
+  bool TakeRingTurn();
+  void QueueForRingTurn(FdRingTurn* turn) { ring_turns_.PushBack(turn); }
+  void LeaveRingTurnQueue(FdRingTurn* turn) { ring_turns_.Remove(turn); }
+  void ReleaseRingTurn();
+
  private:
   FdState(Scheduler* scheduler, Fd fd, FdIo io, uint32_t short_drains,
           bool socket, bool capped_writes);
@@ -263,6 +321,9 @@ class FdState : public ListLink<ResourceTag> {
   bool closed_ = false;
   bool watched_ = false;  // added to the backend
   bool close_deferred_ = false;
+  bool regular_file_ = false;
+  bool ring_turn_taken_ = false;
+  int ring_calls_ = 0;
   uint32_t maybe_ready_ = kReadable | kWritable;
   uint32_t hung_up_ = 0;  // directions that stay ready through short calls
   uint32_t interest_ = 0;
@@ -274,6 +335,7 @@ class FdState : public ListLink<ResourceTag> {
   IntrusiveList<FdReadyAwaiter, FdWaitTag> readers_;
   IntrusiveList<FdReadyAwaiter, FdWaitTag> writers_;
   IntrusiveList<FdJob, FdJobTag> jobs_;  // queued or running on workers
+  IntrusiveList<FdRingTurn, FdTurnTag> ring_turns_;  // waiting, in order
 };
 
 // A counted reference to an FdState (nullptr allowed).

@@ -18,7 +18,11 @@ namespace {
 
 constexpr size_t kStep = 64;
 constexpr size_t kClasses = 32;  // up to 2 KiB
-constexpr size_t kCachedPerClass = 256;
+// At most this many bytes of free frames per thread, whatever their sizes:
+// enough for a few thousand tasks in flight at once (each a stack of
+// several frames), whose frames would otherwise go back to malloc, and the
+// heap's top to the kernel, at the end of every batch.
+constexpr size_t kCachedBytes = 8 << 20;
 
 struct FreeFrameNode {
   FreeFrameNode* next;
@@ -40,22 +44,23 @@ class FrameCache {
     FreeFrameNode* node = heads_[cls];
     if (node == nullptr) return nullptr;
     heads_[cls] = node->next;
-    --counts_[cls];
+    cached_bytes_ -= (cls + 1) * kStep;
     return node;
   }
 
   bool Put(size_t cls, void* frame) {
-    if (counts_[cls] == kCachedPerClass) return false;
+    const size_t bytes = (cls + 1) * kStep;
+    if (cached_bytes_ + bytes > kCachedBytes) return false;
     auto* node = static_cast<FreeFrameNode*>(frame);
     node->next = heads_[cls];
     heads_[cls] = node;
-    ++counts_[cls];
+    cached_bytes_ += bytes;
     return true;
   }
 
  private:
   FreeFrameNode* heads_[kClasses] = {};
-  size_t counts_[kClasses] = {};
+  size_t cached_bytes_ = 0;
 };
 
 thread_local FrameCache cache;

@@ -2,8 +2,9 @@
 //
 // Every awaited I/O call is a coroutine, so a busy loop allocates and frees
 // frames of a handful of sizes at a high rate. Freed frames go to a
-// per-thread list for their size class (64-byte steps up to 2 KiB, at most
-// kCachedPerClass each) and are handed out again without touching malloc.
+// per-thread list for their size class (64-byte steps up to 2 KiB; at most
+// 8 MiB of them per thread) and are handed out again without touching
+// malloc.
 // Larger frames, and every frame under a sanitizer (which must see each
 // allocation to check it), go straight to operator new.
 //

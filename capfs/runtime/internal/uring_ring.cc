@@ -21,9 +21,11 @@ namespace {
 
 constexpr unsigned kSqEntries = 256;
 constexpr unsigned kCqEntries = 4096;
-// The tag of cancellation requests, whose completions say nothing a task
-// waits for.
-constexpr uint64_t kCancelTag = 0;
+// The tag of cancellation requests and closes, whose completions say
+// nothing a task waits for.
+constexpr uint64_t kUntrackedTag = 0;
+// Descriptors CloseLater keeps open at most, waiting for the turn's end.
+constexpr unsigned kMaxPendingCloses = 64;
 
 enum Support : int { kUnknown, kAvailable, kUnavailable };
 std::atomic<int> g_support{kUnknown};
@@ -106,9 +108,19 @@ UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring,
 
 UringRing::~UringRing() {
   // Every task has finished, so nothing of theirs is queued or in flight;
-  // tearing the ring down ends what cancellation requests remain.
+  // tearing the ring down ends what cancellation requests remain. Closes
+  // still prepared are handed over first (they run inline).
   while (queue_.PopFront() != nullptr) {
   }
+  if (unsubmitted_ > 0) ring_->Submit();
+}
+
+void UringRing::CloseLater(Fd fd) {
+  struct io_uring_sqe* sqe = NextSqe();
+  SysUring::PrepClose(sqe, fd.release());
+  SysUring::SetUserData(sqe, kUntrackedTag);
+  ++unsubmitted_;
+  if (++pending_closes_ >= kMaxPendingCloses) Enter();
 }
 
 void UringRing::Queue(UringOp* op) {
@@ -124,7 +136,7 @@ void UringRing::Cancel(UringOp* op) {
   }
   struct io_uring_sqe* sqe = NextSqe();
   SysUring::PrepCancel(sqe, reinterpret_cast<uintptr_t>(op));
-  SysUring::SetUserData(sqe, kCancelTag);
+  SysUring::SetUserData(sqe, kUntrackedTag);
   ++unsubmitted_;
 }
 
@@ -138,7 +150,10 @@ struct io_uring_sqe* UringRing::NextSqe() {
               strerror(-r));
       abort();
     }
-    if (r >= 0) unsubmitted_ = 0;
+    if (r >= 0) {
+      unsubmitted_ = 0;
+      pending_closes_ = 0;
+    }
     sqe = ring_->GetSqe();
     if (sqe == nullptr) Reap();  // the kernel is short of completion room
   }
@@ -156,18 +171,22 @@ void UringRing::Flush() {
     ++in_flight_;
     ++unsubmitted_;
   }
-  if (unsubmitted_ > 0) {
-    int r = ring_->Submit();
-    if (r < 0 && r != -EAGAIN && r != -EBUSY) {
-      // Only a bug (a bad submission) gets here: going on would hang the
-      // tasks waiting on the ring.
-      fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n",
-              strerror(-r));
-      abort();
-    }
-    if (r >= 0) unsubmitted_ = 0;
-  }
+  if (unsubmitted_ > 0) Enter();
   Reap();
+}
+
+void UringRing::Enter() {
+  int r = ring_->Submit();
+  if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+    // Only a bug (a bad submission) gets here: going on would hang the
+    // tasks waiting on the ring.
+    fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n", strerror(-r));
+    abort();
+  }
+  if (r >= 0) {
+    unsubmitted_ = 0;
+    pending_closes_ = 0;
+  }
 }
 
 void UringRing::OnReady() {
@@ -180,7 +199,7 @@ void UringRing::OnReady() {
 
 void UringRing::Reap() {
   ring_->Reap([&](uint64_t user_data, int res) {
-    if (user_data == kCancelTag) return;
+    if (user_data == kUntrackedTag) return;
     --in_flight_;
     scheduler_->AddFdWaits(-1);
     reinterpret_cast<UringOp*>(static_cast<uintptr_t>(user_data))->Finish(res);
