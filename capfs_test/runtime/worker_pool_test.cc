@@ -132,9 +132,7 @@ TEST_P(WorkerPoolTest, IdleThreadsExit) {
       options);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(pool.peak_threads(), 1);
-  for (int i = 0; i < 10000 && pool.threads() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  EXPECT_TRUE(pool.WaitForThreadsAtMost(0, absl::Seconds(10)));
   EXPECT_EQ(pool.threads(), 0);
   // And the pool starts threads again afterwards.
   s = runtime::Run(
