@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "capfs/file.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs/status.h"
@@ -466,9 +467,9 @@ TEST_P(FdIoTest, WorkerServedReadSeesDataThatCameDuringTheLastCall) {
                           if (::write(out.get(), "b", 1) != 1) return -errno;
                           // The loop handles the report of "b" before it runs
                           // this.
-                          std::atomic<bool> seen{false};
-                          loop->Post([&] { seen = true; });
-                          while (!seen) std::this_thread::yield();
+                          absl::Notification seen;
+                          loop->Post([&] { seen.Notify(); });
+                          seen.WaitForNotification();
                           return r;
                         });
       if (!n.ok()) co_return n.status();
@@ -620,7 +621,7 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
   const std::string path =
       TestPath(absl::StrCat("close_queued_", IoBackendName(GetParam())));
   std::atomic<bool> blocker_started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
   LoopOptions options = Options();
   options.worker_options.max_threads = 1;
@@ -635,7 +636,7 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
           scope.Spawn([&]() -> Task<absl::Status> {  // holds the only thread
             co_return co_await RunBlocking([&] {
               blocker_started = true;
-              while (!release) std::this_thread::yield();
+              release.WaitForNotification();
               return absl::OkStatus();
             });
           });
@@ -652,7 +653,7 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
                 &writer);
           }
           if (y.ok()) y = file->Close();
-          release = true;
+          release.Notify();
           co_return co_await scope.Join(std::move(y));
         });
       }(),
@@ -673,7 +674,7 @@ TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
   const std::string path =
       TestPath(absl::StrCat("close_started_", IoBackendName(GetParam())));
   std::atomic<bool> started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
   int raw = -1;
   bool open_after_close = false;
@@ -688,7 +689,7 @@ TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
         wrote = co_await DoIo(*file, Direction::kWrite, "write", 1,
                               [&](const IoTarget& t) -> ssize_t {
                                 started = true;
-                                while (!release) std::this_thread::yield();
+                                release.WaitForNotification();
                                 return ::write(t.fd, "x", 1);
                               });
         co_return absl::OkStatus();
@@ -697,7 +698,7 @@ TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
       while (!started && y.ok()) y = co_await Yield();
       if (y.ok()) y = file->Close();
       open_after_close = ::fcntl(raw, F_GETFD) != -1;
-      release = true;
+      release.Notify();
       co_return co_await scope.Join(std::move(y));
     });
   });
@@ -916,7 +917,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
   const std::string path =
       TestPath(absl::StrCat("cancel_started_", IoBackendName(GetParam())));
   std::atomic<bool> started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   absl::StatusOr<size_t> moved = absl::UnknownError("not run");
   absl::Status after = absl::UnknownError("not run");
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
@@ -930,7 +931,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
         moved = co_await DoIo(*file, Direction::kWrite, "write", 3,
                               [&](const IoTarget& t) -> ssize_t {
                                 started = true;
-                                while (!release) std::this_thread::yield();
+                                release.WaitForNotification();
                                 return ::write(t.fd, "abc", 3);
                               });
         after = co_await Yield();
@@ -940,7 +941,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
       while (!started && y.ok()) y = co_await Yield();
       if (!y.ok()) co_return y;
       scope.Cancel();
-      release = true;
+      release.Notify();
       co_return co_await scope.Join();
     });
   });
