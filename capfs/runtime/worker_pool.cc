@@ -34,6 +34,13 @@ int WorkerPool::threads() const {
   return static_cast<int>(running_.size());
 }
 
+bool WorkerPool::WaitForThreadsAtMost(int n, absl::Duration timeout) const {
+  std::unique_lock<std::mutex> lock(mu_);
+  return exits_.wait_for(lock, absl::ToChronoNanoseconds(timeout), [&] {
+    return static_cast<int>(running_.size()) <= n;
+  });
+}
+
 int WorkerPool::peak_threads() const {
   std::lock_guard<std::mutex> lock(mu_);
   return peak_;
@@ -130,7 +137,10 @@ void WorkerPool::WorkerMain(ThreadList::iterator self) {
     lock.lock();
   }
   --idle_;
-  if (!closing_) exited_.splice(exited_.end(), running_, self);
+  if (!closing_) {
+    exited_.splice(exited_.end(), running_, self);
+    exits_.notify_all();
+  }
 }
 
 }  // namespace runtime

@@ -80,6 +80,9 @@ class WorkerPool {
   int peak_threads() const;
   // Jobs started so far.
   size_t jobs_started() const;
+  // Waits until at most `n` threads are alive (idle ones exit after
+  // idle_timeout), or `timeout` has passed; whether they are.
+  bool WaitForThreadsAtMost(int n, absl::Duration timeout) const;
   const WorkerPoolOptions& options() const { return options_; }
 
   // For the runtime: queues `job`, starting a thread if none is idle and the
@@ -101,6 +104,7 @@ class WorkerPool {
   const WorkerPoolOptions options_;
   mutable std::mutex mu_;
   std::condition_variable work_;  // a job was queued, or the pool is closing
+  mutable std::condition_variable exits_;  // a thread left running_
   internal::IntrusiveList<internal::Job, internal::JobTag> queue_;
   ThreadList running_;  // threads alive
   ThreadList exited_;   // threads that returned, not yet joined

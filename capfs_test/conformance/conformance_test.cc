@@ -8,6 +8,12 @@
 // path must give what the plain call gives in a child chroot'ed at the twin.
 // Nothing outside root/ may ever change.
 //
+// Each (scope, operation, path) is a test of its own, named
+// Scope_Operation_Path ("InRoot_Unlink_Dir_Sub_Up_Inner", see PathName), so
+// that --gtest_filter picks single cases and a crash hides none of the
+// others. The twin trees are built once per run and put back after any case
+// that changed them.
+//
 // The table runs Resolver::kKernel and Resolver::kUserspace. The environment
 // variable CAPFS_CONFORMANCE_RESOLVERS (a comma-separated list of "kernel",
 // "userspace" and "auto") chooses others: the fault-injection test runs this
@@ -42,9 +48,15 @@ using capfs::DirOptions;
 using capfs::Resolver;
 using capfs::Scope;
 
-// One side of the twin: a case directory with root/ and outside/.
+// One side of the twin: a case directory with root/ and outside/, and the
+// inode of each of its names, taken again after a rebuild when next needed.
 struct Side {
   std::string dir;
+  std::map<ino_t, std::string> inodes;  // empty after a rebuild
+  const std::map<ino_t, std::string>& PristineInodes() {
+    if (inodes.empty()) inodes = Inodes();
+    return inodes;
+  }
   std::string root() const { return dir + "/root"; }
   std::string outside() const { return dir + "/outside"; }
   std::string RootSnapshot() const { return SnapshotTree(root(), dir); }
@@ -90,23 +102,36 @@ const std::string* DocumentedDifference(const Op& op, const std::string& path) {
   return nullptr;
 }
 
-class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
- protected:
-  void SetUp() override {
-    capfs_ = Side{temp_.Join("capfs")};
-    oracle_ = Side{temp_.Join("oracle")};
-    for (const Side* s : {&capfs_, &oracle_}) {
+using CaseParam = std::tuple<Scope, Op, PathCase>;
+
+class ConformanceTest : public testing::TestWithParam<CaseParam> {
+ public:
+  // The twin trees are built once for the suite: every case leaves them as
+  // it found them (Settle rebuilds a tree a call changed), so a case needs
+  // no tree of its own.
+  static void SetUpTestSuite() {
+    temp_ = new TempDir;
+    capfs_ = new Side{temp_->Join("capfs"), {}};
+    oracle_ = new Side{temp_->Join("oracle"), {}};
+    for (Side* s : {capfs_, oracle_}) {
       CheckOrDie(mkdir(s->dir.c_str(), 0755) == 0, "mkdir case dir");
       BuildStandardTree(s->dir);
     }
-    pristine_root_ = capfs_.RootSnapshot();
-    pristine_outside_ = capfs_.OutsideSnapshot();
-    pristine_inodes_ = capfs_.Inodes();
-    oracle_inodes_ = oracle_.Inodes();
+    pristine_root_ = new std::string(capfs_->RootSnapshot());
+    pristine_outside_ = new std::string(capfs_->OutsideSnapshot());
+  }
+  static void TearDownTestSuite() {
+    delete pristine_outside_;
+    delete pristine_root_;
+    delete oracle_;
+    delete capfs_;
+    delete temp_;
   }
 
+ protected:
   Scope scope() const { return std::get<0>(GetParam()); }
   const Op& op() const { return std::get<1>(GetParam()); }
+  const PathCase& path_case() const { return std::get<2>(GetParam()); }
 
   // What the plain call gives on the oracle twin, in words. Rebuilds the
   // twin if the call changed it; the tree it left is in `*after`.
@@ -116,7 +141,7 @@ class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
     RawResult raw;
     if (scope() == Scope::kInRoot) {
       // The plain call made in a process chroot'ed at the twin's root.
-      child.chroot_dir = oracle_.root();
+      child.chroot_dir = oracle_->root();
       absl::StatusOr<std::string> out = RunInChild(child, [&] {
         int sub = open("/dir/sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
         RawResult r = RunPlain(op(), AT_FDCWD, sub, pc.path);
@@ -127,7 +152,8 @@ class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
         return absl::StrCat("oracle failed: ", out.status().ToString());
       raw = RawResult::Parse(*out);
     } else {
-      int root = open(oracle_.root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+      int root =
+          open(oracle_->root().c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
       int sub = openat(root, "dir/sub", O_PATH | O_DIRECTORY | O_CLOEXEC);
       if (pc.needs_permission_checks) {
         absl::StatusOr<std::string> out = RunInChild(child, [&] {
@@ -142,7 +168,7 @@ class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
       close(sub);
       close(root);
     }
-    return Settle(oracle_, raw, oracle_inodes_, after);
+    return Settle(oracle_, raw, after);
   }
 
   // What capfs gives with `resolver`, in words; the tree it left is in
@@ -151,7 +177,7 @@ class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
     DirOptions options;
     options.resolver = resolver;
     options.scope = scope();
-    absl::StatusOr<Dir> root = Dir::Open(capfs_.root(), options);
+    absl::StatusOr<Dir> root = Dir::Open(capfs_->root(), options);
     if (!root.ok()) return root.status().ToString();
     absl::StatusOr<Dir> sub = root->OpenDir("dir/sub");
     if (!sub.ok()) return sub.status().ToString();
@@ -169,117 +195,121 @@ class ConformanceTest : public testing::TestWithParam<std::tuple<Scope, Op>> {
       raw = RunCapfs(op(), *root, *sub, pc.path);
     }
     if (Mutates(op())) {
-      EXPECT_EQ(capfs_.OutsideSnapshot(), pristine_outside_)
+      EXPECT_EQ(capfs_->OutsideSnapshot(), *pristine_outside_)
           << "something outside the root changed";
     }
-    return Settle(capfs_, raw, pristine_inodes_, after);
+    return Settle(capfs_, raw, after);
   }
 
   // Describes `raw`, stores the tree `side` was left with in `*after`, and
   // puts the standard tree back if the call changed it.
-  std::string Settle(const Side& side, const RawResult& raw,
-                     const std::map<ino_t, std::string>& pristine_inodes,
-                     std::string* after) {
+  std::string Settle(Side* side, const RawResult& raw, std::string* after) {
     if (!Mutates(op())) {
-      *after = pristine_root_;
-      return Describe(raw, pristine_inodes, side.dir);
+      *after = *pristine_root_;
+      return Describe(raw, side->PristineInodes(), side->dir);
     }
-    *after = side.RootSnapshot();
-    std::string described =
-        Describe(raw, raw.ino != 0 ? side.Inodes() : pristine_inodes, side.dir);
-    if (*after != pristine_root_ ||
-        side.OutsideSnapshot() != pristine_outside_) {
-      RebuildStandardTree(side.dir);
+    *after = side->RootSnapshot();
+    // Only a call that reached something names an inode, in the tree as the
+    // call left it.
+    std::string described = Describe(
+        raw, raw.ino != 0 ? side->Inodes() : std::map<ino_t, std::string>(),
+        side->dir);
+    if (*after != *pristine_root_ ||
+        side->OutsideSnapshot() != *pristine_outside_) {
+      RebuildStandardTree(side->dir);
+      side->inodes.clear();
     }
     return described;
   }
 
-  TempDir temp_;
-  Side capfs_;
-  Side oracle_;
-  std::string pristine_root_;
-  std::string pristine_outside_;
-  std::map<ino_t, std::string> pristine_inodes_;
-  std::map<ino_t, std::string> oracle_inodes_;
+  static TempDir* temp_;
+  static Side* capfs_;
+  static Side* oracle_;
+  static std::string* pristine_root_;
+  static std::string* pristine_outside_;
 };
 
+TempDir* ConformanceTest::temp_ = nullptr;
+Side* ConformanceTest::capfs_ = nullptr;
+Side* ConformanceTest::oracle_ = nullptr;
+std::string* ConformanceTest::pristine_root_ = nullptr;
+std::string* ConformanceTest::pristine_outside_ = nullptr;
+
 TEST_P(ConformanceTest, MatchesTheKernel) {
-  for (const PathCase& pc : StandardPaths()) {
-    SCOPED_TRACE(absl::StrCat(op().name, " \"", pc.path.substr(0, 64),
-                              pc.path.size() > 64 ? "...\"" : "\"", " in ",
-                              ScopeName(scope())));
-    // What the kernel refuses before it reads the path comes first, then
-    // capfs's own checks of the path (DESIGN.md section 3; the kernel may
-    // meet another error before a name's length, such as a missing
-    // directory on the other path of a rename), then resolution.
-    const bool before_lookup = FailsBeforeLookup(op());
-    const int lexical_err = before_lookup ? 0 : capfs::CheckPath(pc.path);
-    bool refused_absolute = !before_lookup && scope() == Scope::kBeneath &&
-                            capfs::IsAbsolute(pc.path);
-    bool escapes =
-        scope() == Scope::kBeneath && !before_lookup &&
-        (pc.leaves == Leaves::kYes ||
-         (pc.leaves == Leaves::kWhenFollowed && FollowsLast(op(), pc.path)));
-    // Linux's own walk may say ELOOP for a path of many symlinks while any
-    // process on the machine renames directories: a walk restarted after a
-    // rename counts again the links it had followed. So a case where either
-    // side says ELOOP and the two disagree is run again, oracle included; a
-    // real divergence is deterministic and stays.
-    constexpr int kAttempts = 3;
-    struct Outcome {
-      Resolver resolver;
-      std::string got;
-      std::string tree;
-    };
-    std::string want;
-    std::string want_tree;
-    std::vector<Outcome> outcomes;
-    for (int attempt = 0; attempt < kAttempts; ++attempt) {
-      want_tree = pristine_root_;
-      if (lexical_err != 0) {
-        want = absl::StrCat("errno ", strerrorname_np(lexical_err));
-      } else if (refused_absolute) {
-        want = "absolute path refused";
-      } else if (escapes) {
-        want = "escape";
-      } else {
-        want = Oracle(pc, &want_tree);
-        if (const std::string* w = DocumentedDifference(op(), pc.path)) {
-          want = *w;
-          want_tree = pristine_root_;
-        }
+  const PathCase& pc = path_case();
+  // What the kernel refuses before it reads the path comes first, then
+  // capfs's own checks of the path (DESIGN.md section 3; the kernel may
+  // meet another error before a name's length, such as a missing
+  // directory on the other path of a rename), then resolution.
+  const bool before_lookup = FailsBeforeLookup(op());
+  const int lexical_err = before_lookup ? 0 : capfs::CheckPath(pc.path);
+  bool refused_absolute = !before_lookup && scope() == Scope::kBeneath &&
+                          capfs::IsAbsolute(pc.path);
+  bool escapes =
+      scope() == Scope::kBeneath && !before_lookup &&
+      (pc.leaves == Leaves::kYes ||
+       (pc.leaves == Leaves::kWhenFollowed && FollowsLast(op(), pc.path)));
+  // Linux's own walk may say ELOOP for a path of many symlinks while any
+  // process on the machine renames directories: a walk restarted after a
+  // rename counts again the links it had followed. So a case where either
+  // side says ELOOP and the two disagree is run again, oracle included; a
+  // real divergence is deterministic and stays.
+  constexpr int kAttempts = 3;
+  struct Outcome {
+    Resolver resolver;
+    std::string got;
+    std::string tree;
+  };
+  std::string want;
+  std::string want_tree;
+  std::vector<Outcome> outcomes;
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    want_tree = *pristine_root_;
+    if (lexical_err != 0) {
+      want = absl::StrCat("errno ", strerrorname_np(lexical_err));
+    } else if (refused_absolute) {
+      want = "absolute path refused";
+    } else if (escapes) {
+      want = "escape";
+    } else {
+      want = Oracle(pc, &want_tree);
+      if (const std::string* w = DocumentedDifference(op(), pc.path)) {
+        want = *w;
+        want_tree = *pristine_root_;
       }
-      bool agree = true;
-      bool eloop = absl::StrContains(want, "ELOOP");
-      outcomes.clear();
-      for (Resolver resolver : ResolversUnderTest()) {
-        Outcome o;
-        o.resolver = resolver;
-        o.got = Capfs(pc, resolver, &o.tree);
-        agree = agree && o.got == want && o.tree == want_tree;
-        eloop = eloop || absl::StrContains(o.got, "ELOOP");
-        outcomes.push_back(std::move(o));
-      }
-      if (agree || !eloop) break;
     }
-    for (const Outcome& o : outcomes) {
-      SCOPED_TRACE(ResolverName(o.resolver));
-      EXPECT_EQ(o.got, want);
-      EXPECT_EQ(o.tree, want_tree) << "the tree afterwards differs";
+    bool agree = true;
+    bool eloop = absl::StrContains(want, "ELOOP");
+    outcomes.clear();
+    for (Resolver resolver : ResolversUnderTest()) {
+      Outcome o;
+      o.resolver = resolver;
+      o.got = Capfs(pc, resolver, &o.tree);
+      agree = agree && o.got == want && o.tree == want_tree;
+      eloop = eloop || absl::StrContains(o.got, "ELOOP");
+      outcomes.push_back(std::move(o));
     }
+    if (agree || !eloop) break;
+  }
+  for (const Outcome& o : outcomes) {
+    SCOPED_TRACE(ResolverName(o.resolver));
+    EXPECT_EQ(o.got, want);
+    EXPECT_EQ(o.tree, want_tree) << "the tree afterwards differs";
   }
 }
 
-std::string CaseName(
-    const testing::TestParamInfo<std::tuple<Scope, Op>>& info) {
-  return ScopeName(std::get<0>(info.param)) + "_" +
-         std::get<1>(info.param).name;
+// Scope_Op_Path: "Beneath_OpenRdonly_Dir_Sub_Up_Inner".
+std::string CaseName(const testing::TestParamInfo<CaseParam>& info) {
+  return absl::StrCat(ScopeName(std::get<0>(info.param)), "_",
+                      std::get<1>(info.param).name, "_",
+                      PathName(std::get<2>(info.param)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, ConformanceTest,
                          testing::Combine(testing::Values(Scope::kBeneath,
                                                           Scope::kInRoot),
-                                          testing::ValuesIn(AllOps())),
+                                          testing::ValuesIn(AllOps()),
+                                          testing::ValuesIn(StandardPaths())),
                          CaseName);
 
 }  // namespace

@@ -4,10 +4,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <map>
+#include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "capfs_test/testing/temp_tree.h"
 
 namespace capfs_test {
@@ -249,21 +254,21 @@ std::vector<PathCase> MakePaths() {
       {"/link_out", N},
       {"/dangling_abs", N},
       // Long names and paths: the kernel's limits.
-      {std::string(256, 'a'), N},
+      {std::string(256, 'a'), N, false, "Name256"},
       {"link_long", N},
       {"link_long_slash", N},
       {"link_long/", N},
       {"link_long_slash/x", N},
-      {"dir/" + std::string(255, 'a'), N},
+      {"dir/" + std::string(255, 'a'), N, false, "Dir_Name255"},
   };
   // 4095 bytes resolve; 4096 are ENAMETOOLONG.
   std::string dots;
   for (int i = 0; i < 2043; ++i) dots += "./";
-  paths.push_back({"dir/" + dots + "inner", N});
-  paths.push_back({"dir//" + dots + "inner", N});
+  paths.push_back({"dir/" + dots + "inner", N, false, "Dir_Dot2043_Inner"});
+  paths.push_back({"dir//" + dots + "inner", N, false, "Dir__Dot2043_Inner"});
   std::string ups;
   for (int i = 0; i < 500; ++i) ups += "sub/../";
-  paths.push_back({"dir/" + ups + "inner", N});
+  paths.push_back({"dir/" + ups + "inner", N, false, "Dir_SubUp500_Inner"});
   // Permission bits (the case runs without capabilities).
   for (const char* p :
        {"noexec", "noexec/", "noexec/file", "noexec/..", "noexec/../file",
@@ -275,11 +280,61 @@ std::vector<PathCase> MakePaths() {
   return paths;
 }
 
+// One component in CamelCase: "link_file" is LinkFile, "c40" is C40.
+std::string ComponentName(absl::string_view component) {
+  if (component == ".") return "Dot";
+  if (component == "..") return "Up";
+  std::string out;
+  bool upper = true;
+  for (char c : component) {
+    if (c == '_') {
+      upper = true;
+    } else if (c == '.') {
+      out += "Dot";
+      upper = true;
+    } else {
+      CheckOrDie(absl::ascii_isalnum(static_cast<unsigned char>(c)),
+                 absl::StrCat("no name for a path with '", std::string(1, c),
+                              "': give the case a name"));
+      out += upper ? absl::ascii_toupper(static_cast<unsigned char>(c)) : c;
+      upper = false;
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
+std::string PathName(const PathCase& pc) {
+  if (!pc.name.empty()) return pc.name;
+  if (pc.path.empty()) return "EmptyPath";
+  std::vector<std::string> names;
+  for (absl::string_view component : absl::StrSplit(pc.path, '/')) {
+    names.push_back(ComponentName(component));
+  }
+  // A leading slash left an empty first component.
+  if (pc.path[0] == '/') names[0] = "Abs";
+  return absl::StrJoin(names, "_");
+}
+
+void PrintTo(const PathCase& pc, std::ostream* os) {
+  *os << '"' << pc.path.substr(0, 64) << (pc.path.size() > 64 ? "...\"" : "\"");
+}
+
 const std::vector<PathCase>& StandardPaths() {
-  static const std::vector<PathCase>* paths =
-      new std::vector<PathCase>(MakePaths());
+  static const std::vector<PathCase>* paths = [] {
+    auto* out = new std::vector<PathCase>(MakePaths());
+    std::map<std::string, std::string> paths_by_name;
+    for (const PathCase& pc : *out) {
+      std::string name = PathName(pc);
+      CheckOrDie(name.size() <= 64, "path case name too long: " + name);
+      auto [at, added] = paths_by_name.emplace(name, pc.path);
+      CheckOrDie(added, absl::StrCat("path case name twice: ", name, " for \"",
+                                     at->second.substr(0, 64), "\" and \"",
+                                     pc.path.substr(0, 64), "\""));
+    }
+    return out;
+  }();
   return *paths;
 }
 

@@ -9,6 +9,7 @@
 #ifndef CAPFS_TEST_CONFORMANCE_STANDARD_TREE_H_
 #define CAPFS_TEST_CONFORMANCE_STANDARD_TREE_H_
 
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -35,9 +36,23 @@ struct PathCase {
   Leaves leaves = Leaves::kNo;
   // Runs without capabilities, so that permission bits apply to root too.
   bool needs_permission_checks = false;
+  // The case's name in test names; empty for the one PathName derives from
+  // the path. Given only where the path is too long to spell out.
+  std::string name = "";
 };
 
-// The paths every operation is tried with, relative and absolute.
+// A case's name, usable in a test name (letters, digits and '_'), derived
+// from its path alone so that it does not change when cases are added:
+// each component in CamelCase ("link_file" is LinkFile), "." is Dot, ".."
+// is Up, a slash is '_' ("dir/sub/../inner/" is Dir_Sub_Up_Inner_), a
+// leading slash is Abs_ ("/file" is Abs_File), and "" is EmptyPath.
+std::string PathName(const PathCase& pc);
+
+// For gtest's messages: the path, cut at 64 bytes.
+void PrintTo(const PathCase& pc, std::ostream* os);
+
+// The paths every operation is tried with, relative and absolute. Their
+// names (PathName) are unique.
 const std::vector<PathCase>& StandardPaths();
 
 }  // namespace capfs_test

@@ -81,6 +81,38 @@ TEST_P(DirTest, FromFdTakesADirectoryAndSetsCloseOnExec) {
   EXPECT_EQ(ViolationOf(d->Stat("../x").status()), Violation::kEscape);
 }
 
+// fd() is what dir.h says: O_PATH from Open and OpenDir, the descriptor as
+// given (here O_RDONLY, which can list) from FromFd.
+TEST_P(DirTest, FdIsOpathOrWhatFromFdWasGiven) {
+  Dir opened = OpenRoot(Options());
+  EXPECT_EQ(::fcntl(opened.fd(), F_GETFL) & O_PATH, O_PATH);
+  absl::StatusOr<Dir> sub = opened.OpenDir("dir");
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  EXPECT_EQ(::fcntl(sub->fd(), F_GETFL) & O_PATH, O_PATH);
+  Fd rdonly(::open(temp_.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  ASSERT_TRUE(rdonly.valid());
+  absl::StatusOr<Dir> given = Dir::FromFd(std::move(rdonly), Options());
+  ASSERT_TRUE(given.ok()) << given.status();
+  const int flags = ::fcntl(given->fd(), F_GETFL);
+  EXPECT_EQ(flags & O_PATH, 0);
+  EXPECT_EQ(flags & O_ACCMODE, O_RDONLY);
+}
+
+// read_only guards against untrusted paths, not against code holding the
+// Dir (dir.h): its descriptor carries no such flag, and a Dir made from it
+// writes.
+TEST_P(DirTest, ReadOnlyDoesNotTravelWithTheDescriptor) {
+  Dir ro = OpenRoot(Options(Scope::kBeneath, /*read_only=*/true));
+  EXPECT_EQ(ViolationOf(ro.Mkdir("made")), Violation::kReadOnly);
+  Fd copy(::fcntl(ro.fd(), F_DUPFD_CLOEXEC, 0));
+  ASSERT_TRUE(copy.valid());
+  absl::StatusOr<Dir> rw = Dir::FromFd(std::move(copy), Options());
+  ASSERT_TRUE(rw.ok()) << rw.status();
+  EXPECT_TRUE(rw->Mkdir("made").ok());
+  struct stat st;
+  EXPECT_EQ(::stat(temp_.Join("made").c_str(), &st), 0);
+}
+
 TEST_P(DirTest, CwdIsConfinedBeneathTheCurrentDirectory) {
   int saved = ::open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
   ASSERT_GE(saved, 0);

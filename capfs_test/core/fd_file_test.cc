@@ -8,6 +8,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "capfs/fd.h"
 #include "capfs/file.h"
@@ -125,8 +126,9 @@ TEST_F(FileTest, ReadAllRespectsItsLimit) {
   ASSERT_TRUE(Seek(fd_, 0, Whence::kSet).ok());
   absl::StatusOr<std::string> all = ReadAll(fd_, 99);
   EXPECT_EQ(ErrnoOf(all.status()), EFBIG);
-  // The code file.h documents for it (absl's mapping of EFBIG).
+  // The code file.h documents for it, which is absl's mapping of EFBIG.
   EXPECT_EQ(all.status().code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(all.status().code(), absl::ErrnoToStatusCode(EFBIG));
 }
 
 TEST(FileErrorsTest, ErrorsKeepErrno) {

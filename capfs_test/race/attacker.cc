@@ -1,6 +1,8 @@
 #include "capfs_test/race/attacker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,17 +20,27 @@ Attacker::Attacker(Where where, std::function<bool()> step)
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   CheckOrDie(mem != MAP_FAILED, "mmap attacker state");
   shared_ = new (mem) Shared;
+  CheckOrDie(pipe2(first_step_pipe_, O_CLOEXEC) == 0, "pipe attacker");
 }
 
 Attacker::~Attacker() {
   Stop();
+  close(first_step_pipe_[0]);
+  close(first_step_pipe_[1]);
   shared_->~Shared();
   munmap(shared_, sizeof(Shared));
 }
 
 void Attacker::Loop() const {
+  bool told = false;
   while (!shared_->stop.load(std::memory_order_relaxed)) {
-    if (step_()) shared_->steps.fetch_add(1, std::memory_order_relaxed);
+    if (!step_()) continue;
+    shared_->steps.fetch_add(1, std::memory_order_relaxed);
+    if (!told) {
+      // Once, so the pipe never fills; a failed write only makes the wait
+      // time out, and the test's check of steps() fail.
+      told = write(first_step_pipe_[1], "s", 1) == 1 || errno != EINTR;
+    }
   }
 }
 
@@ -44,6 +56,15 @@ void Attacker::Start() {
     Loop();
     _exit(0);
   }
+}
+
+bool Attacker::WaitForFirstStep(int timeout_ms) const {
+  struct pollfd p = {first_step_pipe_[0], POLLIN, 0};
+  int r;
+  do {
+    r = poll(&p, 1, timeout_ms);
+  } while (r < 0 && errno == EINTR);
+  return r > 0 || steps() > 0;
 }
 
 uint64_t Attacker::steps() const {

@@ -48,6 +48,10 @@ class Attacker {
   // Steps that changed the tree so far. Cheap: an atomic load.
   uint64_t steps() const;
 
+  // Waits until a step has changed the tree, or `timeout_ms` has passed;
+  // whether one has. (A thread or process takes a moment to start.)
+  bool WaitForFirstStep(int timeout_ms) const;
+
   // Stops after the step in progress and returns the steps that changed the
   // tree. False in `*clean` (when given) if a process attacker did not exit
   // normally.
@@ -66,6 +70,9 @@ class Attacker {
   Where where_;
   std::function<bool()> step_;
   Shared* shared_;
+  // The attacker writes a byte to [1] after its first step that changed the
+  // tree; WaitForFirstStep polls [0].
+  int first_step_pipe_[2] = {-1, -1};
   std::thread thread_;
   pid_t pid_ = -1;
   bool running_ = false;

@@ -384,10 +384,7 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
     // A thread or process takes a moment to start: the victim begins once
     // the attacker has changed the tree (or after ten seconds, when the
     // check on the attacker's steps below fails).
-    for (int waited_ms = 0; attacker.steps() == 0 && waited_ms < 10000;
-         ++waited_ms) {
-      usleep(1000);
-    }
+    attacker.WaitForFirstStep(10000);
     // --iterations rounds; more (up to ten times as many) while no call has
     // met the attack yet, which happens when the scheduler keeps the two
     // apart (a busy machine, a short run).

@@ -11,7 +11,12 @@
 // in-memory fast paths apply, and on the test's temporary directory (a disk
 // filesystem here), where only RESOLVE_CACHED's do. Permission cases run
 // both sides in children without capabilities. The counters (fs_paths.h)
-// must show that the paths under test served calls.
+// must show that the paths under test served calls, and that no other did.
+//
+// Each (configuration, scope, operation, path) is a test of its own,
+// Config_Scope_Op_Path (see PathName in standard_tree.h); the twin trees of
+// each filesystem are built once per run and put back after a case that
+// changed them.
 
 #include <fcntl.h>
 #include <stdlib.h>
@@ -316,33 +321,65 @@ std::string BaseFor(Fs fs, const TempDir& tmpfs_dir) {
   return tmpl;
 }
 
-class AsyncConformanceTest
-    : public testing::TestWithParam<std::tuple<Config, Scope, Op>> {
+// The twin trees on one filesystem, built when a case first needs them and
+// shared by every case after (a case that changes a tree puts it back).
+struct Twins {
+  std::string base;
+  std::string sync;
+  std::string async;
+  std::string pristine_root;
+  std::string pristine_outside;
+  std::map<std::string, std::map<ino_t, std::string>> inodes;  // by side;
+                                                               // none after
+                                                               // a rebuild
+};
+
+using CaseParam = std::tuple<Config, Scope, Op, PathCase>;
+
+class AsyncConformanceTest : public testing::TestWithParam<CaseParam> {
+ public:
+  static void TearDownTestSuite() {
+    if (twins_ != nullptr) {
+      for (const auto& [fs, t] : *twins_) {
+        if (fs != Fs::kTmpfs) RemoveTree(t.base);
+      }
+    }
+    delete twins_;
+    twins_ = nullptr;
+    delete tmpfs_;
+    tmpfs_ = nullptr;
+  }
+
  protected:
   const Config& config() const { return std::get<0>(GetParam()); }
   Scope scope() const { return std::get<1>(GetParam()); }
   const Op& op() const { return std::get<2>(GetParam()); }
+  const PathCase& path_case() const { return std::get<3>(GetParam()); }
 
-  void SetUp() override {
-    base_ = BaseFor(config().fs, temp_);
+  // The twins on this case's filesystem.
+  static Twins& TwinsOn(Fs fs) {
+    if (twins_ == nullptr) twins_ = new std::map<Fs, Twins>;
+    auto it = twins_->find(fs);
+    if (it != twins_->end()) return it->second;
+    if (tmpfs_ == nullptr) tmpfs_ = new TempDir;
+    Twins t;
+    t.base = BaseFor(fs, *tmpfs_);
     // Equal lengths: symlinks to the host path of a side have equal sizes.
-    sync_ = base_ + "/sync_";
-    async_ = base_ + "/async";
-    for (const std::string* d : {&sync_, &async_}) {
+    t.sync = t.base + "/sync_";
+    t.async = t.base + "/async";
+    for (const std::string* d : {&t.sync, &t.async}) {
       CheckOrDie(mkdir(d->c_str(), 0755) == 0, "mkdir case dir");
       BuildStandardTree(*d);
     }
-    pristine_root_ = SnapshotTree(sync_ + "/root", sync_);
-    pristine_outside_ = SnapshotTree(sync_ + "/outside", sync_);
-  }
-  void TearDown() override {
-    if (config().fs != Fs::kTmpfs) RemoveTree(base_);
+    t.pristine_root = SnapshotTree(t.sync + "/root", t.sync);
+    t.pristine_outside = SnapshotTree(t.sync + "/outside", t.sync);
+    return twins_->emplace(fs, std::move(t)).first->second;
   }
 
   // The call on `side`'s tree, in words; the trees afterwards in `*after`,
   // and the tree rebuilt if the call changed it.
   template <bool kAsync>
-  std::string Side(const std::string& side, const PathCase& pc,
+  std::string Side(Twins& twins, const std::string& side, const PathCase& pc,
                    std::string* after) {
     auto run = [&]() -> std::string {
       DirOptions options;
@@ -378,9 +415,9 @@ class AsyncConformanceTest
     RawResult raw = RawResult::Parse(
         space == std::string::npos ? "" : serialized.substr(space + 1));
     const std::string pristine =
-        absl::StrCat(pristine_root_, "\n--\n", pristine_outside_);
+        absl::StrCat(twins.pristine_root, "\n--\n", twins.pristine_outside);
     if (!Mutates(op())) {
-      std::map<ino_t, std::string>& inodes = inodes_[side];
+      std::map<ino_t, std::string>& inodes = twins.inodes[side];
       if (inodes.empty()) inodes = InodePaths(side);
       *after = pristine;
       return absl::StrCat(status, " ", Describe(raw, inodes, side));
@@ -393,71 +430,137 @@ class AsyncConformanceTest
                               side));
     *after = absl::StrCat(SnapshotTree(side + "/root", side), "\n--\n",
                           SnapshotTree(side + "/outside", side));
-    if (*after != pristine) RebuildStandardTree(side);
+    if (*after != pristine) {
+      RebuildStandardTree(side);
+      twins.inodes.erase(side);
+    }
     return described;
   }
 
-  TempDir temp_;
-  std::string base_;
-  std::string sync_;
-  std::string async_;
-  std::string pristine_root_;
-  std::string pristine_outside_;
-  std::map<std::string, std::map<ino_t, std::string>> inodes_;  // by side
+  static TempDir* tmpfs_;
+  static std::map<Fs, Twins>* twins_;
 };
+
+TempDir* AsyncConformanceTest::tmpfs_ = nullptr;
+std::map<Fs, Twins>* AsyncConformanceTest::twins_ = nullptr;
 
 TEST_P(AsyncConformanceTest, SameAsTheSyncCall) {
   const AsyncFsCounts before = AsyncFsCountsNow();
-  for (const PathCase& pc : StandardPaths()) {
-    SCOPED_TRACE(absl::StrCat(op().name, " \"", pc.path.substr(0, 64),
-                              pc.path.size() > 64 ? "...\"" : "\"", " in ",
-                              ScopeName(scope()), " on ", config().name));
-    // A walk through many symlinks may say ELOOP now and then while another
-    // process renames directories (see conformance_test.cc): a case where
-    // either side says ELOOP and the two disagree is run again.
-    std::string want, got, want_tree, got_tree;
-    for (int attempt = 0; attempt < 3; ++attempt) {
-      want = Side<false>(sync_, pc, &want_tree);
-      got = Side<true>(async_, pc, &got_tree);
-      if (want == got || (want.find("ELOOP") == std::string::npos &&
-                          got.find("ELOOP") == std::string::npos)) {
-        break;
-      }
+  const PathCase& pc = path_case();
+  Twins& twins = TwinsOn(config().fs);
+  // A walk through many symlinks may say ELOOP now and then while another
+  // process renames directories (see conformance_test.cc): a case where
+  // either side says ELOOP and the two disagree is run again.
+  std::string want, got, want_tree, got_tree;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    want = Side<false>(twins, twins.sync, pc, &want_tree);
+    got = Side<true>(twins, twins.async, pc, &got_tree);
+    if (want == got || (want.find("ELOOP") == std::string::npos &&
+                        got.find("ELOOP") == std::string::npos)) {
+      break;
     }
-    EXPECT_EQ(got, want);
-    EXPECT_EQ(got_tree, want_tree) << "the trees afterwards differ";
   }
-  // The paths this configuration allows served calls (counted in this
-  // process only: permission cases run in children).
+  EXPECT_EQ(got, want);
+  EXPECT_EQ(got_tree, want_tree) << "the trees afterwards differ";
+  // A configuration that allows neither path, or a resolver they do not
+  // serve, runs nothing on them (counted in this process only: permission
+  // cases run in children). ServedByThePathsUnderTest checks the converse.
   const AsyncFsCounts after = AsyncFsCountsNow();
-  const bool kernel = config().resolver == Resolver::kKernel;
-  if (kernel && config().paths.on_loop &&
-      (op().kind == OpKind::kStat || op().kind == OpKind::kOpenDir)) {
-    EXPECT_GT(after.on_loop, before.on_loop) << "nothing ran on the loop";
-  }
-  if (kernel && config().paths.io_uring && capfs::runtime::IoUringAvailable() &&
-      (op().kind == OpKind::kMkdir || op().kind == OpKind::kRenameFrom ||
-       op().kind == OpKind::kLinkFrom || op().kind == OpKind::kLinkTo)) {
-    EXPECT_GT(after.io_uring, before.io_uring) << "nothing ran on io_uring";
-  }
-  if (!kernel || (!config().paths.on_loop && !config().paths.io_uring)) {
+  if (config().resolver != Resolver::kKernel ||
+      (!config().paths.on_loop && !config().paths.io_uring)) {
     EXPECT_EQ(after.on_loop, before.on_loop);
     EXPECT_EQ(after.io_uring, before.io_uring);
   }
 }
 
-std::string CaseName(
-    const testing::TestParamInfo<std::tuple<Config, Scope, Op>>& info) {
+// The paths a configuration allows serve calls: a Stat and an OpenDir run
+// on the loop, a Mkdir, a Link and a rename on io_uring, with the kernel's
+// resolver.
+class ServedByThePathsUnderTest
+    : public testing::TestWithParam<std::tuple<Config, Scope>> {};
+
+TEST_P(ServedByThePathsUnderTest, CountersShowThem) {
+  const Config& config = std::get<0>(GetParam());
+  TempDir tmpfs;
+  const std::string base = BaseFor(config.fs, tmpfs);
+  const std::string side = base + "/side";
+  CheckOrDie(mkdir(side.c_str(), 0755) == 0, "mkdir case dir");
+  BuildStandardTree(side);
+  DirOptions options;
+  options.resolver = Resolver::kKernel;
+  options.scope = std::get<1>(GetParam());
+  absl::StatusOr<Dir> root = Dir::Open(side + "/root", options);
+  ASSERT_TRUE(root.ok()) << root.status();
+  absl::StatusOr<Dir> sub = root->OpenDir("dir/sub");
+  ASSERT_TRUE(sub.ok()) << sub.status();
+  // The operation named `name` of the table on `path`, awaited.
+  auto run = [&](const std::string& name, const std::string& path) {
+    auto op = std::find_if(AllOps().begin(), AllOps().end(),
+                           [&](const Op& o) { return o.name == name; });
+    CheckOrDie(op != AllOps().end(), "no operation " + name);
+    LoopOptions loop;
+    loop.backend = config.backend;
+    loop.fs = config.paths;
+    absl::StatusOr<std::string> r = capfs::runtime::Run(
+        [&]() -> Task<absl::StatusOr<std::string>> {
+          Result r = co_await RunOp<true>(*op, *root, *sub, path);
+          co_return r.status;
+        }(),
+        loop);
+    EXPECT_TRUE(r.ok()) << r.status();
+    if (r.ok()) EXPECT_EQ(*r, StatusWords(absl::OkStatus())) << name;
+  };
+  AsyncFsCounts before = AsyncFsCountsNow();
+  run("Stat", "dir/inner");
+  run("OpenDir", "dir/sub");
+  AsyncFsCounts after = AsyncFsCountsNow();
+  if (config.paths.on_loop) {
+    EXPECT_GT(after.on_loop, before.on_loop) << "nothing ran on the loop";
+  } else {
+    EXPECT_EQ(after.on_loop, before.on_loop);
+  }
+  // Each call the ring serves, alone: a Mkdir, a Link, a rename.
+  for (const auto& [name, path] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"Mkdir", "dir/made"},
+           {"LinkFrom", "dir/inner"},
+           {"RenameFrom", "dir/inner"}}) {
+    before = after;
+    run(name, path);
+    after = AsyncFsCountsNow();
+    if (config.paths.io_uring && capfs::runtime::IoUringAvailable()) {
+      EXPECT_GT(after.io_uring, before.io_uring)
+          << name << ": nothing ran on io_uring";
+    } else {
+      EXPECT_EQ(after.io_uring, before.io_uring) << name;
+    }
+  }
+  if (config.fs != Fs::kTmpfs) RemoveTree(base);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Configs, ServedByThePathsUnderTest,
+    testing::Combine(testing::ValuesIn(Configs()),
+                     testing::Values(Scope::kBeneath, Scope::kInRoot)),
+    [](const testing::TestParamInfo<std::tuple<Config, Scope>>& info) {
+      return absl::StrCat(std::get<0>(info.param).name, "_",
+                          ScopeName(std::get<1>(info.param)));
+    });
+
+// Config_Scope_Op_Path.
+std::string CaseName(const testing::TestParamInfo<CaseParam>& info) {
   return absl::StrCat(std::get<0>(info.param).name, "_",
                       ScopeName(std::get<1>(info.param)), "_",
-                      std::get<2>(info.param).name);
+                      std::get<2>(info.param).name, "_",
+                      PathName(std::get<3>(info.param)));
 }
 
 INSTANTIATE_TEST_SUITE_P(Table, AsyncConformanceTest,
                          testing::Combine(testing::ValuesIn(Configs()),
                                           testing::Values(Scope::kBeneath,
                                                           Scope::kInRoot),
-                                          testing::ValuesIn(AllOps())),
+                                          testing::ValuesIn(AllOps()),
+                                          testing::ValuesIn(StandardPaths())),
                          CaseName);
 
 }  // namespace

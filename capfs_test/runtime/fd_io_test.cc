@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <chrono>
 #include <functional>
 #include <optional>
 #include <ostream>
@@ -27,6 +27,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "capfs/file.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs/status.h"
@@ -516,9 +517,9 @@ TEST_P(FdIoTest, WorkerServedReadSeesDataThatCameDuringTheLastCall) {
                           if (::write(out.get(), "b", 1) != 1) return -errno;
                           // The loop handles the report of "b" before it runs
                           // this.
-                          std::atomic<bool> seen{false};
-                          loop->Post([&] { seen = true; });
-                          while (!seen) std::this_thread::yield();
+                          absl::Notification seen;
+                          loop->Post([&] { seen.Notify(); });
+                          seen.WaitForNotification();
                           return r;
                         });
       if (!n.ok()) co_return n.status();
@@ -551,6 +552,20 @@ Task<absl::Status> WriteAllV(AsyncFd& fd, absl::string_view data) {
 // A blocking descriptor nobody reads: readiness to write promises only some
 // room, so a write that asks for more must not block a worker (or the loop)
 // until someone reads. A timeout around it must end it at its time.
+// A watchdog's rescue: reads `fd` until nothing more comes for 200 ms (the
+// writer has given up), waiting for data with poll(2). Bounded: it reads at
+// most 1 GiB.
+void DrainUntilQuiet(int fd) {
+  char buf[65536];
+  for (size_t total = 0; total < (size_t{1} << 30);) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) return;
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n <= 0) return;
+    total += static_cast<size_t>(n);
+  }
+}
+
 struct BlockingWriteCase {
   std::string name;
   bool socket;  // a socketpair, else a pipe
@@ -573,18 +588,8 @@ TEST_P(BlockingWriteTest, TimeoutEndsAWriteNobodyReads) {
   }
   Fd reader(fds[0]);
   // If the write hangs, drain it so the test ends (and fails).
-  testing::Watchdog dog(absl::Seconds(10), [&] {
-    ::fcntl(reader.get(), F_SETFL, O_NONBLOCK);
-    char buf[65536];
-    for (int idle = 0; idle < 200;) {
-      if (::read(reader.get(), buf, sizeof(buf)) > 0) {
-        idle = 0;
-      } else {
-        ++idle;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-  });
+  testing::Watchdog dog(absl::Seconds(10),
+                        [&] { DrainUntilQuiet(reader.get()); });
   LoopOptions options;
   options.backend = backend;
   absl::Status s = runtime::Run(
@@ -629,18 +634,8 @@ TEST_P(FdIoTest, OneWorkerServesBothEndsOfABlockingPipe) {
   int fds[2];
   ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
   Fd rescue_end(::fcntl(fds[0], F_DUPFD_CLOEXEC, 0));
-  testing::Watchdog dog(absl::Seconds(10), [&] {
-    ::fcntl(rescue_end.get(), F_SETFL, O_NONBLOCK);
-    char buf[65536];
-    for (int idle = 0; idle < 200;) {
-      if (::read(rescue_end.get(), buf, sizeof(buf)) > 0) {
-        idle = 0;
-      } else {
-        ++idle;
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      }
-    }
-  });
+  testing::Watchdog dog(absl::Seconds(10),
+                        [&] { DrainUntilQuiet(rescue_end.get()); });
   LoopOptions options = Options();
   options.worker_options.max_threads = 1;
   const std::string data(256 << 10, 'd');
@@ -676,7 +671,7 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
   const std::string path =
       TestPath(absl::StrCat("close_queued_", IoBackendName(GetParam())));
   std::atomic<bool> blocker_started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
   LoopOptions options = Options();
   options.worker_options.max_threads = 1;
@@ -691,7 +686,7 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
           scope.Spawn([&]() -> Task<absl::Status> {  // holds the only thread
             co_return co_await RunBlocking([&] {
               blocker_started = true;
-              while (!release) std::this_thread::yield();
+              release.WaitForNotification();
               return absl::OkStatus();
             });
           });
@@ -708,7 +703,7 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
                 &writer);
           }
           if (y.ok()) y = file->Close();
-          release = true;
+          release.Notify();
           co_return co_await scope.Join(std::move(y));
         });
       }(),
@@ -729,7 +724,7 @@ TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
   const std::string path =
       TestPath(absl::StrCat("close_started_", IoBackendName(GetParam())));
   std::atomic<bool> started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
   int raw = -1;
   bool open_after_close = false;
@@ -744,7 +739,7 @@ TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
         wrote = co_await DoIo(*file, Direction::kWrite, "write", 1,
                               [&](const IoTarget& t) -> ssize_t {
                                 started = true;
-                                while (!release) std::this_thread::yield();
+                                release.WaitForNotification();
                                 return ::write(t.fd, "x", 1);
                               });
         co_return absl::OkStatus();
@@ -753,7 +748,7 @@ TEST_P(FdIoTest, CloseDuringAStartedWorkerCallWaitsForIt) {
       while (!started && y.ok()) y = co_await Yield();
       if (y.ok()) y = file->Close();
       open_after_close = ::fcntl(raw, F_GETFD) != -1;
-      release = true;
+      release.Notify();
       co_return co_await scope.Join(std::move(y));
     });
   });
@@ -972,7 +967,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
   const std::string path =
       TestPath(absl::StrCat("cancel_started_", IoBackendName(GetParam())));
   std::atomic<bool> started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   absl::StatusOr<size_t> moved = absl::UnknownError("not run");
   absl::Status after = absl::UnknownError("not run");
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
@@ -986,7 +981,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
         moved = co_await DoIo(*file, Direction::kWrite, "write", 3,
                               [&](const IoTarget& t) -> ssize_t {
                                 started = true;
-                                while (!release) std::this_thread::yield();
+                                release.WaitForNotification();
                                 return ::write(t.fd, "abc", 3);
                               });
         after = co_await Yield();
@@ -996,7 +991,7 @@ TEST_P(FdIoTest, CancelledStartedWorkerCallKeepsItsCount) {
       while (!started && y.ok()) y = co_await Yield();
       if (!y.ok()) co_return y;
       scope.Cancel();
-      release = true;
+      release.Notify();
       co_return co_await scope.Join();
     });
   });

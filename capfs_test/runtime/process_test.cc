@@ -681,18 +681,9 @@ TEST_P(ProcessTest, ManyConcurrentChildren) {
 // first; Wait still gives each one's status (from the pidfd).
 TEST_P(ProcessTest, HostReaperDoesNotBreakWait) {
   constexpr int kChildren = 12;
-  std::atomic<bool> stop{false};
   std::atomic<int> host_reaped{0};
-  std::thread reaper([&] {
-    for (int i = 0; i < 2000000 && !stop.load(); ++i) {
-      int status;
-      if (::waitpid(-1, &status, WNOHANG) > 0) {
-        ++host_reaped;
-      } else {
-        ::usleep(100);
-      }
-    }
-  });
+  std::thread reaper;
+  Event all_reaped;  // outlives the loop: the reaper's Post may come last
   absl::Status s = RunMain([&]() -> Task<absl::Status> {
     co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
       std::vector<Child> children;
@@ -704,11 +695,24 @@ TEST_P(ProcessTest, HostReaperDoesNotBreakWait) {
         if (!child.ok()) co_return child.status();
         children.push_back(*std::move(child));
       }
-      // Let the host take them all before anyone waits.
-      for (int i = 0; i < 2000 && host_reaped.load() < kChildren; ++i) {
-        if (absl::Status z = co_await Sleep(absl::Milliseconds(5)); !z.ok()) {
-          co_return z;
+      // The host takes them all before anyone waits: its thread blocks in
+      // waitpid(-1) once a child (each exits at once), then tells the loop.
+      Loop* loop = Loop::Current();
+      reaper = std::thread([&, loop] {
+        for (int i = 0; i < kChildren; ++i) {
+          int status;
+          pid_t pid;
+          do {
+            pid = ::waitpid(-1, &status, 0);
+          } while (pid < 0 && errno == EINTR);
+          if (pid <= 0) break;  // ECHILD: none left to reap
+          ++host_reaped;
         }
+        loop->Post([&] { all_reaped.Set(); });
+      });
+      if (absl::Status z = co_await all_reaped.Wait(); !z.ok()) {
+        reaper.join();  // soon: the children exit by themselves
+        co_return z;
       }
       EXPECT_EQ(host_reaped.load(), kChildren);
       for (int i = 0; i < kChildren; ++i) {
@@ -722,8 +726,7 @@ TEST_P(ProcessTest, HostReaperDoesNotBreakWait) {
       co_return absl::OkStatus();
     });
   });
-  stop = true;
-  reaper.join();
+  if (reaper.joinable()) reaper.join();
   ASSERT_TRUE(s.ok()) << s;
 }
 

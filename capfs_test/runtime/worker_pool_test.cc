@@ -20,6 +20,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "capfs/fd.h"
 #include "capfs/runtime/runtime.h"
@@ -132,9 +133,7 @@ TEST_P(WorkerPoolTest, IdleThreadsExit) {
       options);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(pool.peak_threads(), 1);
-  for (int i = 0; i < 10000 && pool.threads() > 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
+  EXPECT_TRUE(pool.WaitForThreadsAtMost(0, absl::Seconds(10)));
   EXPECT_EQ(pool.threads(), 0);
   // And the pool starts threads again afterwards.
   s = runtime::Run(
@@ -205,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(
 // time is up, and never runs.
 TEST_P(WorkerPoolTest, WithTimeoutAroundRunBlocking) {
   std::atomic<bool> blocker_started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   std::atomic<bool> queued_job_ran{false};
   absl::StatusOr<int> quick;
   absl::Status late;
@@ -220,7 +219,7 @@ TEST_P(WorkerPoolTest, WithTimeoutAroundRunBlocking) {
           scope.Spawn([&]() -> Task<absl::Status> {  // holds the only thread
             co_return co_await RunBlocking([&] {
               blocker_started = true;
-              while (!release) std::this_thread::yield();
+              release.WaitForNotification();
               return absl::OkStatus();
             });
           });
@@ -230,7 +229,7 @@ TEST_P(WorkerPoolTest, WithTimeoutAroundRunBlocking) {
                                         queued_job_ran = true;
                                         return absl::OkStatus();
                                       }));
-          release = true;
+          release.Notify();
           co_return co_await scope.Join(std::move(y));
         });
       }(),
@@ -347,7 +346,7 @@ TEST(WorkerPoolNoThreadsDeathTest, JobWaitsForTheThreadAlive) {
 TEST_P(WorkerPoolTest, QueuedJobWithdrawnOnCancelNeverRuns) {
   std::atomic<bool> blocker_started{false};
   std::atomic<bool> blocker_finished{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   std::atomic<bool> queued_job_ran{false};
   absl::Status queued_result;
   LoopOptions options = Options();
@@ -358,7 +357,7 @@ TEST_P(WorkerPoolTest, QueuedJobWithdrawnOnCancelNeverRuns) {
           scope.Spawn([&]() -> Task<absl::Status> {
             co_return co_await RunBlocking([&] {
               blocker_started = true;
-              while (!release) std::this_thread::yield();
+              release.WaitForNotification();
               blocker_finished = true;
               return absl::OkStatus();
             });
@@ -378,7 +377,7 @@ TEST_P(WorkerPoolTest, QueuedJobWithdrawnOnCancelNeverRuns) {
           });
           while (!queueing && y.ok()) y = co_await Yield();
           scope.Cancel();
-          release = true;
+          release.Notify();
           co_return co_await scope.Join(std::move(y));
         });
       }(),
@@ -394,7 +393,7 @@ TEST_P(WorkerPoolTest, QueuedJobWithdrawnOnCancelNeverRuns) {
 // to be cancelled.
 TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
   std::atomic<bool> started{false};
-  std::atomic<bool> release{false};
+  absl::Notification release;
   std::atomic<bool> finished{false};
   std::atomic<int> opened{-1};
   bool finished_when_resumed = false;
@@ -404,7 +403,7 @@ TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
       scope.Spawn([&]() -> Task<absl::Status> {
         result = co_await RunBlocking([&]() -> absl::StatusOr<Fd> {
           started = true;
-          while (!release) std::this_thread::yield();
+          release.WaitForNotification();
           int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
           opened = fd;
           // The loop may run on meanwhile: nothing waits for this.
@@ -418,7 +417,7 @@ TEST_P(WorkerPoolTest, CancelledStartedJobReleasesItsFd) {
       absl::Status y;
       while (!started && y.ok()) y = co_await Yield();
       scope.Cancel();
-      release = true;
+      release.Notify();
       co_return co_await scope.Join(std::move(y));
     });
   });

@@ -68,7 +68,9 @@ TEST_P(ConformanceUnderFaultTest, EveryCasePasses) {
   ChildRun run = RunUnderFault(
       c.fault, RunfilePath("capfs_test/conformance_test"), {"--gtest_brief=1"},
       {absl::StrCat("CAPFS_CONFORMANCE_RESOLVERS=", c.resolvers)});
-  const int want = 2 * static_cast<int>(AllOps().size());  // both scopes
+  // One test a case: both scopes, every operation, every path.
+  const int want =
+      static_cast<int>(2 * AllOps().size() * StandardPaths().size());
   const int ran = TestsRan(run.output);
   std::string tail = run.output.size() > 20000
                          ? run.output.substr(run.output.size() - 20000)
