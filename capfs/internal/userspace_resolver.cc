@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "capfs/path.h"
@@ -23,11 +24,18 @@ namespace {
 constexpr int kFollowed = -100;   // the leaf was a symlink: walk its target
 constexpr int kRetryStep = -101;  // the name changed under the step: redo it
 constexpr int kNotALink = -102;   // not a symlink (any more)
+// An ancestor reopened through ".." is not the directory the walk left (a
+// concurrent rename): start the resolution again.
+constexpr int kAncestorMoved = -103;
 
 // How many times one resolution opens its last component again because the
 // name changed between two lookups (a rename racing the walk); past that it
 // fails with EAGAIN, as openat2 does when renames keep racing it.
 constexpr int kMaxNameChanges = 64;
+
+// SetAncestorReopenHookForTesting's hook and its argument.
+std::atomic<void (*)(void*, size_t)> g_reopen_hook{nullptr};
+std::atomic<void*> g_reopen_hook_arg{nullptr};
 
 // faccessat2 may be missing (before Linux 5.8) or refused by a seccomp
 // filter; then search permission is checked by looking "." up instead.
@@ -103,11 +111,23 @@ class Walk {
     bool trailing_slash = false;
   };
 
-  int cur() const { return stack_.empty() ? root_.fd : stack_.back().get(); }
+  // A directory below the root. Only the last kResolveWindow levels keep
+  // their descriptor; a level that leaves the window records its identity,
+  // the check its reopen through ".." must pass.
+  struct Level {
+    Fd fd;  // invalid while the level is outside the window
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+
+  // The directory the walk is at: its descriptor is always held.
+  int cur() const { return stack_.empty() ? root_.fd : stack_.back().fd.get(); }
 
   bool NextComponent(Component* c, bool* last);
   int ToLast();
+  int Push(Fd fd);
   int Pop();
+  int ReopenParentOfTop();
   int Descend(absl::string_view name);
   int FollowName(const char* name, Fd* object, struct stat* st);
   int LookAt(const char* name, Fd* object, struct stat* st);
@@ -122,7 +142,7 @@ class Walk {
 
   Root root_;
   // Inline room for a 256-byte path's worth of levels: no allocation there.
-  absl::InlinedVector<Fd, 128> stack_;
+  absl::InlinedVector<Level, 128> stack_;
   absl::InlinedVector<Segment, 2> segments_;
   int follows_left_ = kMaxSymlinkFollows;
   int changes_left_ = kMaxNameChanges;
@@ -186,13 +206,56 @@ int Walk::ToLast() {
   return 0;
 }
 
+// Pushes a directory the walk entered. The level that leaves the window
+// gives its descriptor up, once its identity is recorded.
+int Walk::Push(Fd fd) {
+  stack_.push_back(Level{std::move(fd)});
+  if (ABSL_PREDICT_TRUE(stack_.size() <= kResolveWindow)) return 0;
+  Level& old = stack_[stack_.size() - 1 - kResolveWindow];
+  if (!old.fd.valid()) return 0;  // left the window before, and reopened
+  struct stat st;
+  if (int r = SysFstat(old.fd.get(), &st); r < 0) return -r;
+  old.dev = st.st_dev;
+  old.ino = st.st_ino;
+  old.fd = Fd();
+  return 0;
+}
+
 int Walk::Pop() {
   // The kernel needs search permission on a directory to look ".." up in it.
   if (int r = CheckSearch(cur()); r != 0) return r;
   if (stack_.empty()) {
     return root_.scope == Scope::kBeneath ? kEscape : 0;
   }
+  if (stack_.size() >= 2 && !stack_[stack_.size() - 2].fd.valid()) {
+    if (int r = ReopenParentOfTop(); r != 0) return r;
+  }
   stack_.pop_back();
+  return 0;
+}
+
+// The level below the top left the window: reopens it through ".." of the
+// top (the kernel's ".." of a directory is its parent now, wherever it was
+// moved) and checks that it is the directory the walk came down through.
+// Anything else means a rename moved the top meanwhile, and going on from
+// there could leave the root: kAncestorMoved, and the resolution starts
+// again.
+int Walk::ReopenParentOfTop() {
+  if (auto hook = g_reopen_hook.load(std::memory_order_acquire)) {
+    hook(g_reopen_hook_arg.load(std::memory_order_relaxed), stack_.size() - 1);
+  }
+  Level& parent = stack_[stack_.size() - 2];
+  int fd = SysOpenAt(cur(), "..", O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+  // ENOENT: the top was removed, so it is no longer below its parent.
+  if (fd == -ENOENT) return kAncestorMoved;
+  if (fd < 0) return -fd;
+  Fd opened(fd);
+  struct stat st;
+  if (int r = SysFstat(fd, &st); r < 0) return -r;
+  if (st.st_dev != parent.dev || st.st_ino != parent.ino) {
+    return kAncestorMoved;
+  }
+  parent.fd = std::move(opened);
   return 0;
 }
 
@@ -201,10 +264,7 @@ int Walk::Descend(absl::string_view name) {
   memcpy(name_buf_, name.data(), name.size());
   name_buf_[name.size()] = '\0';
   int fd = SysOpenAt(cur(), name_buf_, O_PATH | O_NOFOLLOW | O_DIRECTORY, 0);
-  if (fd >= 0) {
-    stack_.emplace_back(fd);
-    return 0;
-  }
+  if (fd >= 0) return Push(Fd(fd));
   if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
   // A symlink, or another non-directory, or so it was at that lookup.
   Fd object;
@@ -212,8 +272,7 @@ int Walk::Descend(absl::string_view name) {
   int r = FollowName(name_buf_, &object, &st);
   if (r != kNotALink) return r;
   if (!S_ISDIR(st.st_mode)) return ENOTDIR;
-  stack_.push_back(std::move(object));
-  return 0;
+  return Push(std::move(object));
 }
 
 // `name` in the current directory was a symlink (or may have been) to a
@@ -473,7 +532,7 @@ int Walk::ResolveParent(ParentDir* out) {
     out->owned = Fd();
     out->fd = root_.fd;
   } else {
-    out->owned = std::move(stack_.back());
+    out->owned = std::move(stack_.back().fd);
     stack_.pop_back();
     out->fd = out->owned.get();
   }
@@ -482,17 +541,40 @@ int Walk::ResolveParent(ParentDir* out) {
 
 }  // namespace
 
+namespace {
+
+// Runs `resolve` (one resolution, from the start of the path) until no
+// ancestor it reopened turned out moved. Only the walk to the last component
+// can find that, before the call acts on anything, so starting again repeats
+// no effect.
+template <typename Resolve>
+int Resolved(Resolve resolve) {
+  for (int attempt = 0; attempt <= kMaxAncestorRetries; ++attempt) {
+    int r = resolve();
+    if (ABSL_PREDICT_TRUE(r != kAncestorMoved)) return r;
+  }
+  return EAGAIN;
+}
+
+}  // namespace
+
 int UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
                   Fd* out) {
-  return Walk(root, path).Open(flags, mode, out);
+  return Resolved([&] { return Walk(root, path).Open(flags, mode, out); });
 }
 
 int UserspaceStat(Root root, const char* path, bool follow, struct stat* st) {
-  return Walk(root, path).Stat(follow, st);
+  return Resolved([&] { return Walk(root, path).Stat(follow, st); });
 }
 
 int UserspaceResolveParent(Root root, const char* path, ParentDir* out) {
-  return Walk(root, path).ResolveParent(out);
+  return Resolved([&] { return Walk(root, path).ResolveParent(out); });
+}
+
+void SetAncestorReopenHookForTesting(void (*hook)(void* arg, size_t depth),
+                                     void* arg) {
+  g_reopen_hook_arg.store(arg, std::memory_order_relaxed);
+  g_reopen_hook.store(hook, std::memory_order_release);
 }
 
 }  // namespace internal
