@@ -59,9 +59,12 @@ inline constexpr size_t kResolveWindow = 64;
 // was not the directory it had left, before it fails with EAGAIN.
 inline constexpr int kMaxAncestorRetries = 16;
 
-int UserspaceOpen(Root root, const char* path, int flags, mode_t mode, Fd* out);
-int UserspaceStat(Root root, const char* path, bool follow, struct stat* st);
-int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
+ResolveResult UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
+                            Fd* out);
+ResolveResult UserspaceStat(Root root, const char* path, bool follow,
+                            struct stat* st);
+ResolveResult UserspaceResolveParent(Root root, const char* path,
+                                     ParentDir* out);
 
 // For tests: `hook(arg, depth)` runs just before each reopen of a level
 // that left the window, `depth` levels below the root (1: a directory in
@@ -70,10 +73,10 @@ int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
 void SetAncestorReopenHookForTesting(void (*hook)(void* arg, size_t depth),
                                      void* arg);
 
-// 0 when the caller may search `dirfd` (look a name up in it), else EACCES
+// Ok when the caller may search `dirfd` (look a name up in it), else EACCES
 // or the error that stops the check: the test the kernel makes on each
 // directory of a walk, the last one included.
-int CheckSearch(int dirfd);
+ResolveResult CheckSearch(int dirfd);
 
 // "/proc/self/fd/N" for `fd` ("/proc/self/cwd" for AT_FDCWD) in `buf`, once
 // /proc is found to be a real procfs: for the calls the kernel has no
