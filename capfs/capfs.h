@@ -15,6 +15,7 @@
 #include "capfs/fd.h"
 #include "capfs/file.h"
 #include "capfs/landlock.h"
+#include "capfs/options.h"
 #include "capfs/path.h"
 #include "capfs/status.h"
 

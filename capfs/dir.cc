@@ -11,6 +11,7 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -22,6 +23,7 @@
 #include "absl/time/time.h"
 #include "capfs/internal/kernel_resolver.h"
 #include "capfs/internal/nonblocking.h"
+#include "capfs/internal/open_flags.h"
 #include "capfs/internal/resolve.h"
 #include "capfs/internal/tree_walk.h"
 #include "capfs/internal/userspace_resolver.h"
@@ -230,19 +232,26 @@ inline ResolveResult StatResolved(const Dir& dir, const CPath& path,
   return StatResolvedSlow(dir, path, follow, st, mode);
 }
 
-// Stat (follow) and Lstat: the resolved object's metadata. nullopt only in
-// nonblocking mode: the call would block.
-inline std::optional<absl::StatusOr<FileStat>> StatPath(
-    const Dir& dir, absl::string_view op, absl::string_view path, bool follow,
-    Mode mode = Mode::kBlocking) {
-  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
+// Stat (follow) and Lstat: the resolved object's metadata, built in place
+// in `*out` (no copy of a FileStat on the way out: a one-component Stat is
+// little more than its fstatat). False only in nonblocking mode: the call
+// would block, and `*out` is untouched.
+inline bool StatPath(const Dir& dir, absl::string_view op,
+                     absl::string_view path, bool follow, Mode mode,
+                     absl::StatusOr<FileStat>* out) {
+  if (absl::Status s = CheckInput(dir, op, path); !s.ok()) {
+    *out = std::move(s);
+    return true;
+  }
   CPath p(path);
   struct stat st;
   if (ResolveResult r = StatResolved(dir, p, follow, &st, mode); !r.ok()) {
-    if (r.Is(Kind::kWouldBlock)) return std::nullopt;
-    return ResultError(r, op, path);
+    if (r.Is(Kind::kWouldBlock)) return false;
+    *out = ResultError(r, op, path);
+    return true;
   }
-  return FileStatFromStat(st);
+  *out = FileStatFromStat(st);
+  return true;
 }
 
 // Finds the directory holding the last component of `path` beneath `dir`.
@@ -481,12 +490,30 @@ absl::Status TwoPathCall(const Dir& self, absl::string_view kOp,
 // A follow-and-act call (chmod, chown, utimensat, truncate): the checks,
 // then `act(fd)` on an O_PATH descriptor of what `path` names, reached by
 // the resolver with a final symlink followed. `act` returns 0 or -errno.
-template <typename Act>
+//
+// `on_name(dirfd, name)`, when given, is tried first on a path of one name
+// (IsOneComponent): it acts on that name without following it, as the plain
+// *at call with AT_SYMLINK_NOFOLLOW on the Dir's descriptor does (confined:
+// one name that is not ".." cannot leave the Dir), and returns 0, -errno, or
+// kNotOnName when the name may be a symlink to follow (or the call is
+// missing here): then the resolver's way is taken.
+inline constexpr int kNotOnName = 1;
+
+template <typename Act, typename OnName = std::nullptr_t>
 absl::Status ActOnFollowed(const Dir& dir, absl::string_view op,
-                           absl::string_view path, Act act) {
+                           absl::string_view path, Act act,
+                           OnName on_name = nullptr) {
   if (absl::Status s = CheckInput(dir, op, path); !s.ok()) return s;
   if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
   CPath p(path);
+  if constexpr (!std::is_null_pointer_v<OnName>) {
+    if (dir.confined() && IsOneComponent(p.view())) {
+      int r = on_name(dir.fd(), p.c_str());
+      if (r != kNotOnName) {
+        return r < 0 ? ErrnoError(-r, op, path) : absl::OkStatus();
+      }
+    }
+  }
   Fd fd;
   if (ResolveResult r = OpenResolved(dir, p, O_PATH | O_CLOEXEC, 0, &fd);
       !r.ok()) {
@@ -659,11 +686,15 @@ absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
 }
 
 absl::StatusOr<FileStat> Dir::Stat(absl::string_view path) const {
-  return *StatPath(*this, "stat", path, /*follow=*/true);
+  absl::StatusOr<FileStat> out;
+  StatPath(*this, "stat", path, /*follow=*/true, Mode::kBlocking, &out);
+  return out;
 }
 
 absl::StatusOr<FileStat> Dir::Lstat(absl::string_view path) const {
-  return *StatPath(*this, "lstat", path, /*follow=*/false);
+  absl::StatusOr<FileStat> out;
+  StatPath(*this, "lstat", path, /*follow=*/false, Mode::kBlocking, &out);
+  return out;
 }
 
 absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
@@ -758,15 +789,25 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
 }
 
 absl::Status Dir::Chmod(absl::string_view path, mode_t mode) const {
-  return ActOnFollowed(*this, "chmod", path, [&](int fd) {
-    int r = internal::SysFchmodat2(fd, "", mode & 07777, AT_EMPTY_PATH);
-    if (r != -ENOSYS) return r;
-    // Before Linux 6.6 there is no chmod of a descriptor that O_PATH
-    // opened but through procfs.
-    char proc[64];
-    if (!internal::ProcFdPath(fd, proc)) return -EOPNOTSUPP;
-    return internal::SysFchmodAt(AT_FDCWD, proc, mode & 07777);
-  });
+  return ActOnFollowed(
+      *this, "chmod", path,
+      [&](int fd) {
+        int r = internal::SysFchmodat2(fd, "", mode & 07777, AT_EMPTY_PATH);
+        if (r != -ENOSYS) return r;
+        // Before Linux 6.6 there is no chmod of a descriptor that O_PATH
+        // opened but through procfs.
+        char proc[64];
+        if (!internal::ProcFdPath(fd, proc)) return -EOPNOTSUPP;
+        return internal::SysFchmodAt(AT_FDCWD, proc, mode & 07777);
+      },
+      // One name: fchmodat2 with AT_SYMLINK_NOFOLLOW changes it in one
+      // syscall, as chmod(2) does, unless it is a symlink (EOPNOTSUPP),
+      // which the resolver then follows. Before Linux 6.6, ENOSYS.
+      [&](int dirfd, const char* name) {
+        int r = internal::SysFchmodat2(dirfd, name, mode & 07777,
+                                       AT_SYMLINK_NOFOLLOW);
+        return r == -EOPNOTSUPP || r == -ENOSYS ? kNotOnName : r;
+      });
 }
 
 absl::Status Dir::Chown(absl::string_view path, uid_t uid, gid_t gid) const {
@@ -843,7 +884,8 @@ absl::Status Dir::MkdirAll(absl::string_view path, mode_t mode) const {
   // escaping symlink is refused as everywhere).
   auto settle = [&](absl::Status s) -> absl::Status {
     if (ErrnoOf(s) != EEXIST || ViolationOf(s) != Violation::kNone) return s;
-    absl::StatusOr<FileStat> st = *StatPath(*this, kOp, path, true);
+    absl::StatusOr<FileStat> st;
+    StatPath(*this, kOp, path, /*follow=*/true, Mode::kBlocking, &st);
     if (!st.ok() && ViolationOf(st.status()) != Violation::kNone) {
       return st.status();
     }
@@ -893,12 +935,25 @@ absl::Status Dir::RemoveAll(absl::string_view path) const {
   // The last name without its slashes (never followed here).
   p.data()[static_cast<size_t>(last.data() + last.size() - path.data())] = '\0';
   const char* name = parent.last;
-  struct stat st;
-  if (int r = internal::SysFstatAt(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW);
-      r < 0) {
-    return r == -ENOENT ? absl::OkStatus() : ErrnoError(-r, kOp, path);
+  // An empty directory goes with one rmdir, and a non-directory is told by
+  // rmdir's ENOTDIR (rmdir never follows the name). Any other answer
+  // (ENOTEMPTY, EACCES, EBUSY, ...) takes the whole way below, which
+  // empties what it can before it reports an error.
+  bool is_dir = true;
+  if (int r = internal::SysUnlinkAt(parent.fd, name, AT_REMOVEDIR);
+      r == 0 || r == -ENOENT) {
+    return absl::OkStatus();
+  } else if (r == -ENOTDIR) {
+    is_dir = false;
+  } else {
+    struct stat st;
+    r = internal::SysFstatAt(parent.fd, name, &st, AT_SYMLINK_NOFOLLOW);
+    if (r < 0) {
+      return r == -ENOENT ? absl::OkStatus() : ErrnoError(-r, kOp, path);
+    }
+    is_dir = S_ISDIR(st.st_mode);
   }
-  if (!S_ISDIR(st.st_mode)) {
+  if (!is_dir) {
     // rmdir(2)'s answer to "name/" on a non-directory, symlinks included.
     if (trailing_slash) return ErrnoError(ENOTDIR, kOp, path);
     int r = internal::SysUnlinkAt(parent.fd, name, 0);
@@ -1170,8 +1225,12 @@ std::optional<absl::StatusOr<FileStat>> TryStat(const Dir& dir,
                                                 absl::string_view path,
                                                 bool follow) {
   if (!NonblockingEligible(dir)) return std::nullopt;
-  return StatPath(dir, follow ? "stat" : "lstat", path, follow,
-                  Mode::kNonblocking);
+  absl::StatusOr<FileStat> out;
+  if (!StatPath(dir, follow ? "stat" : "lstat", path, follow,
+                Mode::kNonblocking, &out)) {
+    return std::nullopt;
+  }
+  return out;
 }
 
 std::optional<absl::StatusOr<std::string>> TryReadLink(const Dir& dir,

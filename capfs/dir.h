@@ -56,6 +56,7 @@
 #include "absl/time/time.h"
 #include "capfs/fd.h"
 #include "capfs/file.h"
+#include "capfs/options.h"  // Resolver, Scope, DirOptions
 
 namespace capfs {
 
@@ -64,16 +65,6 @@ namespace internal {
 int FilesystemClassOf(const Dir& dir);   // capfs/internal/nonblocking.h
 Dir ChildDir(const Dir& parent, Fd fd);  // capfs/internal/nonblocking.h
 }  // namespace internal
-
-enum class Resolver { kAuto, kKernel, kUserspace };
-enum class Scope { kBeneath, kInRoot };
-
-struct DirOptions {
-  Resolver resolver = Resolver::kAuto;  // kAuto: kernel when openat2 works
-                                        // here, else userspace
-  Scope scope = Scope::kBeneath;
-  bool read_only = false;
-};
 
 // How Dir::Rename treats an existing destination (renameat2(2)'s flags).
 enum class RenameMode {

@@ -4,6 +4,7 @@
 
 #include <atomic>
 
+#include "capfs/internal/open_flags.h"
 #include "capfs/path.h"
 #include "capfs/sys/fs.h"
 

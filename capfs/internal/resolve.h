@@ -18,9 +18,9 @@
 #include <string.h>
 
 #include "absl/strings/string_view.h"
-#include "capfs/dir.h"
 #include "capfs/fd.h"
 #include "capfs/internal/resolve_result.h"
+#include "capfs/options.h"
 #include "capfs/path.h"
 
 namespace capfs {

@@ -49,38 +49,6 @@ inline constexpr uint64_t kResolveBeneath = 0x08;
 inline constexpr uint64_t kResolveInRoot = 0x10;
 inline constexpr uint64_t kResolveCached = 0x20;  // Linux 5.12+
 
-// open(2)'s flag bits that openat(2) honours (the kernel's
-// VALID_OPEN_FLAGS), and the few it keeps beside O_PATH.
-inline constexpr int kValidOpenFlags =
-    O_ACCMODE | O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC | O_APPEND | O_NONBLOCK |
-    O_DSYNC | FASYNC | O_DIRECT | O_LARGEFILE | O_DIRECTORY | O_NOFOLLOW |
-    O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
-inline constexpr int kPathOpenFlags =
-    O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
-
-// EINVAL for the open(2) flag combinations the kernel refuses before it reads
-// the path (fs/open.c, build_open_flags), else 0: O_CREAT with O_DIRECTORY
-// (O_TMPFILE carries O_DIRECTORY, so O_TMPFILE|O_CREAT too), and O_TMPFILE
-// without write access. `flags` as openat(2) keeps them (unknown bits
-// dropped, O_PATH's companions only).
-inline int OpenFlagsError(int flags) {
-  if ((flags & (O_DIRECTORY | O_CREAT)) == (O_DIRECTORY | O_CREAT)) {
-    return EINVAL;
-  }
-  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
-  if ((flags & kTmpfileBit) &&
-      (!(flags & O_DIRECTORY) || (flags & O_ACCMODE) == O_RDONLY)) {
-    return EINVAL;
-  }
-  return 0;
-}
-
-// True when `flags` create a file, so that a mode applies.
-inline bool CreatesFile(int flags) {
-  // O_TMPFILE contains O_DIRECTORY's bit: test for all of it.
-  return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
-}
-
 int SysOpenAt(int dirfd, const char* path, int flags, mode_t mode);
 int SysOpenat2(int dirfd, const char* path, const OpenHow& how);
 int SysMkdirAt(int dirfd, const char* path, mode_t mode);

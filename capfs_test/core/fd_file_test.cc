@@ -1,11 +1,14 @@
 // Fd ownership, and the I/O calls on an open Fd.
 
 #include <fcntl.h>
+#include <stdint.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <string>
 #include <utility>
 
+#include "absl/time/time.h"
 #include "capfs/fd.h"
 #include "capfs/file.h"
 #include "capfs/status.h"
@@ -136,6 +139,47 @@ TEST(FileErrorsTest, ErrorsKeepErrno) {
   Fd dir(::open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   EXPECT_EQ(ErrnoOf(Read(dir, absl::MakeSpan(buf)).status()), EISDIR);
 }
+
+// FileStatFromStat's timestamps are absl::TimeFromTimespec's, on each side of
+// the range its inline conversion takes (whole nanoseconds within about 290
+// years of 1970) and of the epoch.
+struct TimeCase {
+  const char* name;
+  struct timespec ts;
+};
+
+class StatTimeTest : public testing::TestWithParam<TimeCase> {};
+
+TEST_P(StatTimeTest, MatchesAbseil) {
+  struct stat st = {};
+  st.st_atim = GetParam().ts;
+  st.st_mtim = GetParam().ts;
+  st.st_ctim = GetParam().ts;
+  FileStat fs = FileStatFromStat(st);
+  absl::Time want = absl::TimeFromTimespec(GetParam().ts);
+  EXPECT_EQ(fs.atime, want);
+  EXPECT_EQ(fs.mtime, want);
+  EXPECT_EQ(fs.ctime, want);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Table, StatTimeTest,
+    testing::Values(TimeCase{"Epoch", {0, 0}},
+                    TimeCase{"JustAfterEpoch", {0, 1}},
+                    TimeCase{"JustBeforeEpoch", {-1, 999999999}},
+                    TimeCase{"Now", {1796256000, 123456789}},
+                    TimeCase{"Year1000", {-30610224000, 5}},
+                    TimeCase{"Year3000", {32503680000, 999999999}},
+                    TimeCase{"LastInlineSecond", {9223372035, 854775807}},
+                    TimeCase{"FirstGeneralSecond", {9223372036, 0}},
+                    TimeCase{"FarPast", {-9223372036, 0}},
+                    TimeCase{"Int64Max", {INT64_MAX, 0}},
+                    TimeCase{"Int64Min", {INT64_MIN, 0}},
+                    TimeCase{"NanosecondsNotNormalized", {5, 1500000000}},
+                    TimeCase{"NegativeNanoseconds", {5, -1}}),
+    [](const testing::TestParamInfo<TimeCase>& info) {
+      return std::string(info.param.name);
+    });
 
 }  // namespace
 }  // namespace capfs
