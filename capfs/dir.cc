@@ -35,12 +35,10 @@ namespace capfs {
 namespace {
 
 using internal::CPath;
-using internal::kEscape;
-using internal::kKernelBusy;
-using internal::kKernelUnavailable;
-using internal::kWouldBlock;
 using internal::ParentDir;
+using internal::ResolveResult;
 using internal::Root;
+using Kind = internal::ResolveResult::Kind;
 
 // The open(2) flags that can change the tree or open for writing.
 constexpr int kWritingFlags = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND;
@@ -53,18 +51,21 @@ absl::Status KernelUnavailableError(absl::string_view op,
       "here; use Resolver::kAuto or Resolver::kUserspace"));
 }
 
-// A resolver result code as a Status.
-absl::Status CodeError(int code, absl::string_view op, absl::string_view path) {
-  switch (code) {
-    case kEscape:
+// A resolver's failure as a Status.
+absl::Status ResultError(ResolveResult r, absl::string_view op,
+                         absl::string_view path) {
+  switch (r.kind()) {
+    case Kind::kEscape:
       return ViolationError(Violation::kEscape, op, path);
-    case kKernelUnavailable:
-    case kKernelBusy:
-    case kWouldBlock:  // never reaches a caller: see nonblocking.h
+    case Kind::kKernelUnavailable:
+    case Kind::kKernelBusy:
+    case Kind::kWouldBlock:  // never reaches a caller: see nonblocking.h
       return KernelUnavailableError(op, path);
-    default:
-      return ErrnoError(code, op, path);
+    case Kind::kOk:
+    case Kind::kErrno:
+      break;
   }
+  return ErrnoError(r.errno_value(), op, path);
 }
 
 // The checks every path gets before any syscall: well-formed, and relative
@@ -134,20 +135,22 @@ bool PlainLookupAllowed(const Dir& dir, Mode mode) {
 // nonblocking attempt only ever runs `kernel` (its callers checked
 // NonblockingEligible), and gives up where the blocking call would go on.
 template <typename KernelCall, typename UserspaceCall>
-int Resolve(const Dir& dir, KernelCall kernel, UserspaceCall userspace,
-            Mode mode = Mode::kBlocking) {
+ResolveResult Resolve(const Dir& dir, KernelCall kernel,
+                      UserspaceCall userspace, Mode mode = Mode::kBlocking) {
   if (mode == Mode::kNonblocking) {
-    int r = kernel();
-    return r == kKernelBusy || r == kKernelUnavailable ? kWouldBlock : r;
+    ResolveResult r = kernel();
+    return r.Is(Kind::kKernelBusy) || r.Is(Kind::kKernelUnavailable)
+               ? ResolveResult::WouldBlock()
+               : r;
   }
   Resolver resolver = dir.options().resolver;
   if (resolver == Resolver::kUserspace ||
       (resolver == Resolver::kAuto && !internal::KernelResolverAvailable())) {
     return userspace();
   }
-  int r = kernel();
-  if (r == kKernelBusy ||
-      (r == kKernelUnavailable && resolver == Resolver::kAuto)) {
+  ResolveResult r = kernel();
+  if (r.Is(Kind::kKernelBusy) ||
+      (r.Is(Kind::kKernelUnavailable) && resolver == Resolver::kAuto)) {
     return userspace();
   }
   return r;
@@ -156,9 +159,10 @@ int Resolve(const Dir& dir, KernelCall kernel, UserspaceCall userspace,
 Root RootOf(const Dir& dir) { return Root{dir.fd(), dir.options().scope}; }
 
 // Opens what `path` names beneath `dir` (or on the host, unconfined), with
-// flags already normalized. Returns 0 or a resolver code.
-int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
-                 Fd* out, Mode call_mode = Mode::kBlocking) {
+// flags already normalized.
+ResolveResult OpenResolved(const Dir& dir, const CPath& path, int flags,
+                           mode_t mode, Fd* out,
+                           Mode call_mode = Mode::kBlocking) {
   if ((!dir.confined() || IsOneComponent(path.view())) &&
       PlainLookupAllowed(dir, call_mode)) {
     // One component: no resolution needed, so none is paid for. Adding
@@ -172,12 +176,12 @@ int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
       int fd = internal::SysOpenAt(dir.fd(), path.c_str(), flags | extra, mode);
       if (fd >= 0) {
         *out = Fd(fd);
-        return 0;
+        return ResolveResult::Ok();
       }
       bool maybe_link =
           dir.confined() && !(flags & O_NOFOLLOW) &&
           (fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY)));
-      if (!maybe_link) return -fd;
+      if (!maybe_link) return ResolveResult::Errno(-fd);
     }
   }
   Root root = RootOf(dir);
@@ -194,10 +198,9 @@ int OpenResolved(const Dir& dir, const CPath& path, int flags, mode_t mode,
 }
 
 // StatResolved past its fast paths: the resolver's walk.
-ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
-                                             bool follow, struct stat* st,
-                                             Mode mode,
-                                             internal::FdCloser* closer) {
+ABSL_ATTRIBUTE_NOINLINE ResolveResult
+StatResolvedSlow(const Dir& dir, const CPath& path, bool follow,
+                 struct stat* st, Mode mode, internal::FdCloser* closer) {
   Root root = RootOf(dir);
   return Resolve(
       dir,
@@ -211,19 +214,19 @@ ABSL_ATTRIBUTE_NOINLINE int StatResolvedSlow(const Dir& dir, const CPath& path,
 
 // Inline: on a one-component path this is one fstatat, and a call layer
 // around it is a measurable share of Stat's cost.
-inline int StatResolved(const Dir& dir, const CPath& path, bool follow,
-                        struct stat* st, Mode mode = Mode::kBlocking,
-                        internal::FdCloser* closer = nullptr) {
+inline ResolveResult StatResolved(const Dir& dir, const CPath& path,
+                                  bool follow, struct stat* st,
+                                  Mode mode = Mode::kBlocking,
+                                  internal::FdCloser* closer = nullptr) {
   if (!dir.confined()) {
-    int r = internal::SysFstatAt(dir.fd(), path.c_str(), st,
-                                 follow ? 0 : AT_SYMLINK_NOFOLLOW);
-    return r < 0 ? -r : 0;
+    return ResolveResult::FromSyscall(internal::SysFstatAt(
+        dir.fd(), path.c_str(), st, follow ? 0 : AT_SYMLINK_NOFOLLOW));
   }
   if (IsOneComponent(path.view()) && PlainLookupAllowed(dir, mode)) {
     int r =
         internal::SysFstatAt(dir.fd(), path.c_str(), st, AT_SYMLINK_NOFOLLOW);
-    if (r < 0) return -r;
-    if (!follow || !S_ISLNK(st->st_mode)) return 0;
+    if (r < 0) return ResolveResult::Errno(-r);
+    if (!follow || !S_ISLNK(st->st_mode)) return ResolveResult::Ok();
   }
   return StatResolvedSlow(dir, path, follow, st, mode, closer);
 }
@@ -243,9 +246,10 @@ inline bool StatPath(const Dir& dir, absl::string_view op,
   }
   CPath p(path);
   struct stat st;
-  if (int r = StatResolved(dir, p, follow, &st, mode, closer); r != 0) {
-    if (r == kWouldBlock) return false;
-    *out = CodeError(r, op, path);
+  if (ResolveResult r = StatResolved(dir, p, follow, &st, mode, closer);
+      !r.ok()) {
+    if (r.Is(Kind::kWouldBlock)) return false;
+    *out = ResultError(r, op, path);
     return true;
   }
   *out = FileStatFromStat(st);
@@ -253,15 +257,15 @@ inline bool StatPath(const Dir& dir, absl::string_view op,
 }
 
 // Finds the directory holding the last component of `path` beneath `dir`.
-int ParentResolved(const Dir& dir, CPath& path, ParentDir* parent,
-                   Mode mode = Mode::kBlocking) {
+ResolveResult ParentResolved(const Dir& dir, CPath& path, ParentDir* parent,
+                             Mode mode = Mode::kBlocking) {
   if (!dir.confined() || IsOneComponent(path.view())) {
     // Unconfined: the host path as it is. One component (not ".."): its
     // parent is the Dir itself, as either resolver would find without a
     // syscall; skipping them skips their parsing too.
     parent->fd = dir.fd();
     parent->last = path.c_str();
-    return 0;
+    return ResolveResult::Ok();
   }
   Root root = RootOf(dir);
   return Resolve(
@@ -337,9 +341,10 @@ std::optional<absl::StatusOr<Fd>> OpenAtIn(const Dir& dir,
   }
   CPath p(path);
   Fd out;
-  if (int r = OpenResolved(dir, p, flags, mode, &out, call_mode); r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, kOp, path);
+  if (ResolveResult r = OpenResolved(dir, p, flags, mode, &out, call_mode);
+      !r.ok()) {
+    if (r.Is(Kind::kWouldBlock)) return std::nullopt;
+    return ResultError(r, kOp, path);
   }
   return out;
 }
@@ -353,9 +358,10 @@ std::optional<absl::StatusOr<Dir>> OpenDirIn(const Dir& dir,
   CPath p(path);
   Fd out;
   int flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  if (int r = OpenResolved(dir, p, flags, 0, &out, call_mode); r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, kOp, path);
+  if (ResolveResult r = OpenResolved(dir, p, flags, 0, &out, call_mode);
+      !r.ok()) {
+    if (r.Is(Kind::kWouldBlock)) return std::nullopt;
+    return ResultError(r, kOp, path);
   }
   return internal::ChildDir(dir, std::move(out));
 }
@@ -381,9 +387,10 @@ std::optional<absl::StatusOr<std::string>> ReadLinkIn(const Dir& dir,
   } else {
     Fd link;
     int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC;
-    if (int r = OpenResolved(dir, p, flags, 0, &link, call_mode); r != 0) {
-      if (r == kWouldBlock) return std::nullopt;
-      return CodeError(r, kOp, path);
+    if (ResolveResult r = OpenResolved(dir, p, flags, 0, &link, call_mode);
+        !r.ok()) {
+      if (r.Is(Kind::kWouldBlock)) return std::nullopt;
+      return ResultError(r, kOp, path);
     }
     n = internal::SysReadLinkAt(link.get(), "", buf, sizeof(buf));
     // readlinkat(fd, "") of something other than a symlink is ENOENT; by
@@ -417,13 +424,14 @@ std::optional<absl::Status> TwoParentsResolved(const Dir& dir,
   // permission there, before it walks the other path: check it as each
   // parent is found, so the errors come in the kernel's order.
   ParentDir& from_parent = target->from_parent;
-  if (int r = ParentResolved(dir, *target->from, &from_parent, mode); r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, op, from);
+  if (ResolveResult r = ParentResolved(dir, *target->from, &from_parent, mode);
+      !r.ok()) {
+    if (r.Is(Kind::kWouldBlock)) return std::nullopt;
+    return ResultError(r, op, from);
   }
   if (from_parent.last != nullptr && dir.confined()) {
-    if (int r = internal::CheckSearch(from_parent.fd); r != 0) {
-      return ErrnoError(r, op, from);
+    if (ResolveResult r = internal::CheckSearch(from_parent.fd); !r.ok()) {
+      return ResultError(r, op, from);
     }
   }
   ParentDir& to_parent = target->to_parent;
@@ -432,14 +440,15 @@ std::optional<absl::Status> TwoParentsResolved(const Dir& dir,
     // parent just resolved is the one `to` names, so it serves both ends.
     to_parent.fd = from_parent.fd;
     to_parent.last = target->to->c_str() + SplitLast(to).parent.size();
-  } else if (int r = ParentResolved(to_dir, *target->to, &to_parent, mode);
-             r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, op, to);
+  } else if (ResolveResult r =
+                 ParentResolved(to_dir, *target->to, &to_parent, mode);
+             !r.ok()) {
+    if (r.Is(Kind::kWouldBlock)) return std::nullopt;
+    return ResultError(r, op, to);
   }
   if (to_parent.last != nullptr && to_dir.confined()) {
-    if (int r = internal::CheckSearch(to_parent.fd); r != 0) {
-      return ErrnoError(r, op, to);
+    if (ResolveResult r = internal::CheckSearch(to_parent.fd); !r.ok()) {
+      return ResultError(r, op, to);
     }
   }
   return absl::OkStatus();
@@ -508,8 +517,9 @@ absl::Status ActOnFollowed(const Dir& dir, absl::string_view op,
     }
   }
   Fd fd;
-  if (int r = OpenResolved(dir, p, O_PATH | O_CLOEXEC, 0, &fd); r != 0) {
-    return CodeError(r, op, path);
+  if (ResolveResult r = OpenResolved(dir, p, O_PATH | O_CLOEXEC, 0, &fd);
+      !r.ok()) {
+    return ResultError(r, op, path);
   }
   int r = act(fd.get());
   return r < 0 ? ErrnoError(-r, op, path) : absl::OkStatus();
@@ -659,10 +669,10 @@ absl::Status Dir::Link(absl::string_view from, const Dir& to_dir,
     if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
     CPath p(from);
     Fd dir;
-    if (int r =
+    if (ResolveResult r =
             OpenResolved(*this, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &dir);
-        r != 0) {
-      return CodeError(r, kOp, from);
+        !r.ok()) {
+      return ResultError(r, kOp, from);
     }
     return ErrnoError(EPERM, kOp, absl::StrCat(from, " -> ", to));
   }
@@ -696,8 +706,8 @@ absl::StatusOr<std::vector<DirEntry>> Dir::ReadDir(
   CPath p(path);
   Fd dir;
   int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC;
-  if (int r = OpenResolved(*this, p, flags, 0, &dir); r != 0) {
-    return CodeError(r, kOp, path);
+  if (ResolveResult r = OpenResolved(*this, p, flags, 0, &dir); !r.ok()) {
+    return ResultError(r, kOp, path);
   }
   // The layout getdents64(2) fills in.
   struct LinuxDirent64 {
@@ -911,17 +921,18 @@ absl::Status Dir::RemoveAll(absl::string_view path) const {
   if (last.empty() || KindOf(last) != ComponentKind::kName) {
     // ".", "..", "/": the directory they name is emptied and kept.
     Fd dir;
-    int r = OpenResolved(*this, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &dir);
-    if (r == ENOENT) return absl::OkStatus();
-    if (r != 0) return CodeError(r, kOp, path);
+    ResolveResult r =
+        OpenResolved(*this, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &dir);
+    if (r.IsErrno(ENOENT)) return absl::OkStatus();
+    if (!r.ok()) return ResultError(r, kOp, path);
     r = internal::EmptyTree(std::move(dir));
-    return r == 0 ? absl::OkStatus() : ErrnoError(r, kOp, path);
+    return r.ok() ? absl::OkStatus() : ResultError(r, kOp, path);
   }
   const bool trailing_slash = last.size() != split.last.size();
   ParentDir parent;
-  if (int r = ParentResolved(*this, p, &parent); r != 0) {
+  if (ResolveResult r = ParentResolved(*this, p, &parent); !r.ok()) {
     // A missing directory on the way: nothing to remove.
-    return r == ENOENT ? absl::OkStatus() : CodeError(r, kOp, path);
+    return r.IsErrno(ENOENT) ? absl::OkStatus() : ResultError(r, kOp, path);
   }
   // The last name without its slashes (never followed here).
   p.data()[static_cast<size_t>(last.data() + last.size() - path.data())] = '\0';
@@ -964,8 +975,8 @@ absl::Status Dir::RemoveAll(absl::string_view path) const {
                                    : absl::OkStatus();
     }
     if (fd < 0) return ErrnoError(-fd, kOp, path);
-    if (int e = internal::EmptyTree(Fd(fd)); e != 0) {
-      return ErrnoError(e, kOp, path);
+    if (ResolveResult e = internal::EmptyTree(Fd(fd)); !e.ok()) {
+      return ResultError(e, kOp, path);
     }
     r = internal::SysUnlinkAt(parent.fd, name, AT_REMOVEDIR);
     if (r == 0 || r == -ENOENT) return absl::OkStatus();
@@ -1003,8 +1014,8 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
       return ErrnoError(CheckPath(current), kOp, path);
     CPath p(current);
     ParentDir parent;
-    if (int r = ParentResolved(*this, p, &parent); r != 0) {
-      return CodeError(r, kOp, path);
+    if (ResolveResult r = ParentResolved(*this, p, &parent); !r.ok()) {
+      return ResultError(r, kOp, path);
     }
     if (parent.last == nullptr) return ErrnoError(EISDIR, kOp, path);
     const char* name = parent.last;
@@ -1112,31 +1123,33 @@ absl::Status Dir::Walk(
   if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
   CPath p(path);
   Fd dir;
-  int r = OpenResolved(*this, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &dir);
+  ResolveResult r =
+      OpenResolved(*this, p, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, &dir);
   struct stat st;
-  if (r == 0) {
+  if (r.ok()) {
     if (int e = internal::SysFstat(dir.get(), &st); e < 0) {
       return ErrnoError(-e, kOp, path);
     }
-  } else if (r == ENOTDIR || r == EACCES) {
+  } else if (r.IsErrno(ENOTDIR) || r.IsErrno(EACCES)) {
     // Not a directory, or one that cannot be listed: its own visit first.
     Fd object;
-    if (int e = OpenResolved(*this, p, O_PATH | O_CLOEXEC, 0, &object);
-        e != 0) {
-      return CodeError(e, kOp, path);
+    if (ResolveResult e =
+            OpenResolved(*this, p, O_PATH | O_CLOEXEC, 0, &object);
+        !e.ok()) {
+      return ResultError(e, kOp, path);
     }
     if (int e = internal::SysFstat(object.get(), &st); e < 0) {
       return ErrnoError(-e, kOp, path);
     }
   } else {
-    return CodeError(r, kOp, path);
+    return ResultError(r, kOp, path);
   }
   absl::StatusOr<bool> descend = fn("", FileStatFromStat(st));
   if (!descend.ok()) return descend.status();
   if (!*descend || !S_ISDIR(st.st_mode)) return absl::OkStatus();
-  if (!dir.valid()) return ErrnoError(r, kOp, path);
+  if (!dir.valid()) return ResultError(r, kOp, path);
   absl::Status stopped;
-  int w = internal::WalkTree(
+  ResolveResult w = internal::WalkTree(
       std::move(dir),
       [&](absl::string_view rel, const struct stat& lst, bool* into) {
         absl::StatusOr<bool> d = fn(rel, FileStatFromStat(lst));
@@ -1147,8 +1160,9 @@ absl::Status Dir::Walk(
         if (!*d) *into = false;
         return true;
       });
-  if (w == internal::kWalkStopped) return stopped;
-  if (w != 0) return ErrnoError(w, kOp, path);
+  // The visitor stops the walk only with an error: that is the answer.
+  if (!stopped.ok()) return stopped;
+  if (!w.ok()) return ResultError(w, kOp, path);
   return absl::OkStatus();
 }
 
@@ -1247,9 +1261,9 @@ OpenHow KernelOpenHow(const Dir& dir, int flags, mode_t mode) {
   return KernelOpenHowFor(RootOf(dir), flags, mode);
 }
 
-absl::Status DirCallError(int code, absl::string_view op,
+absl::Status DirCallError(ResolveResult r, absl::string_view op,
                           absl::string_view path) {
-  return CodeError(code, op, path);
+  return ResultError(r, op, path);
 }
 
 std::optional<absl::Status> PrepareAt(const Dir& dir, absl::string_view op,
@@ -1259,12 +1273,12 @@ std::optional<absl::Status> PrepareAt(const Dir& dir, absl::string_view op,
   if (absl::Status s = CheckWritable(dir, op, path); !s.ok()) return s;
   if (nonblocking && !NonblockingEligible(dir)) return std::nullopt;
   target->path.emplace(path);
-  if (int r =
+  if (ResolveResult r =
           ParentResolved(dir, *target->path, &target->parent,
                          nonblocking ? Mode::kNonblocking : Mode::kBlocking);
-      r != 0) {
-    if (r == kWouldBlock) return std::nullopt;
-    return CodeError(r, op, path);
+      !r.ok()) {
+    if (r.Is(Kind::kWouldBlock)) return std::nullopt;
+    return ResultError(r, op, path);
   }
   if (target->parent.last == nullptr) return ErrnoError(root_errno, op, path);
   return absl::OkStatus();

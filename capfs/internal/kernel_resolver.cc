@@ -25,17 +25,17 @@ uint64_t ResolveFlags(Scope scope) {
          (scope == Scope::kInRoot ? kResolveInRoot : kResolveBeneath);
 }
 
-// openat2 beneath `root`: 0 with the new descriptor in `*out`, or a resolver
-// code (a positive errno, kEscape, kKernelUnavailable or kKernelBusy).
-int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
-                   uint64_t extra_resolve, Fd* out) {
+// openat2 beneath `root`: Ok with the new descriptor in `*out`, or why not
+// (an errno, an escape, kKernelUnavailable or kKernelBusy).
+ResolveResult Openat2Beneath(Root root, const char* path, int flags,
+                             mode_t mode, uint64_t extra_resolve, Fd* out) {
   OpenHow how = KernelOpenHowFor(root, flags, mode);
   how.resolve |= extra_resolve;
   for (int attempt = 0; attempt <= kKernelEagainRetries; ++attempt) {
     int r = SysOpenat2(root.fd, path, how);
     if (r >= 0) {
       *out = Fd(r);
-      return 0;
+      return ResolveResult::Ok();
     }
     if (extra_resolve != 0) {
       // A nonblocking attempt: EAGAIN is RESOLVE_CACHED's "not in the
@@ -51,9 +51,9 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         case ENOSYS:
         case EPERM:
         case E2BIG:
-          return kWouldBlock;
+          return ResolveResult::WouldBlock();
         default:
-          return -r;
+          return ResolveResult::Errno(-r);
       }
     }
     switch (-r) {
@@ -61,7 +61,7 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         g_eagain.fetch_add(1, std::memory_order_relaxed);
         continue;
       case EXDEV:
-        return kEscape;
+        return ResolveResult::Escape();
       case ELOOP:
         // When the kernel's RCU walk is aborted (-ECHILD) it restarts from
         // the top, but the symlinks the aborted attempt followed still count
@@ -71,7 +71,7 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         // scope a mount or rename anywhere on the system can abort it, so a
         // path through 40 links is now and then ELOOP. The userspace walk
         // counts exactly: it gives the answer.
-        return kKernelBusy;
+        return ResolveResult::KernelBusy();
       case ENOSYS:
       case EPERM:
       case E2BIG:
@@ -80,15 +80,15 @@ int Openat2Beneath(Root root, const char* path, int flags, mode_t mode,
         // the same way.
         if (!ReprobeKernelResolver()) {
           g_unavailable.fetch_add(1, std::memory_order_relaxed);
-          return kKernelUnavailable;
+          return ResolveResult::KernelUnavailable();
         }
-        return -r;
+        return ResolveResult::Errno(-r);
       default:
-        return -r;
+        return ResolveResult::Errno(-r);
     }
   }
   g_busy.fetch_add(1, std::memory_order_relaxed);
-  return kKernelBusy;
+  return ResolveResult::KernelBusy();
 }
 
 int Probe() {
@@ -122,22 +122,22 @@ OpenHow KernelOpenHowFor(Root root, int flags, mode_t mode) {
   return how;
 }
 
-int KernelOpenCode(int openat2_result, Fd* out) {
+ResolveResult KernelOpenResult(int openat2_result, Fd* out) {
   if (openat2_result >= 0) {
     *out = Fd(openat2_result);
-    return 0;
+    return ResolveResult::Ok();
   }
   switch (-openat2_result) {
     case EXDEV:
-      return kEscape;
+      return ResolveResult::Escape();
     case EAGAIN:  // retried by the blocking call
     case ELOOP:   // finished in userspace by it
     case ENOSYS:  // the resolver's absence, or not: it probes
     case EPERM:
     case E2BIG:
-      return kWouldBlock;
+      return ResolveResult::WouldBlock();
     default:
-      return -openat2_result;
+      return ResolveResult::Errno(-openat2_result);
   }
 }
 
@@ -164,26 +164,28 @@ bool ReprobeKernelResolver() {
   return s == kAvailable;
 }
 
-int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out,
-               uint64_t extra_resolve) {
+ResolveResult KernelOpen(Root root, const char* path, int flags, mode_t mode,
+                         Fd* out, uint64_t extra_resolve) {
   return Openat2Beneath(root, path, flags, mode, extra_resolve, out);
 }
 
-int KernelStat(Root root, const char* path, bool follow, struct stat* st,
-               uint64_t extra_resolve, FdCloser* closer) {
+ResolveResult KernelStat(Root root, const char* path, bool follow,
+                         struct stat* st, uint64_t extra_resolve,
+                         FdCloser* closer) {
   Fd fd;
   int flags = O_PATH | (follow ? 0 : O_NOFOLLOW);
-  if (int r = Openat2Beneath(root, path, flags, 0, extra_resolve, &fd);
-      r != 0) {
+  if (ResolveResult r =
+          Openat2Beneath(root, path, flags, 0, extra_resolve, &fd);
+      !r.ok()) {
     return r;
   }
   int r = SysFstat(fd.get(), st);
   if (closer != nullptr) closer->CloseLater(std::move(fd));
-  return r < 0 ? -r : 0;
+  return ResolveResult::FromSyscall(r);
 }
 
-int KernelResolveParent(Root root, char* path, ParentDir* out,
-                        uint64_t extra_resolve) {
+ResolveResult KernelResolveParent(Root root, char* path, ParentDir* out,
+                                  uint64_t extra_resolve) {
   absl::string_view whole(path);
   PathSplit split = SplitLast(whole);
   out->last = split.last.empty() ? nullptr : split.last.data();
@@ -192,21 +194,23 @@ int KernelResolveParent(Root root, char* path, ParentDir* out,
   if (split.last.empty()) {
     // Only slashes: the root itself (absolute paths reach here in InRoot
     // scope only).
-    return 0;
+    return ResolveResult::Ok();
   }
   absl::string_view last_name = split.last.substr(0, split.last.find('/'));
   const bool last_leaves = KindOf(last_name) == ComponentKind::kDotDot &&
                            root.scope == Scope::kBeneath;
-  if (split.parent.empty()) return last_leaves ? kEscape : 0;
+  if (split.parent.empty()) {
+    return last_leaves ? ResolveResult::Escape() : ResolveResult::Ok();
+  }
   size_t cut = split.parent.size();
   char saved = path[cut];
   path[cut] = '\0';
-  int r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0, extra_resolve,
-                         &out->owned);
+  ResolveResult r = Openat2Beneath(root, path, O_PATH | O_DIRECTORY, 0,
+                                   extra_resolve, &out->owned);
   path[cut] = saved;
-  if (r != 0) return r;
+  if (!r.ok()) return r;
   out->fd = out->owned.get();
-  if (!last_leaves) return 0;
+  if (!last_leaves) return ResolveResult::Ok();
   // The *at call will not look ".." up, but a path whose last step leaves
   // the root is an escape all the same: it does when the parent is the root
   // itself. (Not by asking openat2 to walk the "..", which fails on a parent
@@ -215,14 +219,14 @@ int KernelResolveParent(Root root, char* path, ParentDir* out,
   struct stat parent_st;
   struct stat root_st;
   if (int e = SysFstatAt(out->fd, "", &parent_st, AT_EMPTY_PATH); e < 0) {
-    return -e;
+    return ResolveResult::Errno(-e);
   }
   if (int e = SysFstatAt(root.fd, "", &root_st, AT_EMPTY_PATH); e < 0) {
-    return -e;
+    return ResolveResult::Errno(-e);
   }
   const bool at_root =
       parent_st.st_dev == root_st.st_dev && parent_st.st_ino == root_st.st_ino;
-  return at_root ? kEscape : 0;
+  return at_root ? ResolveResult::Escape() : ResolveResult::Ok();
 }
 
 }  // namespace internal

@@ -1,14 +1,14 @@
 // The kernel resolver: openat2(2) with RESOLVE_BENEATH or RESOLVE_IN_ROOT,
 // always with RESOLVE_NO_MAGICLINKS.
 //
-// EXDEV from openat2 is the escape (kEscape). EAGAIN (a rename or mount
-// somewhere on the system raced a ".." step) is retried a bounded number of
-// times, then kKernelBusy tells the caller to finish in userspace; so does an
-// ELOOP, which openat2 may give for an escape or for a path within the
-// symlink budget (see kernel_resolver.cc). ENOSYS, or EPERM from a seccomp
-// filter, mean there is no kernel resolver here: that is probed once and
-// cached (KernelResolverAvailable), and re-probed when a call fails that way
-// later, since a filter may be installed at any time.
+// EXDEV from openat2 is the escape (ResolveResult::Escape()). EAGAIN (a
+// rename or mount somewhere on the system raced a ".." step) is retried a
+// bounded number of times, then kKernelBusy tells the caller to finish in
+// userspace; so does an ELOOP, which openat2 may give for an escape or for a
+// path within the symlink budget (see kernel_resolver.cc). ENOSYS, or EPERM
+// from a seccomp filter, mean there is no kernel resolver here: that is probed
+// once and cached (KernelResolverAvailable), and re-probed when a call fails
+// that way later, since a filter may be installed at any time.
 //
 // Operations with no openat2 form (mkdir, unlink, rename, ...) resolve the
 // parent with openat2 and call the *at syscall on the last name; a last name
@@ -60,19 +60,20 @@ KernelResolverCounts KernelResolverCountsNow();
 // normalized them), for a caller that makes the call itself (io_uring).
 OpenHow KernelOpenHowFor(Root root, int flags, mode_t mode);
 // What KernelOpen makes of openat2's result `openat2_result` (a descriptor
-// or -errno), for such a caller: 0 with the descriptor in `*out`, a positive
-// errno, kEscape, or kWouldBlock for every answer KernelOpen would retry,
-// finish in userspace or probe (make the blocking call).
-int KernelOpenCode(int openat2_result, Fd* out);
+// or -errno), for such a caller: Ok with the descriptor in `*out`, an errno,
+// an escape, or kWouldBlock for every answer KernelOpen would retry, finish
+// in userspace or probe (make the blocking call).
+ResolveResult KernelOpenResult(int openat2_result, Fd* out);
 
-int KernelOpen(Root root, const char* path, int flags, mode_t mode, Fd* out,
-               uint64_t extra_resolve = 0);
+ResolveResult KernelOpen(Root root, const char* path, int flags, mode_t mode,
+                         Fd* out, uint64_t extra_resolve = 0);
 // The descriptor it opens goes to `closer` when there is one.
-int KernelStat(Root root, const char* path, bool follow, struct stat* st,
-               uint64_t extra_resolve = 0, FdCloser* closer = nullptr);
+ResolveResult KernelStat(Root root, const char* path, bool follow,
+                         struct stat* st, uint64_t extra_resolve = 0,
+                         FdCloser* closer = nullptr);
 // `path` is modified during the call and restored before it returns.
-int KernelResolveParent(Root root, char* path, ParentDir* out,
-                        uint64_t extra_resolve = 0);
+ResolveResult KernelResolveParent(Root root, char* path, ParentDir* out,
+                                  uint64_t extra_resolve = 0);
 
 }  // namespace internal
 }  // namespace capfs

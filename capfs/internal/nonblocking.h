@@ -94,17 +94,17 @@ std::optional<absl::StatusOr<std::string>> TryReadLink(const Dir& dir,
 // Dir::OpenAt's checks: a non-OK status is the call's result. Otherwise
 // `*flags` and `*mode` are the call's, normalized, and `path` (NUL-free,
 // shorter than PATH_MAX) may be opened beneath dir.fd() with
-// KernelOpenHow(dir, *flags, *mode). KernelOpenCode turns
-// openat2's result into a resolver code: 0 (the descriptor is in `*out`), a
-// positive errno, kEscape, or kWouldBlock (make the blocking call).
-// DirCallError builds the call's status from a code.
+// KernelOpenHow(dir, *flags, *mode). KernelOpenResult turns
+// openat2's result into a ResolveResult: Ok (the descriptor is in `*out`),
+// an errno, an escape, or kWouldBlock (make the blocking call).
+// DirCallError builds the call's status from a failed result.
 // `op` names the call in errors: "openat", or "stat", "lstat" and
 // "opendir" for the calls that are an O_PATH open (and fstat).
 absl::Status PrepareOpen(const Dir& dir, absl::string_view op,
                          absl::string_view path, int* flags, mode_t* mode);
 OpenHow KernelOpenHow(const Dir& dir, int flags, mode_t mode);
-int KernelOpenCode(int openat2_result, Fd* out);
-absl::Status DirCallError(int code, absl::string_view op,
+ResolveResult KernelOpenResult(int openat2_result, Fd* out);
+absl::Status DirCallError(ResolveResult r, absl::string_view op,
                           absl::string_view path);
 
 // A name-acting call (mkdir, unlink, rmdir, symlink) prepared: its path and

@@ -1,5 +1,6 @@
-// What both resolvers share: the root they resolve beneath, the result codes
-// they return, and the three primitives every Dir operation is built from.
+// What both resolvers share: the root they resolve beneath, the result they
+// return (ResolveResult, resolve_result.h), and the three primitives every
+// Dir operation is built from.
 //
 // Each resolver (kernel_resolver.h, userspace_resolver.h) provides:
 //   Open(root, path, flags, mode, &fd)   the object `path` names, opened
@@ -18,22 +19,12 @@
 
 #include "absl/strings/string_view.h"
 #include "capfs/fd.h"
+#include "capfs/internal/resolve_result.h"
 #include "capfs/options.h"
 #include "capfs/path.h"
 
 namespace capfs {
 namespace internal {
-
-// Result codes: 0 for success, a positive errno, or one of these.
-inline constexpr int kEscape = -1;             // the path leaves the root
-inline constexpr int kKernelUnavailable = -2;  // no openat2 here (kernel only)
-// openat2's answer cannot be relied on (kernel only): it kept saying EAGAIN,
-// or said ELOOP, which it may after counting symlinks twice. Finish in
-// userspace.
-inline constexpr int kKernelBusy = -3;
-// A nonblocking attempt (capfs/internal/nonblocking.h) would have to block,
-// or meets an answer only the blocking call can settle: make that call.
-inline constexpr int kWouldBlock = -4;
 
 // The maximum number of symlinks one resolution follows (path_resolution(7)).
 inline constexpr int kMaxSymlinkFollows = 40;

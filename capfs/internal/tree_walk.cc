@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "capfs/internal/resolve_result.h"
 #include "capfs/sys/fs.h"
 
 namespace capfs {
@@ -59,16 +60,16 @@ class Levels {
  public:
   explicit Levels(size_t window) : window_(window < 1 ? 1 : window) {}
 
-  // 0, or a positive errno when `fd` cannot be stat'ed.
-  int PushStart(Fd fd) {
+  // Ok, or an errno when `fd` cannot be stat'ed.
+  ResolveResult PushStart(Fd fd) {
     Level l;
     struct stat st;
-    if (int r = SysFstat(fd.get(), &st); r < 0) return -r;
+    if (int r = SysFstat(fd.get(), &st); r < 0) return ResolveResult::Errno(-r);
     l.dev = st.st_dev;
     l.ino = st.st_ino;
     l.fd = std::move(fd);
     levels_.push_back(std::move(l));
-    return 0;
+    return ResolveResult::Ok();
   }
 
   void Push(Level l) {
@@ -89,41 +90,42 @@ class Levels {
   Level& top() { return levels_.back(); }
 
   // Pops the top level and makes sure the new top holds its descriptor:
-  // 0, a positive errno, or EAGAIN when the ancestor cannot be identified.
-  int Pop() {
+  // Ok, an errno, or EAGAIN when the ancestor cannot be identified.
+  ResolveResult Pop() {
     Level child = std::move(levels_.back());
     levels_.pop_back();
     Level& parent = levels_.back();
-    if (parent.fd.valid()) return 0;
-    int r = Reopen(child.fd.get(), "..", &parent);
+    if (parent.fd.valid()) return ResolveResult::Ok();
+    ResolveResult r = Reopen(child.fd.get(), "..", &parent);
     child.fd = Fd();
-    if (r == 0) return 0;
-    if (r != EAGAIN) return r;
+    if (!r.IsErrno(EAGAIN)) return r;
     return ReopenFromStart(levels_.size() - 1);
   }
 
  private:
   // Opens `name` in `dirfd` as `level`, checked against its identity:
-  // 0, EAGAIN for another directory, or a positive errno.
-  static int Reopen(int dirfd, const char* name, Level* level) {
+  // Ok, EAGAIN for another directory, or another errno.
+  static ResolveResult Reopen(int dirfd, const char* name, Level* level) {
+    const ResolveResult moved = ResolveResult::Errno(EAGAIN);
     int fd = SysOpenAt(dirfd, name, kLevelFlags, 0);
-    if (fd < 0) return fd == -ENOENT || fd == -ENOTDIR ? EAGAIN : -fd;
+    if (fd == -ENOENT || fd == -ENOTDIR) return moved;
+    if (fd < 0) return ResolveResult::Errno(-fd);
     Fd opened(fd);
     struct stat st;
-    if (int r = SysFstat(fd, &st); r < 0) return -r;
-    if (st.st_dev != level->dev || st.st_ino != level->ino) return EAGAIN;
+    if (int r = SysFstat(fd, &st); r < 0) return ResolveResult::Errno(-r);
+    if (st.st_dev != level->dev || st.st_ino != level->ino) return moved;
     if (level->resume != 0) {
       if (off_t r = SysLseek(fd, level->resume, SEEK_SET); r < 0) {
-        return static_cast<int>(-r);
+        return ResolveResult::FromSyscall(r);
       }
     }
     level->fd = std::move(opened);
     level->len = level->pos = 0;
-    return 0;
+    return ResolveResult::Ok();
   }
 
   // Reopens level `index` from the start by the recorded names.
-  int ReopenFromStart(size_t index) {
+  ResolveResult ReopenFromStart(size_t index) {
     Fd cur;
     int cur_fd = levels_.front().fd.get();
     for (size_t i = 1; i <= index; ++i) {
@@ -131,7 +133,8 @@ class Levels {
       probe.dev = levels_[i].dev;
       probe.ino = levels_[i].ino;
       probe.resume = i == index ? levels_[i].resume : 0;
-      if (int r = Reopen(cur_fd, levels_[i].name.c_str(), &probe); r != 0) {
+      if (ResolveResult r = Reopen(cur_fd, levels_[i].name.c_str(), &probe);
+          !r.ok()) {
         return r;
       }
       cur = std::move(probe.fd);
@@ -139,21 +142,24 @@ class Levels {
     }
     levels_[index].fd = std::move(cur);
     levels_[index].len = levels_[index].pos = 0;
-    return 0;
+    return ResolveResult::Ok();
   }
 
   size_t window_;
   std::vector<Level> levels_;
 };
 
-// The next entry of `l` but "." and "..": 1 with `*d` set, 0 at the end, or
-// a negative errno.
-int NextEntry(Level& l, const LinuxDirent64** d) {
+// The next entry of `l` but "." and "..": Ok with `*d` set (nullptr at
+// the end), or an errno.
+ResolveResult NextEntry(Level& l, const LinuxDirent64** d) {
   for (;;) {
     if (l.pos >= l.len) {
       if (!l.buf) l.buf.reset(new char[kListingBuffer]);
       ssize_t n = SysGetdents64(l.fd.get(), l.buf.get(), kListingBuffer);
-      if (n <= 0) return static_cast<int>(n);
+      if (n <= 0) {
+        *d = nullptr;
+        return ResolveResult::FromSyscall(n);
+      }
       l.len = static_cast<size_t>(n);
       l.pos = 0;
     }
@@ -162,49 +168,48 @@ int NextEntry(Level& l, const LinuxDirent64** d) {
     l.resume = static_cast<off_t>(e->d_off);
     if (IsDotOrDotDot(e->d_name)) continue;
     *d = e;
-    return 1;
+    return ResolveResult::Ok();
   }
 }
 
 }  // namespace
 
-int WalkTree(Fd start, TreeVisitor visit, size_t window) {
+ResolveResult WalkTree(Fd start, TreeVisitor visit, size_t window) {
   Levels levels(window);
-  if (int r = levels.PushStart(std::move(start)); r != 0) return r;
+  if (ResolveResult r = levels.PushStart(std::move(start)); !r.ok()) return r;
   std::string rel;
   for (;;) {
     Level& top = levels.top();
     const LinuxDirent64* d;
-    int n = NextEntry(top, &d);
-    if (n < 0) return -n;
-    if (n == 0) {
-      if (levels.size() == 1) return 0;
-      if (int r = levels.Pop(); r != 0) return r;
+    if (ResolveResult r = NextEntry(top, &d); !r.ok()) return r;
+    if (d == nullptr) {
+      if (levels.size() == 1) return ResolveResult::Ok();
+      if (ResolveResult r = levels.Pop(); !r.ok()) return r;
       continue;
     }
     struct stat st;
     if (int r = SysFstatAt(top.fd.get(), d->d_name, &st, AT_SYMLINK_NOFOLLOW);
         r < 0) {
       if (r == -ENOENT) continue;  // removed since the listing
-      return -r;
+      return ResolveResult::Errno(-r);
     }
     rel.resize(top.rel_len);
     if (!rel.empty()) rel.push_back('/');
     rel.append(d->d_name);
     bool descend = S_ISDIR(st.st_mode);
-    if (!visit(rel, st, &descend)) return kWalkStopped;
+    if (!visit(rel, st, &descend)) return ResolveResult::Ok();
     if (!descend || !S_ISDIR(st.st_mode)) continue;
     int fd = SysOpenAt(top.fd.get(), d->d_name, kLevelFlags, 0);
     if (fd < 0) {
       // Removed, or replaced by a non-directory or a symlink, since the
       // stat: not the directory that was visited.
       if (fd == -ENOENT || fd == -ENOTDIR || fd == -ELOOP) continue;
-      return -fd;
+      return ResolveResult::Errno(-fd);
     }
     Level child;
     child.fd = Fd(fd);
     struct stat now;
-    if (int r = SysFstat(fd, &now); r < 0) return -r;
+    if (int r = SysFstat(fd, &now); r < 0) return ResolveResult::Errno(-r);
     // Replaced by another directory since the stat: skip it too.
     if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) continue;
     child.dev = now.st_dev;
@@ -215,29 +220,28 @@ int WalkTree(Fd start, TreeVisitor visit, size_t window) {
   }
 }
 
-int EmptyTree(Fd start, size_t window) {
+ResolveResult EmptyTree(Fd start, size_t window) {
   Levels levels(window);
-  if (int r = levels.PushStart(std::move(start)); r != 0) return r;
+  if (ResolveResult r = levels.PushStart(std::move(start)); !r.ok()) return r;
   for (;;) {
     Level& top = levels.top();
     const LinuxDirent64* d;
-    int n = NextEntry(top, &d);
-    if (n < 0) return -n;
-    if (n == 0) {
+    if (ResolveResult r = NextEntry(top, &d); !r.ok()) return r;
+    if (d == nullptr) {
       if (top.did_work) {
         // Entries removed while listing may hide others from this pass: one
         // more pass, until one finds nothing.
-        if (++top.passes >= kMaxPasses) return EAGAIN;
+        if (++top.passes >= kMaxPasses) return ResolveResult::Errno(EAGAIN);
         top.did_work = false;
         if (off_t r = SysLseek(top.fd.get(), 0, SEEK_SET); r < 0) {
-          return static_cast<int>(-r);
+          return ResolveResult::FromSyscall(r);
         }
         top.len = top.pos = top.resume = 0;
         continue;
       }
-      if (levels.size() == 1) return 0;
+      if (levels.size() == 1) return ResolveResult::Ok();
       std::string name = std::move(top.name);
-      if (int r = levels.Pop(); r != 0) return r;
+      if (ResolveResult r = levels.Pop(); !r.ok()) return r;
       Level& parent = levels.top();
       parent.did_work = true;
       int r = SysUnlinkAt(parent.fd.get(), name.c_str(), AT_REMOVEDIR);
@@ -245,7 +249,7 @@ int EmptyTree(Fd start, size_t window) {
       // something else (an exchange) and the emptied directory is under
       // another name. Either way the parent's next pass meets them.
       if (r < 0 && r != -ENOENT && r != -ENOTEMPTY && r != -ENOTDIR) {
-        return -r;
+        return ResolveResult::Errno(-r);
       }
       continue;
     }
@@ -254,14 +258,16 @@ int EmptyTree(Fd start, size_t window) {
       struct stat st;
       int r = SysFstatAt(top.fd.get(), d->d_name, &st, AT_SYMLINK_NOFOLLOW);
       if (r == -ENOENT) continue;
-      if (r < 0) return -r;
+      if (r < 0) return ResolveResult::Errno(-r);
       type = S_ISDIR(st.st_mode) ? DT_DIR : DT_REG;
     }
     top.did_work = true;
     if (type != DT_DIR) {
       int r = SysUnlinkAt(top.fd.get(), d->d_name, 0);
       // EISDIR: replaced by a directory; the next pass meets it.
-      if (r < 0 && r != -ENOENT && r != -EISDIR) return -r;
+      if (r < 0 && r != -ENOENT && r != -EISDIR) {
+        return ResolveResult::Errno(-r);
+      }
       continue;
     }
     int fd = SysOpenAt(top.fd.get(), d->d_name, kLevelFlags, 0);
@@ -269,14 +275,16 @@ int EmptyTree(Fd start, size_t window) {
     if (fd == -ENOTDIR || fd == -ELOOP) {
       // Replaced by a non-directory or a symlink: removed as a name.
       int r = SysUnlinkAt(top.fd.get(), d->d_name, 0);
-      if (r < 0 && r != -ENOENT && r != -EISDIR) return -r;
+      if (r < 0 && r != -ENOENT && r != -EISDIR) {
+        return ResolveResult::Errno(-r);
+      }
       continue;
     }
-    if (fd < 0) return -fd;
+    if (fd < 0) return ResolveResult::Errno(-fd);
     Level child;
     child.fd = Fd(fd);
     struct stat st;
-    if (int r = SysFstat(fd, &st); r < 0) return -r;
+    if (int r = SysFstat(fd, &st); r < 0) return ResolveResult::Errno(-r);
     child.dev = st.st_dev;
     child.ino = st.st_ino;
     child.name = d->d_name;

@@ -26,6 +26,7 @@
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "capfs/fd.h"
+#include "capfs/internal/resolve_result.h"
 
 namespace capfs {
 namespace internal {
@@ -33,25 +34,26 @@ namespace internal {
 // How many levels keep their descriptor open.
 inline constexpr size_t kTreeWindow = 64;
 
-// WalkTree's result when the visitor stopped the walk.
-inline constexpr int kWalkStopped = -1000;
-
 // Called for every entry beneath the start, parents before children, with
 // its path relative to the start ("a", "a/b", ...) and its lstat. Sets
 // `*descend` (true for a directory on entry) to false to skip the entry's
-// contents; returns false to stop the walk.
+// contents; returns false to stop the walk (WalkTree then returns Ok: the
+// visitor keeps the reason).
 using TreeVisitor = absl::FunctionRef<bool(
     absl::string_view relative_path, const struct stat& lstat, bool* descend)>;
 
 // Walks beneath `start`, a descriptor opened O_RDONLY|O_DIRECTORY. Returns
-// 0, a positive errno (the first failure to list or stat), or kWalkStopped.
-// An entry removed or replaced between its listing and its visit is skipped.
-int WalkTree(Fd start, TreeVisitor visit, size_t window = kTreeWindow);
+// Ok (the whole tree walked, or the visitor stopped it) or an errno (the
+// first failure to list or stat; EAGAIN when an ancestor cannot be
+// identified). An entry removed or replaced between its listing and its
+// visit is skipped.
+ResolveResult WalkTree(Fd start, TreeVisitor visit,
+                       size_t window = kTreeWindow);
 
 // Removes everything beneath `start` (opened O_RDONLY|O_DIRECTORY), never
-// following a symlink, and keeps `start` itself. Returns 0 or a positive
-// errno (the first removal that failed).
-int EmptyTree(Fd start, size_t window = kTreeWindow);
+// following a symlink, and keeps `start` itself. Returns Ok or an errno
+// (the first removal that failed).
+ResolveResult EmptyTree(Fd start, size_t window = kTreeWindow);
 
 }  // namespace internal
 }  // namespace capfs

@@ -10,6 +10,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/string_view.h"
 #include "capfs/path.h"
@@ -19,15 +20,48 @@ namespace capfs {
 namespace internal {
 namespace {
 
-// Internal step results, beside the resolver codes of resolve.h.
-constexpr int kFollowed = -100;   // the leaf was a symlink: walk its target
-constexpr int kRetryStep = -101;  // the name changed under the step: redo it
-constexpr int kNotALink = -102;   // not a symlink (any more)
+// What one step of the walk answers: a result for the whole resolution
+// (Ok: go on), or how the walk goes on, which only the walk itself sees.
+class Step {
+ public:
+  enum class Next {
+    kResult,         // result() is the answer (Ok: go on)
+    kFollowed,       // the leaf was a symlink: walk its target
+    kRetryStep,      // the name changed under the step: redo it
+    kNotALink,       // not a symlink (any more)
+    kAncestorMoved,  // a level reopened through ".." is not the directory
+                     // the walk left (a concurrent rename): start again
+  };
+
+  // Implicit, so that a step returns a resolver's result as it is.
+  constexpr Step(ResolveResult r) : next_(Next::kResult), result_(r) {}
+  static constexpr Step Followed() { return Step(Next::kFollowed); }
+  static constexpr Step RetryStep() { return Step(Next::kRetryStep); }
+  static constexpr Step NotALink() { return Step(Next::kNotALink); }
+  static constexpr Step AncestorMoved() { return Step(Next::kAncestorMoved); }
+
+  // True when the walk goes on as it was.
+  constexpr bool ok() const { return next_ == Next::kResult && result_.ok(); }
+  constexpr Next next() const { return next_; }
+  // The result, when next() is kResult.
+  constexpr ResolveResult result() const { return result_; }
+
+ private:
+  explicit constexpr Step(Next next)
+      : next_(next), result_(ResolveResult::Ok()) {}
+
+  Next next_;
+  ResolveResult result_;
+};
 
 // How many times one resolution opens its last component again because the
 // name changed between two lookups (a rename racing the walk); past that it
 // fails with EAGAIN, as openat2 does when renames keep racing it.
 constexpr int kMaxNameChanges = 64;
+
+// SetAncestorReopenHookForTesting's hook and its argument.
+std::atomic<void (*)(void*, size_t)> g_reopen_hook{nullptr};
+std::atomic<void*> g_reopen_hook_arg{nullptr};
 
 // faccessat2 may be missing (before Linux 5.8) or refused by a seccomp
 // filter; then search permission is checked by looking "." up instead.
@@ -48,16 +82,16 @@ bool ProcFdPath(int fd, char (&buf)[64]) {
   return true;
 }
 
-int CheckSearch(int dirfd) {
+ResolveResult CheckSearch(int dirfd) {
   if (g_faccessat2_works.load(std::memory_order_relaxed)) {
     int r = SysFaccessat2(dirfd, "", X_OK, AT_EMPTY_PATH);
-    if (r != -ENOSYS && r != -EPERM) return -r;
+    if (r != -ENOSYS && r != -EPERM) return ResolveResult::FromSyscall(r);
     g_faccessat2_works.store(false, std::memory_order_relaxed);
   }
   int fd = SysOpenAt(dirfd, ".", O_PATH | O_DIRECTORY, 0);
-  if (fd < 0) return -fd;
+  if (fd < 0) return ResolveResult::Errno(-fd);
   Fd closer(fd);
-  return 0;
+  return ResolveResult::Ok();
 }
 
 namespace {
@@ -80,9 +114,9 @@ class Walk {
   Walk(const Walk&) = delete;
   Walk& operator=(const Walk&) = delete;
 
-  int Open(int flags, mode_t mode, Fd* out);
-  int Stat(bool follow, struct stat* st);
-  int ResolveParent(ParentDir* out);
+  Step Open(int flags, mode_t mode, Fd* out);
+  Step Stat(bool follow, struct stat* st);
+  Step ResolveParent(ParentDir* out);
 
  private:
   // A stretch of path still to walk: the caller's path, or a symlink target.
@@ -103,26 +137,38 @@ class Walk {
     bool trailing_slash = false;
   };
 
-  int cur() const { return stack_.empty() ? root_.fd : stack_.back().get(); }
+  // A directory below the root. Only the last kResolveWindow levels keep
+  // their descriptor; a level that leaves the window records its identity,
+  // the check its reopen through ".." must pass.
+  struct Level {
+    Fd fd;  // invalid while the level is outside the window
+    dev_t dev = 0;
+    ino_t ino = 0;
+  };
+
+  // The directory the walk is at: its descriptor is always held.
+  int cur() const { return stack_.empty() ? root_.fd : stack_.back().fd.get(); }
 
   bool NextComponent(Component* c, bool* last);
-  int ToLast();
-  int Pop();
-  int Descend(absl::string_view name);
-  int FollowName(const char* name, Fd* object, struct stat* st);
-  int LookAt(const char* name, Fd* object, struct stat* st);
-  int FollowLink(const Fd& link);
-  int PushTarget(absl::string_view target, int dirfd);
+  Step ToLast();
+  ResolveResult Push(Fd fd);
+  Step Pop();
+  Step ReopenParentOfTop();
+  Step Descend(absl::string_view name);
+  Step FollowName(const char* name, Fd* object, struct stat* st);
+  ResolveResult LookAt(const char* name, Fd* object, struct stat* st);
+  ResolveResult FollowLink(const Fd& link);
+  ResolveResult PushTarget(absl::string_view target, int dirfd);
   const char* LeafName();
-  int RefuseHere(int err);
-  int OpenSelf(int flags, mode_t mode, Fd* out);
-  int OpenWithoutLookup(int flags, mode_t mode, Fd* out);
-  int OpenLeaf(const char* name, int flags, mode_t mode, Fd* out);
-  int StatLeaf(const char* name, bool follow, struct stat* st);
+  ResolveResult RefuseHere(int err);
+  ResolveResult OpenSelf(int flags, mode_t mode, Fd* out);
+  ResolveResult OpenWithoutLookup(int flags, mode_t mode, Fd* out);
+  Step OpenLeaf(const char* name, int flags, mode_t mode, Fd* out);
+  Step StatLeaf(const char* name, bool follow, struct stat* st);
 
   Root root_;
   // Inline room for a 256-byte path's worth of levels: no allocation there.
-  absl::InlinedVector<Fd, 128> stack_;
+  absl::InlinedVector<Level, 128> stack_;
   absl::InlinedVector<Segment, 2> segments_;
   int follows_left_ = kMaxSymlinkFollows;
   int changes_left_ = kMaxNameChanges;
@@ -161,15 +207,15 @@ bool Walk::NextComponent(Component* c, bool* last) {
 }
 
 // Walks every component but the last, which it leaves in leaf_.
-int Walk::ToLast() {
+Step Walk::ToLast() {
   Component c;
   bool last = false;
   while (NextComponent(&c, &last)) {
     if (last) {
       leaf_ = Leaf{c.name, c.slash_follows};
-      return 0;
+      return ResolveResult::Ok();
     }
-    int r = 0;
+    Step r = ResolveResult::Ok();
     switch (KindOf(c.name)) {
       case ComponentKind::kDot:
         break;
@@ -180,44 +226,89 @@ int Walk::ToLast() {
         r = Descend(c.name);
         break;
     }
-    if (r != 0) return r;
+    if (!r.ok()) return r;
   }
   leaf_ = Leaf{};
-  return 0;
+  return ResolveResult::Ok();
 }
 
-int Walk::Pop() {
+// Pushes a directory the walk entered. The level that leaves the window
+// gives its descriptor up, once its identity is recorded.
+ResolveResult Walk::Push(Fd fd) {
+  stack_.push_back(Level{std::move(fd)});
+  if (ABSL_PREDICT_TRUE(stack_.size() <= kResolveWindow)) {
+    return ResolveResult::Ok();
+  }
+  Level& old = stack_[stack_.size() - 1 - kResolveWindow];
+  // Left the window before, and reopened: its identity is recorded.
+  if (!old.fd.valid()) return ResolveResult::Ok();
+  struct stat st;
+  if (int r = SysFstat(old.fd.get(), &st); r < 0) {
+    return ResolveResult::Errno(-r);
+  }
+  old.dev = st.st_dev;
+  old.ino = st.st_ino;
+  old.fd = Fd();
+  return ResolveResult::Ok();
+}
+
+Step Walk::Pop() {
   // The kernel needs search permission on a directory to look ".." up in it.
-  if (int r = CheckSearch(cur()); r != 0) return r;
+  if (ResolveResult r = CheckSearch(cur()); !r.ok()) return r;
   if (stack_.empty()) {
-    return root_.scope == Scope::kBeneath ? kEscape : 0;
+    return root_.scope == Scope::kBeneath ? ResolveResult::Escape()
+                                          : ResolveResult::Ok();
+  }
+  if (stack_.size() >= 2 && !stack_[stack_.size() - 2].fd.valid()) {
+    if (Step r = ReopenParentOfTop(); !r.ok()) return r;
   }
   stack_.pop_back();
-  return 0;
+  return ResolveResult::Ok();
 }
 
-int Walk::Descend(absl::string_view name) {
+// The level below the top left the window: reopens it through ".." of the
+// top (the kernel's ".." of a directory is its parent now, wherever it was
+// moved) and checks that it is the directory the walk came down through.
+// Anything else means a rename moved the top meanwhile, and going on from
+// there could leave the root: kAncestorMoved, and the resolution starts
+// again.
+Step Walk::ReopenParentOfTop() {
+  if (auto hook = g_reopen_hook.load(std::memory_order_acquire)) {
+    hook(g_reopen_hook_arg.load(std::memory_order_relaxed), stack_.size() - 1);
+  }
+  Level& parent = stack_[stack_.size() - 2];
+  int fd = SysOpenAt(cur(), "..", O_PATH | O_DIRECTORY | O_NOFOLLOW, 0);
+  // ENOENT: the top was removed, so it is no longer below its parent.
+  if (fd == -ENOENT) return Step::AncestorMoved();
+  if (fd < 0) return ResolveResult::Errno(-fd);
+  Fd opened(fd);
+  struct stat st;
+  if (int r = SysFstat(fd, &st); r < 0) return ResolveResult::Errno(-r);
+  if (st.st_dev != parent.dev || st.st_ino != parent.ino) {
+    return Step::AncestorMoved();
+  }
+  parent.fd = std::move(opened);
+  return ResolveResult::Ok();
+}
+
+Step Walk::Descend(absl::string_view name) {
   if (name.size() > kNameMax) return RefuseHere(ENAMETOOLONG);
   memcpy(name_buf_, name.data(), name.size());
   name_buf_[name.size()] = '\0';
   int fd = SysOpenAt(cur(), name_buf_, O_PATH | O_NOFOLLOW | O_DIRECTORY, 0);
-  if (fd >= 0) {
-    stack_.emplace_back(fd);
-    return 0;
-  }
-  if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
+  if (fd >= 0) return Push(Fd(fd));
+  if (fd != -ENOTDIR && fd != -ELOOP) return ResolveResult::Errno(-fd);
   // A symlink, or another non-directory, or so it was at that lookup.
   Fd object;
   struct stat st;
-  int r = FollowName(name_buf_, &object, &st);
-  if (r != kNotALink) return r;
-  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
-  stack_.push_back(std::move(object));
-  return 0;
+  Step r = FollowName(name_buf_, &object, &st);
+  if (r.next() != Step::Next::kNotALink) return r;
+  if (!S_ISDIR(st.st_mode)) return ResolveResult::Errno(ENOTDIR);
+  return Push(std::move(object));
 }
 
 // `name` in the current directory was a symlink (or may have been) to a
-// lookup: continues the walk from its target (0), or, when it is not a
+// lookup: continues the walk from its target (Ok), or, when it is not a
 // symlink now, opens what is there to act on (kNotALink, with `*object`
 // and `*st`).
 //
@@ -226,69 +317,72 @@ int Walk::Descend(absl::string_view name) {
 // ELOOP or ENOTDIR that no state of the tree gives. So when readlinkat finds
 // no symlink, the name is looked up once more with O_PATH|O_NOFOLLOW and
 // the walk acts on that object through its descriptor.
-int Walk::FollowName(const char* name, Fd* object, struct stat* st) {
+Step Walk::FollowName(const char* name, Fd* object, struct stat* st) {
   char target[kPathMax];
   ssize_t n = SysReadLinkAt(cur(), name, target, sizeof(target));
   if (n >= 0) {
-    if (static_cast<size_t>(n) >= sizeof(target)) return ENAMETOOLONG;
+    if (static_cast<size_t>(n) >= sizeof(target)) {
+      return ResolveResult::Errno(ENAMETOOLONG);
+    }
     return PushTarget(absl::string_view(target, static_cast<size_t>(n)), cur());
   }
-  if (n != -EINVAL && n != -ENOENT) return static_cast<int>(-n);
-  if (int r = LookAt(name, object, st); r != 0) return r;
+  if (n != -EINVAL && n != -ENOENT) return ResolveResult::FromSyscall(n);
+  if (ResolveResult r = LookAt(name, object, st); !r.ok()) return r;
   if (S_ISLNK(st->st_mode)) return FollowLink(*object);
-  return kNotALink;
+  return Step::NotALink();
 }
 
 // Looks `name` up in the current directory without following it, and opens
 // what is there (O_PATH) to act on through its descriptor.
-int Walk::LookAt(const char* name, Fd* object, struct stat* st) {
+ResolveResult Walk::LookAt(const char* name, Fd* object, struct stat* st) {
   int fd = SysOpenAt(cur(), name, O_PATH | O_NOFOLLOW, 0);
-  if (fd < 0) return -fd;
+  if (fd < 0) return ResolveResult::Errno(-fd);
   *object = Fd(fd);
-  int r = SysFstat(fd, st);
-  return r < 0 ? -r : 0;
+  return ResolveResult::FromSyscall(SysFstat(fd, st));
 }
 
 // Continues the walk from the target of `link`, a symlink in the current
 // directory opened with O_PATH|O_NOFOLLOW.
-int Walk::FollowLink(const Fd& link) {
+ResolveResult Walk::FollowLink(const Fd& link) {
   char target[kPathMax];
   // readlinkat(2) of "" reads the symlink the descriptor refers to.
   ssize_t n = SysReadLinkAt(link.get(), "", target, sizeof(target));
-  if (n < 0) return static_cast<int>(-n);
-  if (static_cast<size_t>(n) >= sizeof(target)) return ENAMETOOLONG;
+  if (n < 0) return ResolveResult::FromSyscall(n);
+  if (static_cast<size_t>(n) >= sizeof(target)) {
+    return ResolveResult::Errno(ENAMETOOLONG);
+  }
   return PushTarget(absl::string_view(target, static_cast<size_t>(n)), cur());
 }
 
-int Walk::PushTarget(absl::string_view target, int dirfd) {
-  if (follows_left_ == 0) return ELOOP;
+ResolveResult Walk::PushTarget(absl::string_view target, int dirfd) {
+  if (follows_left_ == 0) return ResolveResult::Errno(ELOOP);
   --follows_left_;
-  if (target.empty()) return ENOENT;
+  if (target.empty()) return ResolveResult::Errno(ENOENT);
   // A procfs link to a file, pipe or namespace ("/dev/pts/0",
   // "pipe:[1234]") is a magic link: the kernel would jump to the object, not
   // walk the text. openat2 with RESOLVE_NO_MAGICLINKS says ELOOP.
   if ((IsAbsolute(target) || target.find(':') != absl::string_view::npos) &&
       OnProcfs(dirfd)) {
-    return ELOOP;
+    return ResolveResult::Errno(ELOOP);
   }
   if (IsAbsolute(target)) {
-    if (root_.scope == Scope::kBeneath) return kEscape;
+    if (root_.scope == Scope::kBeneath) return ResolveResult::Escape();
     stack_.clear();
   }
   Segment s;
   s.owned = std::string(target);
   s.is_owned = true;
   segments_.push_back(std::move(s));
-  return 0;
+  return ResolveResult::Ok();
 }
 
 // `err`, for a component of the current directory that the walk refuses
 // without a syscall (a name longer than NAME_MAX, O_CREAT with a trailing
 // slash): the kernel first checks search permission on the directory, as it
 // does before every component, so EACCES comes first.
-int Walk::RefuseHere(int err) {
-  if (int r = CheckSearch(cur()); r != 0) return r;
-  return err;
+ResolveResult Walk::RefuseHere(int err) {
+  if (ResolveResult r = CheckSearch(cur()); !r.ok()) return r;
+  return ResolveResult::Errno(err);
 }
 
 // The leaf's name without its slashes, NUL-terminated; nullptr when too long.
@@ -299,11 +393,11 @@ const char* Walk::LeafName() {
   return name_buf_;
 }
 
-int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
+ResolveResult Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
   int fd = SysOpenAt(cur(), ".", flags, mode);
-  if (fd < 0) return -fd;
+  if (fd < 0) return ResolveResult::Errno(-fd);
   *out = Fd(fd);
-  return 0;
+  return ResolveResult::Ok();
 }
 
 // The directory the walk is at, for a path that names it with no component
@@ -313,36 +407,41 @@ int Walk::OpenSelf(int flags, mode_t mode, Fd* out) {
 // /proc/self/fd: a magic link, but to the very directory the walk holds,
 // not one a path named. O_NOFOLLOW would stop at that link; the path it
 // stands in for has no last component not to follow.
-int Walk::OpenWithoutLookup(int flags, mode_t mode, Fd* out) {
+ResolveResult Walk::OpenWithoutLookup(int flags, mode_t mode, Fd* out) {
   int fd = SysOpenAt(cur(), ".", flags, mode);
   if (fd != -EACCES) {
-    if (fd < 0) return -fd;
+    if (fd < 0) return ResolveResult::Errno(-fd);
     *out = Fd(fd);
-    return 0;
+    return ResolveResult::Ok();
   }
   // Only a real procfs may stand in (ProcFdPath), and what it opened must
   // be the very directory the walk holds; anything else leaves EACCES.
+  const ResolveResult refused = ResolveResult::Errno(EACCES);
   char proc[64];
-  if (!ProcFdPath(cur(), proc)) return EACCES;
+  if (!ProcFdPath(cur(), proc)) return refused;
   struct stat want;
-  if (int r = SysFstatAt(cur(), "", &want, AT_EMPTY_PATH); r < 0) return -r;
+  if (int r = SysFstatAt(cur(), "", &want, AT_EMPTY_PATH); r < 0) {
+    return ResolveResult::Errno(-r);
+  }
   int again = SysOpenAt(AT_FDCWD, proc, flags & ~O_NOFOLLOW, mode);
-  if (again < 0) return again == -ENOENT ? EACCES : -again;
+  if (again < 0) {
+    return again == -ENOENT ? refused : ResolveResult::Errno(-again);
+  }
   Fd reopened(again);
   struct stat got;
-  if (int r = SysFstat(again, &got); r < 0) return -r;
-  if (got.st_dev != want.st_dev || got.st_ino != want.st_ino) return EACCES;
+  if (int r = SysFstat(again, &got); r < 0) return ResolveResult::Errno(-r);
+  if (got.st_dev != want.st_dev || got.st_ino != want.st_ino) return refused;
   *out = std::move(reopened);
-  return 0;
+  return ResolveResult::Ok();
 }
 
-int Walk::Open(int flags, mode_t mode, Fd* out) {
+Step Walk::Open(int flags, mode_t mode, Fd* out) {
   for (;;) {
-    if (int r = ToLast(); r != 0) return r;
+    if (Step r = ToLast(); !r.ok()) return r;
     if (leaf_.name.empty()) return OpenWithoutLookup(flags, mode, out);
     switch (KindOf(leaf_.name)) {
       case ComponentKind::kDotDot:
-        if (int r = Pop(); r != 0) return r;
+        if (Step r = Pop(); !r.ok()) return r;
         return OpenSelf(flags, mode, out);
       case ComponentKind::kDot:
         return OpenSelf(flags, mode, out);
@@ -354,18 +453,18 @@ int Walk::Open(int flags, mode_t mode, Fd* out) {
     if (leaf_.trailing_slash && (flags & O_CREAT)) return RefuseHere(EISDIR);
     const char* name = LeafName();
     if (name == nullptr) return RefuseHere(ENAMETOOLONG);
-    int r;
+    Step r = ResolveResult::Ok();
     do {
       r = OpenLeaf(name, flags, mode, out);
-    } while (r == kRetryStep);
-    if (r != kFollowed) return r;
+    } while (r.next() == Step::Next::kRetryStep);
+    if (r.next() != Step::Next::kFollowed) return r;
   }
 }
 
-// Opens the leaf `name` in the current directory: 0 with `*out` set, an
+// Opens the leaf `name` in the current directory: Ok with `*out` set, an
 // error, kFollowed when it is a symlink to follow (its target is pushed),
 // or kRetryStep when it changed between two lookups.
-int Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
+Step Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
   const bool nofollow = (flags & O_NOFOLLOW) != 0;
   int fd;
   if (leaf_.trailing_slash) {
@@ -376,9 +475,9 @@ int Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
     fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW | O_DIRECTORY, mode);
     if (fd >= 0) {
       *out = Fd(fd);
-      return 0;
+      return ResolveResult::Ok();
     }
-    if (fd != -ENOTDIR && fd != -ELOOP) return -fd;
+    if (fd != -ENOTDIR && fd != -ELOOP) return ResolveResult::Errno(-fd);
   } else {
     fd = SysOpenAt(cur(), name, flags | O_NOFOLLOW, mode);
     if (fd >= 0) {
@@ -386,42 +485,45 @@ int Walk::OpenLeaf(const char* name, int flags, mode_t mode, Fd* out) {
       if ((flags & O_PATH) && !nofollow && !(flags & O_DIRECTORY)) {
         // O_PATH|O_NOFOLLOW opens a symlink itself instead of failing.
         struct stat st;
-        if (int r = SysFstat(fd, &st); r < 0) return -r;
+        if (int r = SysFstat(fd, &st); r < 0) return ResolveResult::Errno(-r);
         if (S_ISLNK(st.st_mode)) {
-          int r = FollowLink(opened);
-          return r == 0 ? kFollowed : r;
+          ResolveResult r = FollowLink(opened);
+          return r.ok() ? Step::Followed() : r;
         }
       }
       *out = std::move(opened);
-      return 0;
+      return ResolveResult::Ok();
     }
-    if (nofollow) return -fd;
+    if (nofollow) return ResolveResult::Errno(-fd);
     // A symlink opened with O_NOFOLLOW is ELOOP, or ENOTDIR if O_DIRECTORY
     // was asked for too.
     bool maybe_link = fd == -ELOOP || (fd == -ENOTDIR && (flags & O_DIRECTORY));
-    if (!maybe_link) return -fd;
+    if (!maybe_link) return ResolveResult::Errno(-fd);
   }
   Fd object;
   struct stat st;
-  if (int r = FollowName(name, &object, &st); r != kNotALink) {
-    return r == 0 ? kFollowed : r;
+  if (Step r = FollowName(name, &object, &st);
+      r.next() != Step::Next::kNotALink) {
+    return r.ok() ? Step::Followed() : r;
   }
   // Not a symlink now. A non-directory is the answer ENOTDIR gave; anything
   // else replaced the symlink since the open: open again.
-  if (fd == -ENOTDIR && !S_ISDIR(st.st_mode)) return ENOTDIR;
-  if (changes_left_ == 0) return EAGAIN;
+  if (fd == -ENOTDIR && !S_ISDIR(st.st_mode)) {
+    return ResolveResult::Errno(ENOTDIR);
+  }
+  if (changes_left_ == 0) return ResolveResult::Errno(EAGAIN);
   --changes_left_;
-  return kRetryStep;
+  return Step::RetryStep();
 }
 
-int Walk::Stat(bool follow, struct stat* st) {
+Step Walk::Stat(bool follow, struct stat* st) {
   for (;;) {
-    if (int r = ToLast(); r != 0) return r;
+    if (Step r = ToLast(); !r.ok()) return r;
     const char* name = ".";
     if (!leaf_.name.empty()) {
       switch (KindOf(leaf_.name)) {
         case ComponentKind::kDotDot:
-          if (int r = Pop(); r != 0) return r;
+          if (Step r = Pop(); !r.ok()) return r;
           break;
         case ComponentKind::kDot:
           break;
@@ -434,36 +536,43 @@ int Walk::Stat(bool follow, struct stat* st) {
     if (leaf_.name.empty()) {
       // No component at all ("/" in InRoot scope): the directory itself,
       // with no lookup, so no search permission needed, as in the kernel.
-      int r = SysFstatAt(cur(), "", st, AT_EMPTY_PATH);
-      return r < 0 ? -r : 0;
+      return ResolveResult::FromSyscall(
+          SysFstatAt(cur(), "", st, AT_EMPTY_PATH));
     }
-    if (int r = StatLeaf(name, follow, st); r != kFollowed) return r;
+    if (Step r = StatLeaf(name, follow, st);
+        r.next() != Step::Next::kFollowed) {
+      return r;
+    }
   }
 }
 
-// Stats the leaf `name` in the current directory: 0, an error, or
+// Stats the leaf `name` in the current directory: Ok, an error, or
 // kFollowed when it is a symlink to follow (its target is pushed).
-int Walk::StatLeaf(const char* name, bool follow, struct stat* st) {
+Step Walk::StatLeaf(const char* name, bool follow, struct stat* st) {
   int r = SysFstatAt(cur(), name, st, AT_SYMLINK_NOFOLLOW);
-  if (r < 0) return -r;
+  if (r < 0) return ResolveResult::Errno(-r);
   if (S_ISLNK(st->st_mode) && (follow || leaf_.trailing_slash)) {
     Fd object;
-    r = FollowName(name, &object, st);
-    if (r != kNotALink) return r == 0 ? kFollowed : r;
+    Step followed = FollowName(name, &object, st);
+    if (followed.next() != Step::Next::kNotALink) {
+      return followed.ok() ? Step::Followed() : followed;
+    }
     // Replaced by a non-symlink since fstatat: that is the answer.
   }
-  if (leaf_.trailing_slash && !S_ISDIR(st->st_mode)) return ENOTDIR;
-  return 0;
+  if (leaf_.trailing_slash && !S_ISDIR(st->st_mode)) {
+    return ResolveResult::Errno(ENOTDIR);
+  }
+  return ResolveResult::Ok();
 }
 
-int Walk::ResolveParent(ParentDir* out) {
-  if (int r = ToLast(); r != 0) return r;
+Step Walk::ResolveParent(ParentDir* out) {
+  if (Step r = ToLast(); !r.ok()) return r;
   if (leaf_.name.empty()) {
     out->last = nullptr;
   } else {
     if (KindOf(leaf_.name) == ComponentKind::kDotDot && stack_.empty() &&
         root_.scope == Scope::kBeneath) {
-      return kEscape;
+      return ResolveResult::Escape();
     }
     // The last component is never followed here, so it comes from the
     // caller's own path, which is NUL-terminated right after its slashes.
@@ -473,26 +582,54 @@ int Walk::ResolveParent(ParentDir* out) {
     out->owned = Fd();
     out->fd = root_.fd;
   } else {
-    out->owned = std::move(stack_.back());
+    out->owned = std::move(stack_.back().fd);
     stack_.pop_back();
     out->fd = out->owned.get();
   }
-  return 0;
+  return ResolveResult::Ok();
 }
 
 }  // namespace
 
-int UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
-                  Fd* out) {
-  return Walk(root, path).Open(flags, mode, out);
+namespace {
+
+// Runs `resolve` (one resolution, from the start of the path) until no
+// ancestor it reopened turned out moved. Only the walk to the last component
+// can find that, before the call acts on anything, so starting again repeats
+// no effect.
+template <typename Resolve>
+ResolveResult Resolved(Resolve resolve) {
+  for (int attempt = 0; attempt <= kMaxAncestorRetries; ++attempt) {
+    Step r = resolve();
+    if (ABSL_PREDICT_TRUE(r.next() != Step::Next::kAncestorMoved)) {
+      // The other outcomes stay within the step that met them.
+      return r.result();
+    }
+  }
+  return ResolveResult::Errno(EAGAIN);
 }
 
-int UserspaceStat(Root root, const char* path, bool follow, struct stat* st) {
-  return Walk(root, path).Stat(follow, st);
+}  // namespace
+
+ResolveResult UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
+                            Fd* out) {
+  return Resolved([&] { return Walk(root, path).Open(flags, mode, out); });
 }
 
-int UserspaceResolveParent(Root root, const char* path, ParentDir* out) {
-  return Walk(root, path).ResolveParent(out);
+ResolveResult UserspaceStat(Root root, const char* path, bool follow,
+                            struct stat* st) {
+  return Resolved([&] { return Walk(root, path).Stat(follow, st); });
+}
+
+ResolveResult UserspaceResolveParent(Root root, const char* path,
+                                     ParentDir* out) {
+  return Resolved([&] { return Walk(root, path).ResolveParent(out); });
+}
+
+void SetAncestorReopenHookForTesting(void (*hook)(void* arg, size_t depth),
+                                     void* arg) {
+  g_reopen_hook_arg.store(arg, std::memory_order_relaxed);
+  g_reopen_hook.store(hook, std::memory_order_release);
 }
 
 }  // namespace internal

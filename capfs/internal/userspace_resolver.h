@@ -26,14 +26,24 @@
 // has the "type:[...]" shape is ELOOP, as openat2 with
 // RESOLVE_NO_MAGICLINKS gives.
 //
-// The walk holds one descriptor per directory level it is below the root,
-// so a path deeper than the process's descriptor limit fails with EMFILE.
+// Only the last kResolveWindow directory levels keep their descriptor, so a
+// path of any depth PATH_MAX allows resolves with few descriptors. A level
+// that leaves the window records its device and inode; a ".." that pops
+// back to it reopens it through ".." of the level above, where the kernel
+// finds the parent that directory has now, and checks that identity. When
+// it differs (the directory was moved: a concurrent rename), the walk never
+// goes on from there, which could be outside the root: the resolution
+// starts again from the root, and after kMaxAncestorRetries such restarts
+// fails with EAGAIN, as openat2 does when renames keep racing its "..".
+// Restarting repeats nothing: only the walk to the last component pops, and
+// nothing is created or opened before it ends.
 //
 // Not part of the API: include capfs/capfs.h instead.
 
 #ifndef CAPFS_INTERNAL_USERSPACE_RESOLVER_H_
 #define CAPFS_INTERNAL_USERSPACE_RESOLVER_H_
 
+#include <stddef.h>
 #include <sys/stat.h>
 
 #include "capfs/fd.h"
@@ -42,14 +52,31 @@
 namespace capfs {
 namespace internal {
 
-int UserspaceOpen(Root root, const char* path, int flags, mode_t mode, Fd* out);
-int UserspaceStat(Root root, const char* path, bool follow, struct stat* st);
-int UserspaceResolveParent(Root root, const char* path, ParentDir* out);
+// How many directory levels below the root keep their descriptor.
+inline constexpr size_t kResolveWindow = 64;
 
-// 0 when the caller may search `dirfd` (look a name up in it), else EACCES
+// How many times one resolution starts again because a level it reopened
+// was not the directory it had left, before it fails with EAGAIN.
+inline constexpr int kMaxAncestorRetries = 16;
+
+ResolveResult UserspaceOpen(Root root, const char* path, int flags, mode_t mode,
+                            Fd* out);
+ResolveResult UserspaceStat(Root root, const char* path, bool follow,
+                            struct stat* st);
+ResolveResult UserspaceResolveParent(Root root, const char* path,
+                                     ParentDir* out);
+
+// For tests: `hook(arg, depth)` runs just before each reopen of a level
+// that left the window, `depth` levels below the root (1: a directory in
+// the root), so that a test can rename directories at that very step;
+// nullptr removes it. Set it while no resolution is running.
+void SetAncestorReopenHookForTesting(void (*hook)(void* arg, size_t depth),
+                                     void* arg);
+
+// Ok when the caller may search `dirfd` (look a name up in it), else EACCES
 // or the error that stops the check: the test the kernel makes on each
 // directory of a walk, the last one included.
-int CheckSearch(int dirfd);
+ResolveResult CheckSearch(int dirfd);
 
 // "/proc/self/fd/N" for `fd` ("/proc/self/cwd" for AT_FDCWD) in `buf`, once
 // /proc is found to be a real procfs: for the calls the kernel has no

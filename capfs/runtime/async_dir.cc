@@ -95,12 +95,13 @@ std::optional<T> Counted(std::optional<T> r) {
 }
 
 // openat2 of `path` (checked, normalized: PrepareOpen) beneath `dir` through
-// `ring`. The kernel's answer as a resolver code (KernelOpenCode; the
+// `ring`. The kernel's answer as a resolver result (KernelOpenResult; the
 // descriptor in `*out`), or nullopt when the task was cancelled (what the
 // call opened, if it ran anyway, is closed).
-Task<std::optional<int>> RingOpen(UringRing* ring, const Dir& dir,
-                                  const char* path, int flags, mode_t mode,
-                                  Fd* out) {
+Task<std::optional<core::ResolveResult>> RingOpen(UringRing* ring,
+                                                  const Dir& dir,
+                                                  const char* path, int flags,
+                                                  mode_t mode, Fd* out) {
   OpenHow how = core::KernelOpenHow(dir, flags, mode);
   // The kernel's inline attempt adds O_NONBLOCK to the open (then drops the
   // flag), so a FIFO would open without waiting for its other end: a plain
@@ -112,7 +113,7 @@ Task<std::optional<int>> RingOpen(UringRing* ring, const Dir& dir,
   });
   switch (co_await call) {
     case UringOp::Outcome::kDone:
-      co_return core::KernelOpenCode(call.result(), out);
+      co_return core::KernelOpenResult(call.result(), out);
     case UringOp::Outcome::kDoneCancelled:
       if (call.result() >= 0) Fd closer(call.result());
       co_return std::nullopt;
@@ -144,18 +145,18 @@ Task<std::optional<absl::StatusOr<Fd>>> RingOpenChecked(
     co_return absl::StatusOr<Fd>(s);
   }
   Fd out;
-  std::optional<int> code =
+  std::optional<core::ResolveResult> result =
       co_await RingOpen(ring, dir, path.c_str(), flags, mode, &out);
-  if (!code.has_value()) {
+  if (!result.has_value()) {
     co_return absl::StatusOr<Fd>(absl::CancelledError(op));
   }
-  if (*code == core::kWouldBlock) {
+  if (result->Is(core::ResolveResult::Kind::kWouldBlock)) {
     Count(g_io_uring_misses);
     co_return std::nullopt;
   }
   Count(g_io_uring);
-  if (*code != 0)
-    co_return absl::StatusOr<Fd>(core::DirCallError(*code, op, path));
+  if (!result->ok())
+    co_return absl::StatusOr<Fd>(core::DirCallError(*result, op, path));
   co_return absl::StatusOr<Fd>(std::move(out));
 }
 

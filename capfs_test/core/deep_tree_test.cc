@@ -144,8 +144,8 @@ class WindowReopenTest : public testing::Test {
 
   // Walks start/ with a window of 2, running `at_bottom` once at "a/b/c/d/e";
   // returns WalkTree's result and the paths visited.
-  int WalkWith(const std::function<void()>& at_bottom,
-               std::vector<std::string>* visited) {
+  internal::ResolveResult WalkWith(const std::function<void()>& at_bottom,
+                                   std::vector<std::string>* visited) {
     Fd start(
         open(temp_.Join("start").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     EXPECT_TRUE(start.valid());
@@ -164,14 +164,14 @@ class WindowReopenTest : public testing::Test {
 
 TEST_F(WindowReopenTest, AncestorMovedOutIsReopenedFromTheStart) {
   std::vector<std::string> visited;
-  int r = WalkWith(
+  internal::ResolveResult r = WalkWith(
       [&] {
         ASSERT_EQ(rename(temp_.Join("start/a/b").c_str(),
                          temp_.Join("outside/b").c_str()),
                   0);
       },
       &visited);
-  EXPECT_EQ(r, 0);
+  EXPECT_TRUE(r.ok());
   for (const std::string& v : visited) {
     EXPECT_EQ(v.find("out_marker"), std::string::npos) << "listed outside";
   }
@@ -179,7 +179,7 @@ TEST_F(WindowReopenTest, AncestorMovedOutIsReopenedFromTheStart) {
 
 TEST_F(WindowReopenTest, AncestorGoneStopsWithEagain) {
   std::vector<std::string> visited;
-  int r = WalkWith(
+  internal::ResolveResult r = WalkWith(
       [&] {
         ASSERT_EQ(rename(temp_.Join("start/a/b").c_str(),
                          temp_.Join("outside/b").c_str()),
@@ -189,7 +189,7 @@ TEST_F(WindowReopenTest, AncestorGoneStopsWithEagain) {
                   0);
       },
       &visited);
-  EXPECT_EQ(r, EAGAIN);
+  EXPECT_TRUE(r.IsErrno(EAGAIN));
   for (const std::string& v : visited) {
     EXPECT_EQ(v.find("out_marker"), std::string::npos) << "listed outside";
   }
