@@ -508,7 +508,9 @@ TEST_P(ServedByThePathsUnderTest, CountersShowThem) {
         }(),
         loop);
     EXPECT_TRUE(r.ok()) << r.status();
-    if (r.ok()) EXPECT_EQ(*r, StatusWords(absl::OkStatus())) << name;
+    if (r.ok()) {
+      EXPECT_EQ(*r, StatusWords(absl::OkStatus())) << name;
+    }
   };
   AsyncFsCounts before = AsyncFsCountsNow();
   run("Stat", "dir/inner");

@@ -363,35 +363,44 @@ TEST_P(FdIoTest, NonblockingModeSetsTheFlag) {
   ASSERT_TRUE(s.ok()) << s;
 }
 
+// With io_uring off (file_io_test has the ring's own cases).
 TEST_P(FdIoTest, RegularFilesAreServedByWorkers) {
   std::string path =
       absl::StrCat(getenv("TEST_TMPDIR") ? getenv("TEST_TMPDIR") : "/tmp",
                    "/fd_io_regular_", getpid());
   std::string back;
-  absl::Status s = RunMain([&]() -> Task<absl::Status> {
-    co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-      int raw =
-          ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-      if (raw < 0) co_return ErrnoError(errno, "open", path);
-      absl::StatusOr<AsyncFd> file =
-          AsyncFd::Adopt(scope, Fd(raw), IoMode::kNonblocking);
-      if (!file.ok()) co_return file.status();
-      EXPECT_FALSE(file->on_loop());
-      if (absl::Status w = co_await WriteAll(*file, "on disk"); !w.ok()) {
-        co_return w;
-      }
-      if (::lseek(file->get(), 0, SEEK_SET) != 0) {
-        co_return ErrnoError(errno, "lseek", path);
-      }
-      absl::StatusOr<std::string> got = co_await ReadToEnd(*file);
-      if (!got.ok()) co_return got.status();
-      back = *std::move(got);
-      co_return absl::OkStatus();
-    });
-  });
+  LoopOptions options = Options();
+  options.fs.io_uring = false;
+  const AsyncFsCounts before = AsyncFsCountsNow();
+  absl::Status s = runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          int raw = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC,
+                           0600);
+          if (raw < 0) co_return ErrnoError(errno, "open", path);
+          absl::StatusOr<AsyncFd> file =
+              AsyncFd::Adopt(scope, Fd(raw), IoMode::kNonblocking);
+          if (!file.ok()) co_return file.status();
+          EXPECT_FALSE(file->on_loop());
+          if (absl::Status w = co_await WriteAll(*file, "on disk"); !w.ok()) {
+            co_return w;
+          }
+          if (::lseek(file->get(), 0, SEEK_SET) != 0) {
+            co_return ErrnoError(errno, "lseek", path);
+          }
+          absl::StatusOr<std::string> got = co_await ReadToEnd(*file);
+          if (!got.ok()) co_return got.status();
+          back = *std::move(got);
+          co_return absl::OkStatus();
+        });
+      }(),
+      options);
+  const AsyncFsCounts after = AsyncFsCountsNow();
   ::unlink(path.c_str());
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(back, "on disk");
+  EXPECT_GT(after.workers, before.workers);
+  EXPECT_EQ(after.io_uring, before.io_uring);
 }
 
 TEST_P(FdIoTest, EventfdsWork) {
@@ -675,6 +684,8 @@ TEST_P(FdIoTest, CloseWithdrawsACallQueuedForAWorker) {
   absl::StatusOr<size_t> wrote = absl::UnknownError("not run");
   LoopOptions options = Options();
   options.worker_options.max_threads = 1;
+  // The workers serve the file (file_io_test has the io_uring path's own).
+  options.fs.io_uring = false;
   absl::Status s = runtime::Run(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
