@@ -186,6 +186,33 @@ Task<std::optional<absl::Status>> RingNameCall(UringRing* ring, const Dir& dir,
   co_return core::AtCallResult(*r, op, path);
 }
 
+// The two-name calls (rename, link): both parents resolved on the loop by
+// `prepare(&target)` (nonblocking), the *at call made by `ring` from
+// `prepare_sqe(sqe, target)`, its status `result(r)`. nullopt: make the
+// blocking call.
+template <typename Prepare, typename PrepareSqe, typename Result>
+Task<std::optional<absl::Status>> RingTwoNameCall(UringRing* ring,
+                                                  absl::string_view op,
+                                                  Prepare prepare,
+                                                  PrepareSqe prepare_sqe,
+                                                  Result result) {
+  core::RenameTarget target;
+  std::optional<absl::Status> prepared = prepare(&target);
+  if (!prepared.has_value()) {
+    Count(g_loop_misses);
+    co_return std::nullopt;
+  }
+  if (!prepared->ok()) {
+    Count(g_on_loop);
+    co_return *prepared;
+  }
+  std::optional<int> r = co_await RingAt(
+      ring, [&](struct io_uring_sqe* sqe) { prepare_sqe(sqe, target); });
+  if (!r.has_value()) co_return absl::CancelledError(op);
+  Count(g_io_uring);
+  co_return result(*r);
+}
+
 }  // namespace
 
 namespace internal {
@@ -352,25 +379,19 @@ Task<absl::Status> Rename(const Dir& dir, std::string from, const Dir& to_dir,
   if (paths.cancelled) co_return absl::CancelledError("rename");
   UringRing* ring = RingFor(paths, dir);
   if (ring != nullptr && core::KernelResolved(to_dir)) {
-    core::RenameTarget target;
-    std::optional<absl::Status> prepared = core::PrepareRename(
-        dir, from, to_dir, to, /*nonblocking=*/true, &target);
-    if (prepared.has_value() && !prepared->ok()) {
-      Count(g_on_loop);
-      co_return *prepared;
+    if (auto r = co_await RingTwoNameCall(
+            ring, "rename",
+            [&](core::RenameTarget* target) {
+              return core::PrepareRename(dir, from, to_dir, to,
+                                         /*nonblocking=*/true, target);
+            },
+            [](struct io_uring_sqe* sqe, const core::RenameTarget& t) {
+              SysUring::PrepRenameat(sqe, t.from_parent.fd, t.from_parent.last,
+                                     t.to_parent.fd, t.to_parent.last);
+            },
+            [&](int r) { return core::RenameCallResult(r, from, to); })) {
+      co_return *r;
     }
-    if (prepared.has_value()) {
-      std::optional<int> r =
-          co_await RingAt(ring, [&](struct io_uring_sqe* sqe) {
-            SysUring::PrepRenameat(sqe, target.from_parent.fd,
-                                   target.from_parent.last, target.to_parent.fd,
-                                   target.to_parent.last);
-          });
-      if (!r.has_value()) co_return absl::CancelledError("rename");
-      Count(g_io_uring);
-      co_return core::RenameCallResult(*r, from, to);
-    }
-    Count(g_loop_misses);
   }
   co_return co_await OnWorkers([&] { return dir.Rename(from, to_dir, to); });
 }
@@ -381,25 +402,19 @@ Task<absl::Status> Link(const Dir& dir, std::string from, const Dir& to_dir,
   if (paths.cancelled) co_return absl::CancelledError("link");
   UringRing* ring = RingFor(paths, dir);
   if (ring != nullptr && core::KernelResolved(to_dir)) {
-    core::RenameTarget target;
-    std::optional<absl::Status> prepared =
-        core::PrepareLinkNonblocking(dir, from, to_dir, to, &target);
-    if (prepared.has_value() && !prepared->ok()) {
-      Count(g_on_loop);
-      co_return *prepared;
+    if (auto r = co_await RingTwoNameCall(
+            ring, "link",
+            [&](core::RenameTarget* target) {
+              return core::PrepareLinkNonblocking(dir, from, to_dir, to,
+                                                  target);
+            },
+            [](struct io_uring_sqe* sqe, const core::RenameTarget& t) {
+              SysUring::PrepLinkat(sqe, t.from_parent.fd, t.from_parent.last,
+                                   t.to_parent.fd, t.to_parent.last);
+            },
+            [&](int r) { return core::LinkCallResult(r, from, to); })) {
+      co_return *r;
     }
-    if (prepared.has_value()) {
-      std::optional<int> r =
-          co_await RingAt(ring, [&](struct io_uring_sqe* sqe) {
-            SysUring::PrepLinkat(sqe, target.from_parent.fd,
-                                 target.from_parent.last, target.to_parent.fd,
-                                 target.to_parent.last);
-          });
-      if (!r.has_value()) co_return absl::CancelledError("link");
-      Count(g_io_uring);
-      co_return core::LinkCallResult(*r, from, to);
-    }
-    Count(g_loop_misses);
   }
   co_return co_await OnWorkers([&] { return dir.Link(from, to_dir, to); });
 }
