@@ -19,6 +19,7 @@
 #include "absl/strings/str_cat.h"
 #include "capfs/capfs.h"
 #include "capfs/internal/userspace_resolver.h"
+#include "capfs_test/testing/fd_limit.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
@@ -26,23 +27,9 @@ namespace capfs {
 namespace {
 
 using capfs_test::CheckOrDie;
+using capfs_test::FdLimit;
 
 constexpr rlim_t kFdLimit = 256;
-
-// Lowers RLIMIT_NOFILE's soft limit for the scope of the object.
-class FdLimit {
- public:
-  explicit FdLimit(rlim_t soft) {
-    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
-    struct rlimit lowered = saved_;
-    lowered.rlim_cur = soft;
-    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
-  }
-  ~FdLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
-
- private:
-  struct rlimit saved_;
-};
 
 // `unit` repeated `n` times.
 std::string Repeat(absl::string_view unit, int n) {

@@ -17,29 +17,17 @@
 #include "absl/strings/str_cat.h"
 #include "capfs/capfs.h"
 #include "capfs/internal/tree_walk.h"
+#include "capfs_test/testing/fd_limit.h"
 #include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
 namespace {
 
+using capfs_test::FdLimit;
+
 constexpr int kDepth = 10000;
 constexpr rlim_t kFdLimit = 256;
-
-// Lowers RLIMIT_NOFILE's soft limit for the scope of the object.
-class FdLimit {
- public:
-  explicit FdLimit(rlim_t soft) {
-    EXPECT_EQ(getrlimit(RLIMIT_NOFILE, &saved_), 0);
-    struct rlimit lowered = saved_;
-    lowered.rlim_cur = soft;
-    EXPECT_EQ(setrlimit(RLIMIT_NOFILE, &lowered), 0);
-  }
-  ~FdLimit() { setrlimit(RLIMIT_NOFILE, &saved_); }
-
- private:
-  struct rlimit saved_;
-};
 
 // Builds d/d/d/... `depth` levels below `top` (through descriptors: the path
 // is far longer than PATH_MAX), with a file "f" at the bottom.
