@@ -77,6 +77,58 @@ TEST(SeedsTest, ResolversAgreeAndNothingEscapes) {
   }
 }
 
+// The outcomes each resolver logged for operation `index` of a run's log.
+std::string OutcomesOf(const std::string& log, int index) {
+  const std::string head = absl::StrCat("\nop #", index, " ");
+  size_t start = log.find(head);
+  if (start == std::string::npos) return "";
+  size_t end = log.find("\nop #", start + head.size());
+  return log.substr(start, end == std::string::npos ? end : end - start);
+}
+
+// The seed that goes deeper than the userspace resolver's window must reach
+// its levels: agreeing on ENOENT everywhere would check nothing.
+TEST(SeedsTest, PastTheWindowReachesWhatItNames) {
+  struct Expected {
+    int op;
+    const char* beneath;  // what both resolvers say, in each scope
+    const char* in_root;
+  };
+  const Expected kExpected[] = {
+      {0, "ok", "ok"},                       // MkdirAll of 200 levels
+      {1, "ok root/a/a", "ok root/a/a"},     // 130 down
+      {2, "ok root/a/a", "ok root/a/a"},     // 130 down, 70 up
+      {3, "ok root/b", "ok root/b"},         // 70 down, 70 up
+      {4, "refused: escape", "ok root "},    // one more up
+      {5, "refused: escape", "errno ENOENT"},
+      {7, "ok root/b", "ok root/b"},         // through a 70-up symlink
+      {10, "refused: escape", "errno ENOENT"},  // a host path
+      {12, "refused: escape", "errno ENOENT"},  // 70 up from level 70
+      {13, "refused: escape", "errno ENOENT"},  // 70 down, 140 up
+      {14, "ok [", "ok ["},                  // walk 70 levels
+      {16, "ok root/b", "ok root/b"},        // down and up a moved chain
+      {19, "ok root/b", "ok root/b"},
+  };
+  int checked = 0;
+  for (const Seed& seed : SeedPrograms()) {
+    if (!absl::StartsWith(seed.name, "past-the-window")) continue;
+    const bool beneath = seed.program.scope == capfs::Scope::kBeneath;
+    std::string log;
+    ASSERT_EQ(Shared().Run(seed.program, &log), "") << seed.name << log;
+    for (const Expected& e : kExpected) {
+      std::string outcomes = OutcomesOf(log, e.op);
+      const char* want = beneath ? e.beneath : e.in_root;
+      EXPECT_TRUE(absl::StrContains(outcomes, absl::StrCat("kernel:    ", want)))
+          << seed.name << " op " << e.op << ":" << outcomes;
+      EXPECT_TRUE(
+          absl::StrContains(outcomes, absl::StrCat("userspace: ", want)))
+          << seed.name << " op " << e.op << ":" << outcomes;
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, 2 * static_cast<int>(std::size(kExpected)));
+}
+
 TEST(CorpusTest, ResolversAgreeAndNothingEscapes) {
   std::vector<std::string> files = CorpusFiles();
   // The seeds alone are 40-odd files: an empty or missing corpus is a

@@ -19,7 +19,9 @@ namespace {
 // The component table. Names of the tree come first and most often; "" makes
 // "a//b"; the host paths make absolute links that point inside by host path,
 // at the sentinel, or at the case directory; the long ones reach NAME_MAX and
-// (two of kDots) PATH_MAX.
+// (two of kDots) PATH_MAX; the deep ones go down 70 or 130 levels of "a" and
+// up 70: deeper than the userspace resolver's window of descriptors, so that
+// a ".." past it reopens an ancestor (MkdirAll makes the levels).
 std::string Repeat(absl::string_view s, int n) {
   std::string out;
   for (int i = 0; i < n; ++i) absl::StrAppend(&out, s);
@@ -52,6 +54,9 @@ const std::vector<Piece>& Components() {
       // 2047 bytes of "./.": two of them joined are 4095 bytes, the longest
       // path the kernel takes.
       {Piece::kText, "." + Repeat("/.", 1023)},
+      {Piece::kText, Repeat("a/", 69) + "a"},
+      {Piece::kText, Repeat("a/", 129) + "a"},
+      {Piece::kText, Repeat("../", 69) + ".."},
   };
   return *table;
 }
@@ -171,13 +176,18 @@ std::string Escape(absl::string_view s) {
       i += run;
       continue;
     }
-    size_t pairs = 0;
-    while (s.substr(i + 2 * pairs, 2) == "/.") ++pairs;
-    if (pairs > 4) {
-      absl::StrAppend(&out, "<", pairs, "x'/.'>");
-      i += 2 * pairs;
-      continue;
+    bool abbreviated = false;
+    for (absl::string_view unit : {"/.", "a/", "../"}) {
+      size_t units = 0;
+      while (s.substr(i + unit.size() * units, unit.size()) == unit) ++units;
+      if (units > 4) {
+        absl::StrAppend(&out, "<", units, "x'", unit, "'>");
+        i += unit.size() * units;
+        abbreviated = true;
+        break;
+      }
     }
+    if (abbreviated) continue;
     unsigned char ch = static_cast<unsigned char>(s[i]);
     if (ch < 0x20 || ch >= 0x7f || ch == '\\' || ch == '"') {
       static const char kHex[] = "0123456789abcdef";
@@ -219,17 +229,25 @@ absl::Status EncodePath(absl::string_view text, std::string* out) {
     h |= 32;
     text.remove_suffix(1);
   }
-  // Components are split at '/', except that the long "./././." entry of the
-  // table (which contains slashes) is taken whole where it appears.
+  // Components are split at '/', except that the entries of the table that
+  // hold slashes (the long "./././." and the deep runs) are taken whole where
+  // they appear, the longest first.
   std::vector<absl::string_view> parts;
-  const std::string& dots = Components().back().text;
   for (size_t pos = 0; !text.empty() && pos <= text.size();) {
     absl::string_view rest = text.substr(pos);
     size_t len = rest.find('/');
-    if (absl::StartsWith(rest, dots) &&
-        (rest.size() == dots.size() || rest[dots.size()] == '/')) {
-      len = dots.size();
+    size_t whole = 0;
+    for (const Piece& c : Components()) {
+      if (c.kind != Piece::kText || c.text.size() <= whole ||
+          !absl::StrContains(c.text, '/')) {
+        continue;
+      }
+      if (absl::StartsWith(rest, c.text) &&
+          (rest.size() == c.text.size() || rest[c.text.size()] == '/')) {
+        whole = c.text.size();
+      }
     }
+    if (whole > 0) len = whole;
     if (len == absl::string_view::npos) len = rest.size();
     parts.push_back(rest.substr(0, len));
     pos += len + 1;

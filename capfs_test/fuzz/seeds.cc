@@ -77,6 +77,17 @@ class Builder {
   Builder& ReadDir(const std::string& path, int slot = 0) {
     return Add(Op(OpKind::kReadDir, path, slot));
   }
+  Builder& MkdirAll(const std::string& path, int slot = 0) {
+    Operation op = Op(OpKind::kMkdirAll, path, slot);
+    op.mode = 0755;
+    return Add(std::move(op));
+  }
+  Builder& RemoveAll(const std::string& path, int slot = 0) {
+    return Add(Op(OpKind::kRemoveAll, path, slot));
+  }
+  Builder& Walk(const std::string& path, int slot = 0) {
+    return Add(Op(OpKind::kWalk, path, slot));
+  }
 
   // The program in both scopes.
   void AddTo(std::vector<Seed>* seeds) const {
@@ -616,6 +627,36 @@ std::vector<Seed> SeedPrograms() {
       .OpenDir("a/b/c/d/e")
       .Stat("g/b/c", 1)
       .Stat("../../../../..", 1)
+      .AddTo(&seeds);
+
+  // Deeper than the userspace resolver's window of 64 descriptors: a ".."
+  // past the window reopens an ancestor and checks it is the one recorded.
+  // The component table has these runs (70 and 130 levels down, 70 up).
+  const std::string down70 = Repeat("a", 70, "/");
+  const std::string down130 = Repeat("a", 130, "/");
+  const std::string up70 = Repeat("..", 70, "/");
+  Builder("past-the-window")
+      .File("b")
+      .MkdirAll(down130 + "/" + down70)
+      .Stat(down130)
+      .Stat(down130 + "/" + up70)
+      .Stat(down70 + "/" + up70 + "/b")
+      .Stat(down70 + "/" + up70 + "/..")
+      .Open(down70 + "/" + up70 + "/../outside/secret", kRead)
+      .Symlink(up70, down70 + "/x")
+      .Stat(down70 + "/x/b")
+      .Open(down70 + "/x/../outside/secret", kRead)
+      .Symlink("@ROOT/" + down70, "y")
+      .Stat("y/" + up70 + "/b")
+      .OpenDir(down70)
+      .Stat(up70 + "/b", 1)
+      .Stat(down70 + "/" + up70 + "/" + up70 + "/b", 1)
+      .Walk(down130)
+      .Rename(down70 + "/a", "c")
+      .Stat("c/" + down70 + "/" + up70 + "/../b")
+      .RemoveAll("c")
+      .RemoveAll("a")
+      .Stat("b")
       .AddTo(&seeds);
 
   return seeds;
