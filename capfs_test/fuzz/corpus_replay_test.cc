@@ -95,19 +95,20 @@ TEST(SeedsTest, PastTheWindowReachesWhatItNames) {
     const char* in_root;
   };
   const Expected kExpected[] = {
-      {0, "ok", "ok"},                       // MkdirAll of 200 levels
-      {1, "ok root/a/a", "ok root/a/a"},     // 130 down
-      {2, "ok root/a/a", "ok root/a/a"},     // 130 down, 70 up
-      {3, "ok root/b", "ok root/b"},         // 70 down, 70 up
-      {4, "refused: escape", "ok root "},    // one more up
+      {0, "ok", "ok"},                     // MkdirAll of 130 levels
+      {1, "ok root/a/a", "ok root/a/a"},   // 130 down
+      {2, "ok root/a/a", "ok root/a/a"},   // 130 down, 70 up
+      {3, "ok root/b", "ok root/b"},       // 70 down, 70 up
+      {4, "refused: escape", "ok root "},  // one more up
       {5, "refused: escape", "errno ENOENT"},
-      {7, "ok root/b", "ok root/b"},         // through a 70-up symlink
+      {7, "ok root/b", "ok root/b"},            // through a 70-up symlink
       {10, "refused: escape", "errno ENOENT"},  // a host path
-      {12, "refused: escape", "errno ENOENT"},  // 70 up from level 70
-      {13, "refused: escape", "errno ENOENT"},  // 70 down, 140 up
-      {14, "ok [", "ok ["},                  // walk 70 levels
-      {16, "ok root/b", "ok root/b"},        // down and up a moved chain
-      {19, "ok root/b", "ok root/b"},
+      {12, "ok", "ok"},  // MkdirAll from level 70 to level 140
+      {13, "refused: escape", "errno ENOENT"},  // 70 up from level 70
+      {14, "refused: escape", "errno ENOENT"},  // 70 down, 140 up
+      {15, "ok [", "ok ["},                     // walk 10 levels
+      {17, "ok root/b", "ok root/b"},  // down and up the moved level 70
+      {20, "ok root/b", "ok root/b"},
   };
   int checked = 0;
   for (const Seed& seed : SeedPrograms()) {
@@ -118,7 +119,8 @@ TEST(SeedsTest, PastTheWindowReachesWhatItNames) {
     for (const Expected& e : kExpected) {
       std::string outcomes = OutcomesOf(log, e.op);
       const char* want = beneath ? e.beneath : e.in_root;
-      EXPECT_TRUE(absl::StrContains(outcomes, absl::StrCat("kernel:    ", want)))
+      EXPECT_TRUE(
+          absl::StrContains(outcomes, absl::StrCat("kernel:    ", want)))
           << seed.name << " op " << e.op << ":" << outcomes;
       EXPECT_TRUE(
           absl::StrContains(outcomes, absl::StrCat("userspace: ", want)))

@@ -91,22 +91,44 @@ std::vector<std::pair<std::string, unsigned char>> ListDir(int dirfd,
 }
 
 // Removes everything in the directory `dirfd` (opened for reading),
-// unlocking directories on the way.
+// unlocking directories on the way. Depth first with one descriptor at a
+// time, going back up through "..": a program can make a tree thousands of
+// levels deep (MkdirAll of deep runs, from a Dir that is deep already), more
+// than the stack or the descriptor limit would take one level at a time.
 void RemoveBelow(int dirfd) {
-  for (const auto& [name, type] : ListDir(dirfd)) {
-    const char* n = name.c_str();
-    if (type == DT_DIR) {
-      CheckOrDie(fchmodat(dirfd, n, 0700, 0) == 0, "chmod " + name);
-      int sub =
-          openat(dirfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  CheckOrDie(cur >= 0, "dup");
+  std::vector<std::string> entered;  // the directories below `dirfd`
+  for (;;) {
+    bool descended = false;
+    for (const auto& [name, type] : ListDir(cur)) {
+      const char* n = name.c_str();
+      if (type != DT_DIR) {
+        CheckOrDie(unlinkat(cur, n, 0) == 0, "unlink " + name);
+        continue;
+      }
+      if (unlinkat(cur, n, AT_REMOVEDIR) == 0) continue;  // it was empty
+      CheckOrDie(fchmodat(cur, n, 0700, 0) == 0, "chmod " + name);
+      int sub = openat(cur, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
       CheckOrDie(sub >= 0, "open " + name);
-      RemoveBelow(sub);
-      close(sub);
-      CheckOrDie(unlinkat(dirfd, n, AT_REMOVEDIR) == 0, "rmdir " + name);
-    } else {
-      CheckOrDie(unlinkat(dirfd, n, 0) == 0, "unlink " + name);
+      close(cur);
+      cur = sub;
+      entered.push_back(name);
+      descended = true;
+      break;
     }
+    if (descended) continue;
+    if (entered.empty()) break;
+    // `cur` is empty now: back up, and remove it.
+    int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    CheckOrDie(up >= 0, "open ..");
+    close(cur);
+    cur = up;
+    CheckOrDie(unlinkat(cur, entered.back().c_str(), AT_REMOVEDIR) == 0,
+               "rmdir " + entered.back());
+    entered.pop_back();
   }
+  close(cur);
 }
 
 std::string Details(mode_t mode, uint64_t size, uint64_t nlink) {
@@ -137,15 +159,45 @@ struct TreeScan {
 };
 
 // Walks the directory `dirfd` (opened for reading), whose path within the
-// case directory is `rel`. Directories that deny listing or search are
-// unlocked for the walk beneath them, then locked again.
+// case directory is `rel`: each directory's entries in sorted order, a
+// directory's own entries right after its line. Directories that deny
+// listing or search are unlocked for the walk beneath them, then locked
+// again. One descriptor at a time, going back up through "..", for the
+// reason RemoveBelow gives.
 void Scan(int dirfd, const std::string& rel, const CaseDirs& case_dirs,
           TreeScan* out) {
-  for (const auto& entry : ListDir(dirfd)) {
-    const std::string& name = entry.first;
-    const std::string path = absl::StrCat(rel, "/", name);
+  struct Level {
+    std::vector<std::pair<std::string, unsigned char>> names;
+    size_t next = 0;
+    std::string rel;      // this directory's path within the case directory
+    std::string name;     // its name in its parent
+    bool locked = false;  // unlocked for the walk: lock again when left
+    mode_t mode = 0;      // its mode, to lock it again
+  };
+  int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  CheckOrDie(cur >= 0, "dup");
+  std::vector<Level> stack;
+  stack.push_back(Level{ListDir(cur), 0, rel, "", false, 0});
+  while (!stack.empty()) {
+    if (stack.back().next == stack.back().names.size()) {
+      Level done = std::move(stack.back());
+      stack.pop_back();
+      if (stack.empty()) break;
+      int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+      CheckOrDie(up >= 0, "open " + done.rel + "/..");
+      close(cur);
+      cur = up;
+      if (done.locked) {
+        CheckOrDie(fchmodat(cur, done.name.c_str(), done.mode & 07777, 0) == 0,
+                   "lock " + done.rel);
+      }
+      continue;
+    }
+    Level& level = stack.back();
+    const std::string name = level.names[level.next++].first;
+    const std::string path = absl::StrCat(level.rel, "/", name);
     struct stat st;
-    if (fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (fstatat(cur, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       absl::StrAppend(&out->listing, path, " <gone>\n");
       continue;
     }
@@ -156,28 +208,26 @@ void Scan(int dirfd, const std::string& rel, const CaseDirs& case_dirs,
     absl::StrAppend(&out->listing, HideCaseDirs(path, case_dirs), " ",
                     Details(st.st_mode, st.st_size, st.st_nlink));
     if (S_ISLNK(st.st_mode)) {
-      char target[PATH_MAX];
-      ssize_t n = readlinkat(dirfd, name.c_str(), target, sizeof(target));
-      std::string t(target, n < 0 ? 0 : static_cast<size_t>(n));
-      absl::StrAppend(&out->listing, " -> ", HideCaseDirs(t, case_dirs));
+      std::string target(PATH_MAX, '\0');
+      ssize_t n = readlinkat(cur, name.c_str(), target.data(), target.size());
+      target.resize(n < 0 ? 0 : static_cast<size_t>(n));
+      absl::StrAppend(&out->listing, " -> ", HideCaseDirs(target, case_dirs));
     }
     absl::StrAppend(&out->listing, "\n");
     if (!S_ISDIR(st.st_mode)) continue;
     const bool locked = (st.st_mode & 0500) != 0500;
     if (locked) {
-      CheckOrDie(fchmodat(dirfd, name.c_str(), st.st_mode | 0700, 0) == 0,
+      CheckOrDie(fchmodat(cur, name.c_str(), st.st_mode | 0700, 0) == 0,
                  "unlock " + path);
     }
-    int sub = openat(dirfd, name.c_str(),
+    int sub = openat(cur, name.c_str(),
                      O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     CheckOrDie(sub >= 0, "open " + path);
-    Scan(sub, path, case_dirs, out);
-    close(sub);
-    if (locked) {
-      CheckOrDie(fchmodat(dirfd, name.c_str(), st.st_mode & 07777, 0) == 0,
-                 "lock " + path);
-    }
+    close(cur);
+    cur = sub;
+    stack.push_back(Level{ListDir(cur), 0, path, name, locked, st.st_mode});
   }
+  close(cur);
 }
 
 int CountOpenFds() {

@@ -61,6 +61,15 @@ const std::vector<Piece>& Components() {
   return *table;
 }
 
+// The table's runs down (70 and 130 levels of "a"). One path takes at most
+// one: a second decodes as "a". MkdirAll makes each prefix of its path in
+// turn, so its cost grows with the square of the levels it makes, and paths
+// of many runs (up to 1,950 levels) made programs that ran for seconds.
+bool IsRunDown(size_t index) {
+  const size_t n = Components().size();
+  return index == n - 3 || index == n - 2;
+}
+
 constexpr uint8_t kRawToken = 0xE0;  // 0xE0 + n: n raw bytes follow
 constexpr size_t kMaxComponents = 15;
 
@@ -147,6 +156,7 @@ PathSpec DecodePath(Reader& r) {
   absl::string_view trail = (h & 128) ? "//" : "/";
   PathSpec spec;
   if (absolute) AppendText(&spec, "/");
+  bool ran_down = false;
   for (size_t i = 0; i < count; ++i) {
     if (i > 0) AppendText(&spec, sep);
     uint8_t t = r.Byte();
@@ -154,7 +164,12 @@ PathSpec DecodePath(Reader& r) {
       AppendText(&spec, r.Bytes(t - kRawToken));
       continue;
     }
-    const Piece& c = Components()[t % Components().size()];
+    size_t index = t % Components().size();
+    if (IsRunDown(index)) {
+      if (ran_down) index = 0;
+      ran_down = true;
+    }
+    const Piece& c = Components()[index];
     if (c.kind == Piece::kText) {
       AppendText(&spec, c.text);
     } else {
@@ -258,8 +273,16 @@ absl::Status EncodePath(absl::string_view text, std::string* out) {
   }
   h |= static_cast<uint8_t>(parts.size());
   out->push_back(static_cast<char>(h));
+  bool ran_down = false;
   for (absl::string_view p : parts) {
     absl::StatusOr<int> i = ComponentIndex(p);
+    if (i.ok() && IsRunDown(static_cast<size_t>(*i))) {
+      if (ran_down) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("more than one run down in \"", text, "\""));
+      }
+      ran_down = true;
+    }
     if (i.ok()) {
       out->push_back(static_cast<char>(*i));
     } else if (p.size() < 0x20) {

@@ -631,13 +631,14 @@ std::vector<Seed> SeedPrograms() {
 
   // Deeper than the userspace resolver's window of 64 descriptors: a ".."
   // past the window reopens an ancestor and checks it is the one recorded.
-  // The component table has these runs (70 and 130 levels down, 70 up).
+  // The component table has these runs (70 and 130 levels down, 70 up; one
+  // run down a path).
   const std::string down70 = Repeat("a", 70, "/");
   const std::string down130 = Repeat("a", 130, "/");
   const std::string up70 = Repeat("..", 70, "/");
   Builder("past-the-window")
       .File("b")
-      .MkdirAll(down130 + "/" + down70)
+      .MkdirAll(down130)
       .Stat(down130)
       .Stat(down130 + "/" + up70)
       .Stat(down70 + "/" + up70 + "/b")
@@ -649,10 +650,11 @@ std::vector<Seed> SeedPrograms() {
       .Symlink("@ROOT/" + down70, "y")
       .Stat("y/" + up70 + "/b")
       .OpenDir(down70)
+      .MkdirAll(down70, 1)
       .Stat(up70 + "/b", 1)
       .Stat(down70 + "/" + up70 + "/" + up70 + "/b", 1)
       .Walk(down130)
-      .Rename(down70 + "/a", "c")
+      .Rename(down70, "c")
       .Stat("c/" + down70 + "/" + up70 + "/../b")
       .RemoveAll("c")
       .RemoveAll("a")
