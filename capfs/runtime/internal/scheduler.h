@@ -14,7 +14,9 @@
 //      waiting on a descriptor gets its turn within that many resumes of
 //      others, and a ping-pong that always empties its run queue makes no
 //      extra call); else until the next timer, a post, or a descriptor
-//      wakes it.
+//      wakes it. When every task waiting on a descriptor waits on the
+//      loop's io_uring, that sleep is in the ring's own io_uring_enter,
+//      which also hands it the turn's calls (uring_ring.h: Wait).
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep in the
@@ -131,6 +133,13 @@ class Scheduler {
   void RunPosted();
   void FireTimers();
   void PollIo(int64_t timeout_ns);
+  // Reads the wakeup eventfd back to zero.
+  void DrainWakeup();
+  // How long the loop may sleep: until the next timer, or -1.
+  int64_t SleepTimeout();
+  // Sleeps in the ring rather than the backend when that is the same wait
+  // (uring_ring.h: Wait); false when it is not, having done nothing.
+  bool SleptInRing();
   void SetUpRing();
 
   RunQueue run_queue_;
