@@ -43,7 +43,7 @@ Scheduler::~Scheduler() {
     c = next;
   }
   backend_->Remove(wakeup_.get());
-  if (ring_ != nullptr) backend_->Remove(ring_->fd());
+  if (ring_watched_) backend_->Remove(ring_->fd());
 }
 
 void Scheduler::SetUpRing() {
@@ -51,11 +51,26 @@ void Scheduler::SetUpRing() {
   if (!fs_options_.io_uring) return;
   std::unique_ptr<UringRing> ring = UringRing::Create(this);
   if (ring == nullptr) return;
+  ring_ = std::move(ring);
+}
+
+bool Scheduler::OnlyRingWaits() const {
+  return ring_ != nullptr && ring_->waits() > 0 &&
+         static_cast<int64_t>(ring_->waits()) == fd_waits_;
+}
+
+void Scheduler::WatchRing() {
   // Readable only: the ring's descriptor is writable whenever its
   // submission queue has room, which says nothing to the loop.
-  if (backend_->Add(ring->fd(), &ring_token_, kReadable) != 0) return;
-  backend_->SetInterest(ring->fd(), kReadable);
-  ring_ = std::move(ring);
+  int r = backend_->Add(ring_->fd(), &ring_token_, kReadable);
+  if (r < 0) {
+    // Sleeping in the backend without it would hang the ring's tasks.
+    fprintf(stderr, "capfs runtime: %s cannot watch the io_uring: %s\n",
+            backend_->name(), strerror(-r));
+    abort();
+  }
+  backend_->SetInterest(ring_->fd(), kReadable);
+  ring_watched_ = true;
 }
 
 void Scheduler::Post(RemoteCompletion* completion) {
@@ -98,6 +113,7 @@ void Scheduler::FireTimers() {
 
 void Scheduler::PollIo(int64_t timeout_ns) {
   resumes_since_poll_ = 0;
+  if (!ring_watched_ && ring_ != nullptr && ring_->waits() > 0) WatchRing();
   events_.clear();
   int r = backend_->Wait(timeout_ns, &events_);
   if (r < 0) {
@@ -137,11 +153,7 @@ int64_t Scheduler::SleepTimeout() {
 bool Scheduler::SleptInRing() {
   // Only the ring's calls wait on descriptors, and there are some: the ring
   // alone can end the sleep, with a post or the next timer.
-  if (ring_ == nullptr || ring_->waits() == 0 ||
-      static_cast<int64_t>(ring_->waits()) != fd_waits_ ||
-      !run_queue_.empty()) {
-    return false;
-  }
+  if (!OnlyRingWaits() || !run_queue_.empty()) return false;
   int64_t timeout_ns = SleepTimeout();
   if (!ring_->CanWait(timeout_ns)) return false;
   resumes_since_poll_ = 0;
@@ -172,7 +184,15 @@ void Scheduler::RunUntil(const bool* done) {
       // Keep descriptor waiters in the rotation while others run, within a
       // bounded number of resumes; with no such waiter there is nothing to
       // ask.
-      if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) PollIo(0);
+      if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) {
+        if (OnlyRingWaits()) {
+          // The ring's completions are in memory: no syscall to look.
+          resumes_since_poll_ = 0;
+          ring_->OnReady();
+        } else {
+          PollIo(0);
+        }
+      }
       continue;
     }
     int64_t timeout_ns = SleepTimeout();

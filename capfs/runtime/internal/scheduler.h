@@ -140,6 +140,14 @@ class Scheduler {
   // Sleeps in the ring rather than the backend when that is the same wait
   // (uring_ring.h: Wait); false when it is not, having done nothing.
   bool SleptInRing();
+  // True when some task waits on a descriptor and every such task waits on
+  // the ring.
+  bool OnlyRingWaits() const;
+  // Has the backend watch the ring's descriptor, from the first time the
+  // loop looks at the backend while ring calls are in flight: a loop that
+  // only ever waits on the ring never registers it, so that its completions
+  // wake nobody but the ring's own waiter.
+  void WatchRing();
   void SetUpRing();
 
   RunQueue run_queue_;
@@ -157,7 +165,8 @@ class Scheduler {
   AsyncFsOptions fs_options_;
   std::unique_ptr<UringRing> ring_;
   bool ring_tried_ = false;
-  char ring_token_;  // the ring's eventfd's backend token
+  bool ring_watched_ = false;  // the backend watches the ring's descriptor
+  char ring_token_;            // its backend token
 
   std::mutex posted_mu_;
   RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_

@@ -3,9 +3,11 @@
 // One ring per loop, set up the first time a task needs it (Scheduler::
 // ring) when io_uring is available (fs_paths.h). The ring's own descriptor,
 // readable while completions wait, is watched by the loop's backend like
-// any descriptor (for reading only), so epoll and poll both wake for
+// any descriptor (for reading only) once the loop has had to look at the
+// backend while ring calls were in flight, so epoll and poll both wake for
 // completions; completions the loop took meanwhile leave nothing behind to
-// read, so they cause no further wakeup.
+// read, so they cause no further wakeup. A loop that only ever waits on the
+// ring never has it watched: its completions then wake no one else.
 //
 // A task awaits a UringCall: the call is queued in user space, and the
 // scheduler hands every queued call to the kernel in one io_uring_enter at
