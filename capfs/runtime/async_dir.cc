@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <coroutine>
 #include <optional>
 #include <utility>
 
@@ -94,33 +95,76 @@ std::optional<T> Counted(std::optional<T> r) {
   return r;
 }
 
-// openat2 of `path` (checked, normalized: PrepareOpen) beneath `dir` through
-// `ring`. The kernel's answer as a resolver result (KernelOpenResult; the
-// descriptor in `*out`), or nullopt when the task was cancelled (what the
-// call opened, if it ran anyway, is closed).
-Task<std::optional<core::ResolveResult>> RingOpen(UringRing* ring,
-                                                  const Dir& dir,
-                                                  const char* path, int flags,
-                                                  mode_t mode, Fd* out) {
-  OpenHow how = core::KernelOpenHow(dir, flags, mode);
-  // The kernel's inline attempt adds O_NONBLOCK to the open (then drops the
-  // flag), so a FIFO would open without waiting for its other end: a plain
-  // open goes straight to the kernel's workers, which open as open(2) does.
-  const bool inline_may_differ = !(flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
-  UringCall call(ring, [&](struct io_uring_sqe* sqe) {
-    SysUring::PrepOpenat2(sqe, dir.fd(), path, &how);
-    if (inline_may_differ) SysUring::ForceAsync(sqe);
-  });
-  switch (co_await call) {
-    case UringOp::Outcome::kDone:
-      co_return core::KernelOpenResult(call.result(), out);
-    case UringOp::Outcome::kDoneCancelled:
-      if (call.result() >= 0) Fd closer(call.result());
-      co_return std::nullopt;
-    default:
-      co_return std::nullopt;
+// openat2 of `path` beneath `dir` for `op` through `ring`, awaited in the
+// calling task's own frame (it is no coroutine of its own, so the call costs
+// no task of its own): Dir::OpenAt's checks first (PrepareOpen; a refusal
+// is the result, before any syscall, as the Dir call does), then the
+// submission with the Dir's open_how, so that confinement is the kernel's,
+// exactly as in the sync kernel resolver. co_await gives the descriptor, an
+// error, kCancelled as a status (what the call opened, if it ran anyway, is
+// closed), or nullopt: make the blocking call (counted as an io_uring miss).
+class RingOpenCall final : public UringOp {
+ public:
+  // `path` must stay put until the call is done.
+  RingOpenCall(UringRing* ring, const Dir& dir, absl::string_view op,
+               const std::string& path, int flags, mode_t mode)
+      : ring_(ring), op_(op), path_(path) {
+    checked_ = core::PrepareOpen(dir, op, path, &flags, &mode);
+    if (!checked_.ok()) return;
+    how_ = core::KernelOpenHow(dir, flags, mode);
+    dir_fd_ = dir.fd();
+    // The kernel's inline attempt adds O_NONBLOCK to the open (then drops
+    // the flag), so a FIFO would open without waiting for its other end: a
+    // plain open goes straight to the kernel's workers, which open as
+    // open(2) does.
+    force_async_ = !(flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
   }
-}
+
+  bool await_ready() noexcept { return !checked_.ok(); }
+  template <internal::RuntimePromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return Start(ring_, self.promise().fiber(), self);
+  }
+  std::optional<absl::StatusOr<Fd>> await_resume() {
+    if (!checked_.ok()) {
+      Count(g_on_loop);  // refused before any syscall, as the Dir call does
+      return absl::StatusOr<Fd>(std::move(checked_));
+    }
+    switch (outcome()) {
+      case UringOp::Outcome::kDone:
+        break;
+      case UringOp::Outcome::kDoneCancelled:
+        if (result() >= 0) Fd closer(result());
+        return absl::StatusOr<Fd>(absl::CancelledError(op_));
+      default:
+        return absl::StatusOr<Fd>(absl::CancelledError(op_));
+    }
+    Fd out;
+    core::ResolveResult r = core::KernelOpenResult(result(), &out);
+    if (r.Is(core::ResolveResult::Kind::kWouldBlock)) {
+      Count(g_io_uring_misses);
+      return std::nullopt;
+    }
+    Count(g_io_uring);
+    if (!r.ok()) return absl::StatusOr<Fd>(core::DirCallError(r, op_, path_));
+    return absl::StatusOr<Fd>(std::move(out));
+  }
+
+ private:
+  void Prepare(struct io_uring_sqe* sqe) override {
+    // The checks found no NUL in the path: its own buffer is the C string.
+    SysUring::PrepOpenat2(sqe, dir_fd_, path_.c_str(), &how_);
+    if (force_async_) SysUring::ForceAsync(sqe);
+  }
+
+  UringRing* ring_;
+  absl::string_view op_;
+  const std::string& path_;
+  absl::Status checked_;
+  OpenHow how_ = {};
+  int dir_fd_ = -1;
+  bool force_async_ = false;
+};
 
 // A name-acting *at call through `ring`: its return value (0 or -errno), or
 // nullopt when the task was cancelled.
@@ -130,34 +174,6 @@ Task<std::optional<int>> RingAt(UringRing* ring, Prepare prepare) {
   UringOp::Outcome outcome = co_await call;
   if (outcome != UringOp::Outcome::kDone) co_return std::nullopt;
   co_return call.result();
-}
-
-// Opens `path` beneath `dir` for `op` with O_PATH-style `flags` through the
-// ring: the descriptor, an error, or nullopt (make the blocking call:
-// counted as an io_uring miss). kCancelled as a status.
-Task<std::optional<absl::StatusOr<Fd>>> RingOpenChecked(
-    UringRing* ring, const Dir& dir, absl::string_view op,
-    const std::string& path, int flags, mode_t mode) {
-  // The checks found no NUL in `path`: its own buffer is the C string.
-  if (absl::Status s = core::PrepareOpen(dir, op, path, &flags, &mode);
-      !s.ok()) {
-    Count(g_on_loop);  // refused before any syscall, as the Dir call does
-    co_return absl::StatusOr<Fd>(s);
-  }
-  Fd out;
-  std::optional<core::ResolveResult> result =
-      co_await RingOpen(ring, dir, path.c_str(), flags, mode, &out);
-  if (!result.has_value()) {
-    co_return absl::StatusOr<Fd>(absl::CancelledError(op));
-  }
-  if (result->Is(core::ResolveResult::Kind::kWouldBlock)) {
-    Count(g_io_uring_misses);
-    co_return std::nullopt;
-  }
-  Count(g_io_uring);
-  if (!result->ok())
-    co_return absl::StatusOr<Fd>(core::DirCallError(*result, op, path));
-  co_return absl::StatusOr<Fd>(std::move(out));
 }
 
 // The name-acting calls: the parent resolved on the loop (nonblocking), the
@@ -258,7 +274,7 @@ Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
   }
   if (UringRing* ring = RingFor(paths, dir)) {
     if (auto r =
-            co_await RingOpenChecked(ring, dir, "openat", path, flags, mode)) {
+            co_await RingOpenCall(ring, dir, "openat", path, flags, mode)) {
       co_return *std::move(r);
     }
   }
@@ -272,8 +288,8 @@ Task<absl::StatusOr<Dir>> OpenDir(const Dir& dir, std::string path) {
     if (auto r = Counted(core::TryOpenDir(dir, path))) co_return *std::move(r);
   }
   if (UringRing* ring = RingFor(paths, dir)) {
-    if (auto r = co_await RingOpenChecked(ring, dir, "opendir", path,
-                                          O_PATH | O_DIRECTORY, 0)) {
+    if (auto r = co_await RingOpenCall(ring, dir, "opendir", path,
+                                       O_PATH | O_DIRECTORY, 0)) {
       if (!r->ok()) co_return r->status();
       co_return core::ChildDir(dir, **std::move(r));
     }
@@ -300,8 +316,8 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
   UringRing* ring = RingFor(paths, dir);
   if (ring != nullptr &&
       core::FilesystemClassOf(dir) != core::kFilesystemOther) {
-    if (auto r = co_await RingOpenChecked(
-            ring, dir, op, path, O_PATH | (follow ? 0 : O_NOFOLLOW), 0)) {
+    if (auto r = co_await RingOpenCall(ring, dir, op, path,
+                                       O_PATH | (follow ? 0 : O_NOFOLLOW), 0)) {
       if (!r->ok()) co_return r->status();
       struct stat st;
       if (int e = core::SysFstat((*r)->get(), &st); e < 0) {

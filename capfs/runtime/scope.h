@@ -53,6 +53,7 @@
 #include "absl/status/status.h"
 #include "capfs/runtime/internal/fd_state.h"
 #include "capfs/runtime/internal/fiber.h"
+#include "capfs/runtime/internal/frame_allocator.h"
 #include "capfs/runtime/internal/intrusive_list.h"
 #include "capfs/runtime/internal/scheduler.h"
 #include "capfs/runtime/task.h"
@@ -71,6 +72,13 @@ class ChildFiber : public TaskFiber<absl::Status> {
  public:
   ChildFiber(Scope* scope, Task<absl::Status> task);
   void OnRootDone() noexcept override;
+
+  // A child comes and goes with its task, as often as frames do: from the
+  // same per-thread cache (frame_allocator.h), not malloc.
+  static void* operator new(size_t size) { return AllocateFrame(size); }
+  static void operator delete(void* child, size_t size) noexcept {
+    FreeFrame(child, size);
+  }
 
  private:
   Scope* scope_;

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <liburing.h>
+#include <poll.h>
 
 #include <algorithm>
 
@@ -29,10 +30,11 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring->ring_.get());
   if (probe == nullptr) return -EOPNOTSUPP;
   bool supported = true;
-  for (int op : {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
-                 IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_LINKAT,
-                 IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV,
-                 IORING_OP_WRITEV, IORING_OP_CLOSE, IORING_OP_ASYNC_CANCEL}) {
+  for (int op :
+       {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
+        IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_LINKAT,
+        IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV, IORING_OP_WRITEV,
+        IORING_OP_CLOSE, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD}) {
     supported = supported && io_uring_opcode_supported(probe, op);
   }
   io_uring_free_probe(probe);
@@ -43,12 +45,10 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
 
 unsigned SysUring::cq_entries() const { return ring_->cq.ring_entries; }
 
-int SysUring::RegisterEventfd(int fd) {
-  int r;
-  do {
-    r = io_uring_register_eventfd(ring_.get(), fd);
-  } while (r == -EINTR);
-  return r;
+int SysUring::fd() const { return ring_->ring_fd; }
+
+bool SysUring::waits_with_timeout() const {
+  return (ring_->features & IORING_FEAT_EXT_ARG) != 0;
 }
 
 struct io_uring_sqe* SysUring::GetSqe() {
@@ -61,6 +61,27 @@ int SysUring::Submit() {
     r = io_uring_submit(ring_.get());
   } while (r == -EINTR);
   return r;
+}
+
+int SysUring::SubmitAndWait(int64_t timeout_ns) {
+  int r;
+  if (timeout_ns < 0) {
+    r = io_uring_submit_and_wait(ring_.get(), 1);
+  } else {
+    // With IORING_FEAT_EXT_ARG the timeout is the enter's own argument (no
+    // submission slot is taken for it).
+    struct __kernel_timespec ts;
+    ts.tv_sec = timeout_ns / 1000000000;
+    ts.tv_nsec = timeout_ns % 1000000000;
+    struct io_uring_cqe* cqe = nullptr;
+    r = io_uring_submit_and_wait_timeout(ring_.get(), &cqe, 1, &ts, nullptr);
+  }
+  if (r == -ETIME || r == -EINTR) return 0;
+  return r < 0 ? r : 0;
+}
+
+unsigned SysUring::unsubmitted() const {
+  return io_uring_sq_ready(ring_.get());
 }
 
 bool SysUring::PeekOne(uint64_t* user_data, int* res) {
@@ -142,6 +163,10 @@ void SysUring::PrepReadv(struct io_uring_sqe* sqe, int fd,
 void SysUring::PrepWritev(struct io_uring_sqe* sqe, int fd,
                           const struct iovec* iov, unsigned count) {
   io_uring_prep_writev(sqe, fd, iov, count, kCurrentPosition);
+}
+
+void SysUring::PrepPollIn(struct io_uring_sqe* sqe, int fd) {
+  io_uring_prep_poll_add(sqe, fd, POLLIN);
 }
 
 void SysUring::PrepClose(struct io_uring_sqe* sqe, int fd) {

@@ -1,9 +1,10 @@
 // io_uring(7) through liburing: a ring, its submissions and its completions.
 //
 // The runtime keeps one ring per loop (capfs/runtime/internal/uring_ring.h);
-// this is the part that talks to the kernel. Preparing a submission only
-// writes memory; Submit and the registrations are the syscalls. The ring's
-// descriptor is close-on-exec (the kernel makes it so).
+// this is the part that talks to the kernel. Preparing a submission and
+// taking completions only touch memory; Submit and SubmitAndWait are the
+// syscalls. The ring's descriptor is close-on-exec (the kernel makes it so)
+// and readable (poll(2), epoll(7)) while completions wait to be taken.
 //
 // Not part of the API.
 
@@ -38,16 +39,24 @@ class SysUring {
   ~SysUring();
 
   unsigned cq_entries() const;
-
-  // io_uring_register_eventfd: `fd` is signalled whenever a completion is
-  // posted. 0 or -errno.
-  int RegisterEventfd(int fd);
+  // The ring's descriptor, for poll(2) and epoll(7).
+  int fd() const;
+  // True when SubmitAndWait can be given a timeout (IORING_FEAT_EXT_ARG,
+  // Linux 5.11).
+  bool waits_with_timeout() const;
 
   // A free submission slot, or nullptr when the submission queue is full
   // (Submit first).
   struct io_uring_sqe* GetSqe();
   // Hands every prepared submission to the kernel: the count, or -errno.
   int Submit();
+  // Hands every prepared submission to the kernel and, in the same
+  // io_uring_enter, waits until a completion is posted or `timeout_ns`
+  // passes (-1: no limit; else only when waits_with_timeout()). A signal
+  // ends the wait early, as a timeout does. 0, or -errno for anything else.
+  int SubmitAndWait(int64_t timeout_ns);
+  // Prepared submissions the kernel has not taken yet.
+  unsigned unsubmitted() const;
 
   // Calls `fn(user_data, res)` for every completion posted now and consumes
   // them; returns how many there were.
@@ -90,6 +99,9 @@ class SysUring {
                         const struct iovec* iov, unsigned count);
   static void PrepWritev(struct io_uring_sqe* sqe, int fd,
                          const struct iovec* iov, unsigned count);
+  // A one-shot poll(2) of `fd` for POLLIN (IORING_OP_POLL_ADD): completes
+  // when `fd` is readable.
+  static void PrepPollIn(struct io_uring_sqe* sqe, int fd);
   // close(2) of `fd` (IORING_OP_CLOSE).
   static void PrepClose(struct io_uring_sqe* sqe, int fd);
   // Cancels the submission tagged `target` (IORING_OP_ASYNC_CANCEL).

@@ -8,8 +8,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -385,6 +387,117 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
     EXPECT_TRUE(absl::IsCancelled(s)) << s;
     EXPECT_TRUE(absl::IsCancelled(opened.status())) << opened.status();
   }
+}
+
+// Opens the FIFO at `fifo` for writing once a reader waits in the kernel
+// (ENXIO until then): bounded retries. The descriptor, or -1.
+int OpenFifoWriter(const std::string& fifo) {
+  for (int i = 0; i < 2000; ++i) {
+    int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    usleep(1000);
+  }
+  return -1;
+}
+
+// A loop whose only descriptor wait is a call in the ring sleeps in the
+// ring's own io_uring_enter: a worker job that ends meanwhile (a post from
+// another thread) must still wake it. The open in the kernel waits for a
+// writer, which the task opens only after the job's result came back; the
+// watchdog opens one should the post not wake the loop.
+TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
+  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  const std::string fifo = absl::StrCat(path_, "/fifo");
+  testing::Watchdog watchdog(absl::Seconds(20), [&] {
+    int fd = OpenFifoWriter(fifo);
+    if (fd >= 0) close(fd);
+  });
+  absl::StatusOr<Fd> opened;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          internal::Fiber* fiber = nullptr;
+          scope.Spawn([&]() -> Task<absl::Status> {
+            fiber = co_await internal::CurrentFiber();
+            opened = co_await OpenAt(dir(), "fifo", O_RDONLY);
+            co_return absl::OkStatus();
+          });
+          if (absl::Status y =
+                  co_await testing::YieldUntilWaitingIn<internal::UringOp>(
+                      &fiber);
+              !y.ok()) {
+            co_return y;
+          }
+          absl::StatusOr<int> job =
+              co_await RunBlocking([] { return absl::StatusOr<int>(7); });
+          EXPECT_EQ(job.value_or(0), 7);
+          Fd writer(OpenFifoWriter(fifo));
+          EXPECT_TRUE(writer.valid());
+          co_return co_await scope.Join();
+        });
+      }(),
+      Options());
+  watchdog.Disarm();
+  EXPECT_FALSE(watchdog.fired()) << "the post did not wake the loop";
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(opened.ok()) << opened.status();
+}
+
+// A loop that also waits on another descriptor sleeps in its backend
+// (epoll or poll): a completion posted to the ring meanwhile must wake it
+// there. One task's open waits in the kernel for a writer, which a thread
+// opens; that task then writes to a pipe another task waits to read. The
+// watchdog writes to the pipe should the completion not wake the loop.
+TEST_P(AsyncDirRingTest, ACompletionWakesALoopWaitingOnADescriptor) {
+  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  const std::string fifo = absl::StrCat(path_, "/fifo");
+  std::atomic<int> rescue_fd{-1};
+  testing::Watchdog watchdog(absl::Seconds(20), [&] {
+    int fd = rescue_fd.load();
+    if (fd >= 0) (void)!write(fd, "w", 1);
+  });
+  std::thread writer;
+  Fd writer_end;
+  absl::StatusOr<Fd> opened;
+  absl::StatusOr<size_t> read;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          absl::StatusOr<PipeEnds> pipe = Pipe(scope);
+          if (!pipe.ok()) co_return pipe.status();
+          rescue_fd.store(pipe->write.get());
+          internal::Fiber* opener = nullptr;
+          scope.Spawn([&]() -> Task<absl::Status> {
+            opener = co_await internal::CurrentFiber();
+            opened = co_await OpenAt(dir(), "fifo", O_RDONLY);
+            co_return co_await WriteAll(pipe->write, "x");
+          });
+          scope.Spawn([&]() -> Task<absl::Status> {
+            char c;
+            read = co_await Read(pipe->read, absl::MakeSpan(&c, 1));
+            co_return absl::OkStatus();
+          });
+          if (absl::Status y =
+                  co_await testing::YieldUntilWaitingIn<internal::UringOp>(
+                      &opener);
+              !y.ok()) {
+            co_return y;
+          }
+          writer = std::thread([&] { writer_end = Fd(OpenFifoWriter(fifo)); });
+          absl::Status joined = co_await scope.Join();
+          rescue_fd.store(-1);  // the scope closes the pipe
+          co_return joined;
+        });
+      }(),
+      Options());
+  if (writer.joinable()) writer.join();
+  watchdog.Disarm();
+  EXPECT_FALSE(watchdog.fired()) << "the completion did not wake the loop";
+  EXPECT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(writer_end.valid());
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(*read, 1u);
 }
 
 // A call that completed before the cancellation came, but whose task has

@@ -2,9 +2,10 @@
 //
 // One interface, two implementations, chosen per loop (LoopOptions::backend):
 //
-//   epoll  Each descriptor is added once, for both directions, edge-triggered,
-//          and removed before it is closed. A wait costs the same whatever the
-//          number of descriptors watched; interest changes cost nothing.
+//   epoll  Each descriptor is added once, for the directions it may be waited
+//          on, edge-triggered, and removed before it is closed. A wait costs
+//          the same whatever the number of descriptors watched; interest
+//          changes cost nothing.
 //   poll   poll(2) over exactly the descriptors some task waits on, as in
 //          Eio's POSIX scheduler. Interest changes are array updates with no
 //          syscall; a wait costs time in proportion to the number of waits.
@@ -50,12 +51,13 @@ class Backend {
 
   virtual const char* name() const = 0;
 
-  // Starts watching `fd`; its events carry `token`. Returns 0, or -errno:
-  // -EPERM when `fd` cannot be polled at all (a regular file, a directory).
-  virtual int Add(int fd, void* token) = 0;
+  // Starts watching `fd` for `directions` (kReadable, kWritable or both);
+  // its events carry `token`. Returns 0, or -errno: -EPERM when `fd` cannot
+  // be polled at all (a regular file, a directory).
+  virtual int Add(int fd, void* token, uint32_t directions) = 0;
 
-  // The directions (kReadable | kWritable, or 0) that some task now waits on
-  // for `fd`, which was added.
+  // The directions (among those it was added for, or 0) that some task now
+  // waits on for `fd`, which was added.
   virtual void SetInterest(int fd, uint32_t interest) = 0;
 
   // Stops watching `fd`, which was added. Call before closing it.

@@ -1,6 +1,7 @@
 // The epoll(7) backend: every descriptor is added once, edge-triggered, for
-// both directions, so waiting and re-waiting cost no epoll_ctl at all and a
-// wait's cost does not grow with the number of idle descriptors.
+// the directions it may be waited on (both, for a task's descriptor), so
+// waiting and re-waiting cost no epoll_ctl at all and a wait's cost does not
+// grow with the number of idle descriptors.
 
 #include <errno.h>
 #include <sys/epoll.h>
@@ -26,9 +27,11 @@ class EpollBackend final : public Backend {
 
   const char* name() const override { return "epoll"; }
 
-  int Add(int fd, void* token) override {
+  int Add(int fd, void* token, uint32_t directions) override {
     struct epoll_event event = {};
-    event.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    event.events = EPOLLET;
+    if (directions & kReadable) event.events |= EPOLLIN | EPOLLRDHUP;
+    if (directions & kWritable) event.events |= EPOLLOUT;
     event.data.ptr = token;
     int r = SysEpollCtl(epoll_.get(), EPOLL_CTL_ADD, fd, &event);
     if (r == 0) ++watched_;

@@ -108,7 +108,8 @@ absl::StatusOr<FdState*> FdState::Create(
   FdState* state = new FdState(scheduler, std::move(fd), io, short_drains,
                                socket, capped_writes);
   if (io != FdIo::kWorker) {
-    int r = scheduler->backend().Add(state->fd_.get(), state);
+    int r = scheduler->backend().Add(state->fd_.get(), state,
+                                     kReadable | kWritable);
     if (r == -EPERM) {
       // Not pollable after all (epoll refuses files that are always ready):
       // serve it from the workers.

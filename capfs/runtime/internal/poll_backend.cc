@@ -19,7 +19,8 @@ class PollBackend final : public Backend {
  public:
   const char* name() const override { return "poll"; }
 
-  int Add(int fd, void* token) override {
+  // The directions come with SetInterest.
+  int Add(int fd, void* token, uint32_t) override {
     if (static_cast<size_t>(fd) >= by_fd_.size()) {
       by_fd_.resize(static_cast<size_t>(fd) + 1);
     }

@@ -22,7 +22,7 @@ absl::StatusOr<std::unique_ptr<Scheduler>> Scheduler::Create(
   if (fd < 0) return ErrnoError(-fd, "eventfd", "");
   std::unique_ptr<Scheduler> scheduler(
       new Scheduler(std::move(backend), workers, Fd(fd)));
-  int r = scheduler->backend_->Add(fd, &scheduler->wakeup_token_);
+  int r = scheduler->backend_->Add(fd, &scheduler->wakeup_token_, kReadable);
   if (r < 0) return ErrnoError(-r, "watch eventfd", "");
   scheduler->backend_->SetInterest(fd, kReadable);
   return scheduler;
@@ -43,7 +43,7 @@ Scheduler::~Scheduler() {
     c = next;
   }
   backend_->Remove(wakeup_.get());
-  if (ring_ != nullptr) backend_->Remove(ring_->eventfd());
+  if (ring_watched_) backend_->Remove(ring_->fd());
 }
 
 void Scheduler::SetUpRing() {
@@ -51,9 +51,26 @@ void Scheduler::SetUpRing() {
   if (!fs_options_.io_uring) return;
   std::unique_ptr<UringRing> ring = UringRing::Create(this);
   if (ring == nullptr) return;
-  if (backend_->Add(ring->eventfd(), &ring_token_) != 0) return;
-  backend_->SetInterest(ring->eventfd(), kReadable);
   ring_ = std::move(ring);
+}
+
+bool Scheduler::OnlyRingWaits() const {
+  return ring_ != nullptr && ring_->waits() > 0 &&
+         static_cast<int64_t>(ring_->waits()) == fd_waits_;
+}
+
+void Scheduler::WatchRing() {
+  // Readable only: the ring's descriptor is writable whenever its
+  // submission queue has room, which says nothing to the loop.
+  int r = backend_->Add(ring_->fd(), &ring_token_, kReadable);
+  if (r < 0) {
+    // Sleeping in the backend without it would hang the ring's tasks.
+    fprintf(stderr, "capfs runtime: %s cannot watch the io_uring: %s\n",
+            backend_->name(), strerror(-r));
+    abort();
+  }
+  backend_->SetInterest(ring_->fd(), kReadable);
+  ring_watched_ = true;
 }
 
 void Scheduler::Post(RemoteCompletion* completion) {
@@ -96,6 +113,7 @@ void Scheduler::FireTimers() {
 
 void Scheduler::PollIo(int64_t timeout_ns) {
   resumes_since_poll_ = 0;
+  if (!ring_watched_ && ring_ != nullptr && ring_->waits() > 0) WatchRing();
   events_.clear();
   int r = backend_->Wait(timeout_ns, &events_);
   if (r < 0) {
@@ -107,8 +125,7 @@ void Scheduler::PollIo(int64_t timeout_ns) {
   }
   for (const ReadyEvent& event : events_) {
     if (event.token == &wakeup_token_) {
-      uint64_t count;
-      ::capfs::internal::SysRead(wakeup_.get(), &count, sizeof(count));
+      DrainWakeup();
       continue;
     }
     if (event.token == &ring_token_) {
@@ -119,6 +136,39 @@ void Scheduler::PollIo(int64_t timeout_ns) {
   }
 }
 
+void Scheduler::DrainWakeup() {
+  uint64_t count;
+  ::capfs::internal::SysRead(wakeup_.get(), &count, sizeof(count));
+}
+
+int64_t Scheduler::SleepTimeout() {
+  int64_t timeout_ns = -1;
+  if (!timers_.empty()) {
+    timeout_ns = timers_.next_deadline() - MonotonicNowNs();
+    if (timeout_ns < 0) timeout_ns = 0;
+  }
+  return timeout_ns;
+}
+
+bool Scheduler::SleptInRing() {
+  // Only the ring's calls wait on descriptors, and there are some: the ring
+  // alone can end the sleep, with a post or the next timer.
+  if (!OnlyRingWaits() || !run_queue_.empty()) return false;
+  int64_t timeout_ns = SleepTimeout();
+  if (!ring_->CanWait(timeout_ns)) return false;
+  resumes_since_poll_ = 0;
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (posted_.load(std::memory_order_seq_cst)) timeout_ns = 0;
+  // Calls queued on the ring this turn go to the kernel with the wait.
+  if (timeout_ns == 0) {
+    ring_->Flush();
+  } else if (ring_->Wait(timeout_ns, wakeup_.get())) {
+    DrainWakeup();
+  }
+  sleeping_.store(false, std::memory_order_relaxed);
+  return true;
+}
+
 void Scheduler::RunUntil(const bool* done) {
   while (!*done) {
     size_t batch = run_queue_.size();
@@ -126,6 +176,7 @@ void Scheduler::RunUntil(const bool* done) {
     for (; batch > 0; --batch) run_queue_.Pop().resume();
     if (posted_.load(std::memory_order_acquire)) RunPosted();
     if (!timers_.empty()) FireTimers();
+    if (!*done && SleptInRing()) continue;
     // Calls queued on the ring this turn go to the kernel together.
     if (ring_ != nullptr && ring_->has_work()) ring_->Flush();
     if (*done) break;
@@ -133,14 +184,18 @@ void Scheduler::RunUntil(const bool* done) {
       // Keep descriptor waiters in the rotation while others run, within a
       // bounded number of resumes; with no such waiter there is nothing to
       // ask.
-      if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) PollIo(0);
+      if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) {
+        if (OnlyRingWaits()) {
+          // The ring's completions are in memory: no syscall to look.
+          resumes_since_poll_ = 0;
+          ring_->OnReady();
+        } else {
+          PollIo(0);
+        }
+      }
       continue;
     }
-    int64_t timeout_ns = -1;
-    if (!timers_.empty()) {
-      timeout_ns = timers_.next_deadline() - MonotonicNowNs();
-      if (timeout_ns < 0) timeout_ns = 0;
-    }
+    int64_t timeout_ns = SleepTimeout();
     sleeping_.store(true, std::memory_order_seq_cst);
     if (posted_.load(std::memory_order_seq_cst)) timeout_ns = 0;
     PollIo(timeout_ns);

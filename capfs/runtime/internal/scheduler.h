@@ -14,7 +14,9 @@
 //      waiting on a descriptor gets its turn within that many resumes of
 //      others, and a ping-pong that always empties its run queue makes no
 //      extra call); else until the next timer, a post, or a descriptor
-//      wakes it.
+//      wakes it. When every task waiting on a descriptor waits on the
+//      loop's io_uring, that sleep is in the ring's own io_uring_enter,
+//      which also hands it the turn's calls (uring_ring.h: Wait).
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep in the
@@ -131,6 +133,21 @@ class Scheduler {
   void RunPosted();
   void FireTimers();
   void PollIo(int64_t timeout_ns);
+  // Reads the wakeup eventfd back to zero.
+  void DrainWakeup();
+  // How long the loop may sleep: until the next timer, or -1.
+  int64_t SleepTimeout();
+  // Sleeps in the ring rather than the backend when that is the same wait
+  // (uring_ring.h: Wait); false when it is not, having done nothing.
+  bool SleptInRing();
+  // True when some task waits on a descriptor and every such task waits on
+  // the ring.
+  bool OnlyRingWaits() const;
+  // Has the backend watch the ring's descriptor, from the first time the
+  // loop looks at the backend while ring calls are in flight: a loop that
+  // only ever waits on the ring never registers it, so that its completions
+  // wake nobody but the ring's own waiter.
+  void WatchRing();
   void SetUpRing();
 
   RunQueue run_queue_;
@@ -148,7 +165,8 @@ class Scheduler {
   AsyncFsOptions fs_options_;
   std::unique_ptr<UringRing> ring_;
   bool ring_tried_ = false;
-  char ring_token_;  // the ring's eventfd's backend token
+  bool ring_watched_ = false;  // the backend watches the ring's descriptor
+  char ring_token_;            // its backend token
 
   std::mutex posted_mu_;
   RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_

@@ -9,8 +9,6 @@
 
 #include "capfs/runtime/fs_paths.h"
 #include "capfs/runtime/internal/scheduler.h"
-#include "capfs/sys/fs.h"
-#include "capfs/sys/io.h"
 
 namespace capfs {
 namespace runtime {
@@ -24,6 +22,8 @@ constexpr unsigned kCqEntries = 4096;
 // The tag of cancellation requests and closes, whose completions say
 // nothing a task waits for.
 constexpr uint64_t kUntrackedTag = 0;
+// The tag of the poll of the loop's wakeup eventfd (no UringOp is at 1).
+constexpr uint64_t kWakeupTag = 1;
 // Descriptors CloseLater keeps open at most, waiting for the turn's end.
 constexpr unsigned kMaxPendingCloses = 64;
 
@@ -91,25 +91,18 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler) {
   if (!IoUringAvailable()) return nullptr;
   std::unique_ptr<SysUring> ring;
   if (SysUring::Create(kSqEntries, kCqEntries, &ring) != 0) return nullptr;
-  int efd = SysEventfd();
-  if (efd < 0) return nullptr;
-  Fd eventfd(efd);
-  if (ring->RegisterEventfd(eventfd.get()) != 0) return nullptr;
-  return std::unique_ptr<UringRing>(
-      new UringRing(scheduler, std::move(ring), std::move(eventfd)));
+  return std::unique_ptr<UringRing>(new UringRing(scheduler, std::move(ring)));
 }
 
-UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring,
-                     Fd eventfd)
+UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring)
     : scheduler_(scheduler),
       ring_(std::move(ring)),
-      eventfd_(std::move(eventfd)),
       max_in_flight_(ring_->cq_entries() / 2) {}
 
 UringRing::~UringRing() {
   // Every task has finished, so nothing of theirs is queued or in flight;
-  // tearing the ring down ends what cancellation requests remain. Closes
-  // still prepared are handed over first (they run inline).
+  // tearing the ring down ends what cancellation requests and wakeup poll
+  // remain. Closes still prepared are handed over first (they run inline).
   while (queue_.PopFront() != nullptr) {
   }
   if (unsubmitted_ > 0) ring_->Submit();
@@ -125,12 +118,14 @@ void UringRing::CloseLater(Fd fd) {
 
 void UringRing::Queue(UringOp* op) {
   queue_.PushBack(op);
+  ++waits_;
   scheduler_->AddFdWaits(1);  // keeps the loop looking at completions
 }
 
 void UringRing::Cancel(UringOp* op) {
   if (!op->submitted_) {
     queue_.Remove(op);
+    --waits_;
     scheduler_->AddFdWaits(-1);
     return;
   }
@@ -160,7 +155,7 @@ struct io_uring_sqe* UringRing::NextSqe() {
   return sqe;
 }
 
-void UringRing::Flush() {
+void UringRing::PrepareQueued() {
   while (in_flight_ < max_in_flight_) {
     UringOp* op = queue_.PopFront();
     if (op == nullptr) break;
@@ -171,8 +166,41 @@ void UringRing::Flush() {
     ++in_flight_;
     ++unsubmitted_;
   }
+}
+
+void UringRing::Flush() {
+  PrepareQueued();
   if (unsubmitted_ > 0) Enter();
   Reap();
+}
+
+bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
+  PrepareQueued();
+  if (!wakeup_polled_) {
+    // A post from another thread writes the eventfd: this poll's completion
+    // then ends the wait. It stays in flight until that happens.
+    struct io_uring_sqe* sqe = NextSqe();
+    SysUring::PrepPollIn(sqe, wakeup_fd);
+    SysUring::SetUserData(sqe, kWakeupTag);
+    ++unsubmitted_;
+    wakeup_polled_ = true;
+  }
+  wakeup_seen_ = false;
+  int r = ring_->SubmitAndWait(timeout_ns);
+  if (r < 0 && r != -EAGAIN && r != -EBUSY) {
+    fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n", strerror(-r));
+    abort();
+  }
+  CountUnsubmitted();
+  Reap();
+  // Completions freed room in flight for queued calls.
+  if (!queue_.empty()) Flush();
+  return wakeup_seen_;
+}
+
+void UringRing::CountUnsubmitted() {
+  unsubmitted_ = ring_->unsubmitted();
+  if (unsubmitted_ == 0) pending_closes_ = 0;
 }
 
 void UringRing::Enter() {
@@ -183,15 +211,10 @@ void UringRing::Enter() {
     fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n", strerror(-r));
     abort();
   }
-  if (r >= 0) {
-    unsubmitted_ = 0;
-    pending_closes_ = 0;
-  }
+  if (r >= 0) CountUnsubmitted();
 }
 
 void UringRing::OnReady() {
-  uint64_t count;
-  ::capfs::internal::SysRead(eventfd_.get(), &count, sizeof(count));
   Reap();
   // Completions freed room in flight for queued calls.
   if (!queue_.empty()) Flush();
@@ -200,7 +223,13 @@ void UringRing::OnReady() {
 void UringRing::Reap() {
   ring_->Reap([&](uint64_t user_data, int res) {
     if (user_data == kUntrackedTag) return;
+    if (user_data == kWakeupTag) {
+      wakeup_polled_ = false;
+      wakeup_seen_ = true;
+      return;
+    }
     --in_flight_;
+    --waits_;
     scheduler_->AddFdWaits(-1);
     reinterpret_cast<UringOp*>(static_cast<uintptr_t>(user_data))->Finish(res);
   });

@@ -1,17 +1,26 @@
 // UringRing: a loop's io_uring, and the submissions tasks await on it.
 //
 // One ring per loop, set up the first time a task needs it (Scheduler::
-// ring) when io_uring is available (fs_paths.h). Its completion eventfd
-// (io_uring_register_eventfd) is watched by the loop's backend like any
-// descriptor, so epoll and poll both wake for completions.
+// ring) when io_uring is available (fs_paths.h). The ring's own descriptor,
+// readable while completions wait, is watched by the loop's backend like
+// any descriptor (for reading only) once the loop has had to look at the
+// backend while ring calls were in flight, so epoll and poll both wake for
+// completions; completions the loop took meanwhile leave nothing behind to
+// read, so they cause no further wakeup. A loop that only ever waits on the
+// ring never has it watched: its completions then wake no one else.
 //
 // A task awaits a UringCall: the call is queued in user space, and the
 // scheduler hands every queued call to the kernel in one io_uring_enter at
 // the end of the loop's turn (Flush), so a thousand calls started in one
 // turn cost one syscall. Completions the kernel posted inline during that
-// submission are taken at once; the rest when the eventfd wakes the loop.
-// At most half the completion queue's size is in flight; more calls wait in
-// the queue.
+// submission are taken at once; the rest when the loop next looks. When the
+// loop has nothing to run and every task waiting on a descriptor waits on
+// the ring, it submits and sleeps in that same io_uring_enter (Wait), as a
+// program using liburing by hand does, rather than submit, sleep in the
+// backend and be woken through it: a post from another thread still wakes
+// it (the loop's wakeup eventfd is polled by the ring), and so does the
+// next timer (the enter's timeout). At most half the completion queue's
+// size is in flight; more calls wait in the queue.
 //
 // Cancellation: a call still queued is withdrawn and never reaches the
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
@@ -114,16 +123,30 @@ class UringRing final : public ::capfs::internal::FdCloser {
   UringRing& operator=(const UringRing&) = delete;
   ~UringRing();
 
-  // The completion eventfd, for the backend.
-  int eventfd() const { return eventfd_.get(); }
+  // The ring's descriptor, for the backend (readable while completions
+  // wait).
+  int fd() const { return ring_->fd(); }
 
   // True when calls wait to be handed to the kernel.
   bool has_work() const { return !queue_.empty() || unsubmitted_ > 0; }
+  // Calls queued or in flight: each is one of the scheduler's fd waits.
+  unsigned waits() const { return waits_; }
+  // True when Wait may be given `timeout_ns` (-1: no limit).
+  bool CanWait(int64_t timeout_ns) const {
+    return timeout_ns < 0 || ring_->waits_with_timeout();
+  }
 
   // Hands the queued calls to the kernel, then takes the completions
   // already posted.
   void Flush();
-  // The eventfd was reported readable: takes the posted completions.
+  // Hands the queued calls to the kernel and, in the same syscall, sleeps
+  // until a completion is posted, `wakeup_fd` (the loop's wakeup eventfd)
+  // becomes readable, or `timeout_ns` passes (CanWait); then takes the
+  // completions. True when `wakeup_fd` was seen readable (the caller drains
+  // it).
+  bool Wait(int64_t timeout_ns, int wakeup_fd);
+  // The ring's descriptor was reported readable: takes the posted
+  // completions.
   void OnReady();
 
   // Closes `fd` with the turn's submissions (FdCloser).
@@ -135,20 +158,27 @@ class UringRing final : public ::capfs::internal::FdCloser {
 
  private:
   UringRing(Scheduler* scheduler,
-            std::unique_ptr<::capfs::internal::SysUring> ring, Fd eventfd);
+            std::unique_ptr<::capfs::internal::SysUring> ring);
   struct io_uring_sqe* NextSqe();
+  // Prepares a submission for each queued call, as long as there is room in
+  // flight.
+  void PrepareQueued();
   // Hands every prepared submission to the kernel.
   void Enter();
   void Reap();
+  // After a submission that may have stopped short: what is left.
+  void CountUnsubmitted();
 
   Scheduler* scheduler_;
   std::unique_ptr<::capfs::internal::SysUring> ring_;
-  Fd eventfd_;
   IntrusiveList<UringOp, UringQueueTag> queue_;  // not handed over yet
+  unsigned waits_ = 0;                           // calls queued or in flight
   unsigned in_flight_ = 0;
   unsigned max_in_flight_;
   unsigned unsubmitted_ = 0;     // prepared submissions not yet entered
   unsigned pending_closes_ = 0;  // CloseLater's among them
+  bool wakeup_polled_ = false;   // a poll of the wakeup eventfd in flight
+  bool wakeup_seen_ = false;     // that poll completed since Wait began
 };
 
 }  // namespace internal
