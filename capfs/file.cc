@@ -6,8 +6,7 @@
 
 #include <string>
 
-#include "absl/base/optimization.h"
-#include "absl/time/time.h"
+#include "capfs/internal/file_stat.h"
 #include "capfs/status.h"
 #include "capfs/sys/fs.h"
 
@@ -31,58 +30,14 @@ absl::Status Done(int r, absl::string_view op) {
   return absl::OkStatus();
 }
 
-// absl::TimeFromTimespec, inline for the timestamps a stat gives: it is an
-// out-of-line call, three of them per FileStat, and Stat's cost is mostly the
-// syscall's (a measurable share on a one-component Stat). Timestamps within
-// about 290 years of 1970 are whole nanoseconds since the epoch; the rest
-// take absl's general conversion.
-absl::Time TimeOf(const struct timespec& ts) {
-  constexpr int64_t kNanosPerSecond = 1000 * 1000 * 1000;
-  constexpr int64_t kMaxSeconds = INT64_MAX / kNanosPerSecond - 1;
-  if (ABSL_PREDICT_TRUE(ts.tv_sec > -kMaxSeconds && ts.tv_sec < kMaxSeconds &&
-                        ts.tv_nsec >= 0 && ts.tv_nsec < kNanosPerSecond)) {
-    return absl::FromUnixNanos(ts.tv_sec * kNanosPerSecond + ts.tv_nsec);
-  }
-  return absl::TimeFromTimespec(ts);
-}
-
 }  // namespace
 
 FileKind FileKindFromMode(mode_t mode) {
-  switch (mode & S_IFMT) {
-    case S_IFREG:
-      return FileKind::kRegular;
-    case S_IFDIR:
-      return FileKind::kDirectory;
-    case S_IFLNK:
-      return FileKind::kSymlink;
-    case S_IFBLK:
-      return FileKind::kBlockDevice;
-    case S_IFCHR:
-      return FileKind::kCharDevice;
-    case S_IFIFO:
-      return FileKind::kFifo;
-    case S_IFSOCK:
-      return FileKind::kSocket;
-    default:
-      return FileKind::kUnknown;
-  }
+  return internal::FileKindOfMode(mode);
 }
 
 FileStat FileStatFromStat(const struct stat& st) {
-  FileStat s;
-  s.kind = FileKindFromMode(st.st_mode);
-  s.size = static_cast<uint64_t>(st.st_size);
-  s.perm = st.st_mode & 07777;
-  s.ino = st.st_ino;
-  s.dev = st.st_dev;
-  s.nlink = st.st_nlink;
-  s.uid = st.st_uid;
-  s.gid = st.st_gid;
-  s.atime = TimeOf(st.st_atim);
-  s.mtime = TimeOf(st.st_mtim);
-  s.ctime = TimeOf(st.st_ctim);
-  return s;
+  return internal::FileStatOf(st);
 }
 
 absl::StatusOr<size_t> Read(const Fd& fd, absl::Span<char> buf) {

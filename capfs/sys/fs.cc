@@ -95,10 +95,6 @@ ssize_t SysReadLinkAt(int dirfd, const char* path, char* buf, size_t size) {
   return RetryEintr([&] { return ::readlinkat(dirfd, path, buf, size); });
 }
 
-int SysFstatAt(int dirfd, const char* path, struct stat* st, int flags) {
-  return RetryEintr([&] { return ::fstatat(dirfd, path, st, flags); });
-}
-
 int SysFstat(int fd, struct stat* st) {
   return RetryEintr([&] { return ::fstat(fd, st); });
 }
