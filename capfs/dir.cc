@@ -962,6 +962,18 @@ absl::Status Dir::MkdirAll(absl::string_view path, mode_t mode) const {
   constexpr absl::string_view kOp = "mkdir";
   if (absl::Status s = CheckInput(*this, kOp, path); !s.ok()) return s;
   if (absl::Status s = CheckWritable(*this, kOp, path); !s.ok()) return s;
+  // One name that is already a directory (the common case: making sure it
+  // exists): one fstatat says so, where mkdir first takes a second syscall
+  // and builds an EEXIST status. Looking before making is what Go's
+  // os.MkdirAll does too. Anything else (missing, a symlink, not a
+  // directory, an error) takes the path below, which decides as before.
+  if (char name[kNameMax + 1]; CopyPlainName(path, name)) {
+    struct stat st;
+    if (internal::SysFstatAt(fd(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISDIR(st.st_mode)) {
+      return absl::OkStatus();
+    }
+  }
   // EEXIST is OK when what is there is a directory (followed, confined: an
   // escaping symlink is refused as everywhere).
   auto settle = [&](absl::Status s) -> absl::Status {
