@@ -176,43 +176,18 @@ Task<std::optional<int>> RingAt(UringRing* ring, Prepare prepare) {
   co_return call.result();
 }
 
-// The name-acting calls: the parent resolved on the loop (nonblocking), the
-// *at call by `ring`. nullopt: make the blocking call.
-template <typename MakePrepare>
-Task<std::optional<absl::Status>> RingNameCall(UringRing* ring, const Dir& dir,
-                                               absl::string_view op,
-                                               absl::string_view path,
-                                               int root_errno,
-                                               MakePrepare make_prepare) {
-  core::AtTarget target;
-  std::optional<absl::Status> prepared =
-      core::PrepareAt(dir, op, path, root_errno, /*nonblocking=*/true, &target);
-  if (!prepared.has_value()) {
-    Count(g_loop_misses);
-    co_return std::nullopt;
-  }
-  if (!prepared->ok()) {
-    Count(g_on_loop);
-    co_return *prepared;
-  }
-  std::optional<int> r =
-      co_await RingAt(ring, make_prepare(target.parent.fd, target.parent.last));
-  if (!r.has_value()) co_return absl::CancelledError(op);
-  Count(g_io_uring);
-  co_return core::AtCallResult(*r, op, path);
-}
-
-// The two-name calls (rename, link): both parents resolved on the loop by
-// `prepare(&target)` (nonblocking), the *at call made by `ring` from
-// `prepare_sqe(sqe, target)`, its status `result(r)`. nullopt: make the
-// blocking call.
-template <typename Prepare, typename PrepareSqe, typename Result>
-Task<std::optional<absl::Status>> RingTwoNameCall(UringRing* ring,
-                                                  absl::string_view op,
-                                                  Prepare prepare,
-                                                  PrepareSqe prepare_sqe,
-                                                  Result result) {
-  core::RenameTarget target;
+// A call whose names are resolved on the loop and whose *at call the ring
+// makes: `prepare(&target)` resolves them (nonblocking; nullopt: it would
+// block), the ring's submission is `prepare_sqe(sqe, target)`, its status
+// `result(r)`. nullopt: make the blocking call.
+template <typename Target, typename Prepare, typename PrepareSqe,
+          typename Result>
+Task<std::optional<absl::Status>> RingPreparedCall(UringRing* ring,
+                                                   absl::string_view op,
+                                                   Prepare prepare,
+                                                   PrepareSqe prepare_sqe,
+                                                   Result result) {
+  Target target;
   std::optional<absl::Status> prepared = prepare(&target);
   if (!prepared.has_value()) {
     Count(g_loop_misses);
@@ -227,6 +202,29 @@ Task<std::optional<absl::Status>> RingTwoNameCall(UringRing* ring,
   if (!r.has_value()) co_return absl::CancelledError(op);
   Count(g_io_uring);
   co_return result(*r);
+}
+
+// The name-acting calls: the parent resolved on the loop (nonblocking), the
+// *at call by `ring` as `make_prepare(parent_fd, name)` prepares it.
+// nullopt: make the blocking call. `dir`, `path` and what `make_prepare`
+// refers to must outlive the awaited task.
+template <typename MakePrepare>
+Task<std::optional<absl::Status>> RingNameCall(UringRing* ring, const Dir& dir,
+                                               absl::string_view op,
+                                               absl::string_view path,
+                                               int root_errno,
+                                               MakePrepare make_prepare) {
+  return RingPreparedCall<core::AtTarget>(
+      ring, op,
+      [dir = &dir, op, path, root_errno](core::AtTarget* target) {
+        return core::PrepareAt(*dir, op, path, root_errno,
+                               /*nonblocking=*/true, target);
+      },
+      [make_prepare = std::move(make_prepare)](struct io_uring_sqe* sqe,
+                                               const core::AtTarget& t) {
+        make_prepare(t.parent.fd, t.parent.last)(sqe);
+      },
+      [op, path](int r) { return core::AtCallResult(r, op, path); });
 }
 
 }  // namespace
@@ -395,7 +393,7 @@ Task<absl::Status> Rename(const Dir& dir, std::string from, const Dir& to_dir,
   if (paths.cancelled) co_return absl::CancelledError("rename");
   UringRing* ring = RingFor(paths, dir);
   if (ring != nullptr && core::KernelResolved(to_dir)) {
-    if (auto r = co_await RingTwoNameCall(
+    if (auto r = co_await RingPreparedCall<core::RenameTarget>(
             ring, "rename",
             [&](core::RenameTarget* target) {
               return core::PrepareRename(dir, from, to_dir, to,
@@ -418,7 +416,7 @@ Task<absl::Status> Link(const Dir& dir, std::string from, const Dir& to_dir,
   if (paths.cancelled) co_return absl::CancelledError("link");
   UringRing* ring = RingFor(paths, dir);
   if (ring != nullptr && core::KernelResolved(to_dir)) {
-    if (auto r = co_await RingTwoNameCall(
+    if (auto r = co_await RingPreparedCall<core::RenameTarget>(
             ring, "link",
             [&](core::RenameTarget* target) {
               return core::PrepareLinkNonblocking(dir, from, to_dir, to,
