@@ -90,47 +90,6 @@ std::vector<std::pair<std::string, unsigned char>> ListDir(int dirfd,
   return names;
 }
 
-// Removes everything in the directory `dirfd` (opened for reading),
-// unlocking directories on the way. Depth first with one descriptor at a
-// time, going back up through "..": a program can make a tree thousands of
-// levels deep (MkdirAll of deep runs, from a Dir that is deep already), more
-// than the stack or the descriptor limit would take one level at a time.
-void RemoveBelow(int dirfd) {
-  int cur = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-  CheckOrDie(cur >= 0, "dup");
-  std::vector<std::string> entered;  // the directories below `dirfd`
-  for (;;) {
-    bool descended = false;
-    for (const auto& [name, type] : ListDir(cur)) {
-      const char* n = name.c_str();
-      if (type != DT_DIR) {
-        CheckOrDie(unlinkat(cur, n, 0) == 0, "unlink " + name);
-        continue;
-      }
-      if (unlinkat(cur, n, AT_REMOVEDIR) == 0) continue;  // it was empty
-      CheckOrDie(fchmodat(cur, n, 0700, 0) == 0, "chmod " + name);
-      int sub = openat(cur, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-      CheckOrDie(sub >= 0, "open " + name);
-      close(cur);
-      cur = sub;
-      entered.push_back(name);
-      descended = true;
-      break;
-    }
-    if (descended) continue;
-    if (entered.empty()) break;
-    // `cur` is empty now: back up, and remove it.
-    int up = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    CheckOrDie(up >= 0, "open ..");
-    close(cur);
-    cur = up;
-    CheckOrDie(unlinkat(cur, entered.back().c_str(), AT_REMOVEDIR) == 0,
-               "rmdir " + entered.back());
-    entered.pop_back();
-  }
-  close(cur);
-}
-
 std::string Details(mode_t mode, uint64_t size, uint64_t nlink) {
   return absl::StrFormat("%s %04o size=%d links=%d", KindName(mode),
                          mode & 07777, size, nlink);
@@ -162,8 +121,10 @@ struct TreeScan {
 // case directory is `rel`: each directory's entries in sorted order, a
 // directory's own entries right after its line. Directories that deny
 // listing or search are unlocked for the walk beneath them, then locked
-// again. One descriptor at a time, going back up through "..", for the
-// reason RemoveBelow gives.
+// again. One descriptor at a time, going back up through "..": a program
+// can make a tree thousands of levels deep (MkdirAll of deep runs, from a
+// Dir that is deep already), more than the stack or the descriptor limit
+// would take one level at a time.
 void Scan(int dirfd, const std::string& rel, const CaseDirs& case_dirs,
           TreeScan* out) {
   struct Level {
@@ -842,11 +803,12 @@ std::string Differential::Run(const Program& prog, std::string* log) {
     t.root = t.case_dir + "/root";
     t.resolver_name = kTwinResolverNames[i];
     t.sentinel_inodes = &sentinels_[i]->inodes();
+    // What an earlier program left, whatever its depth and modes; root/
+    // itself back to 0755 (a Chmod of "." changes it).
+    capfs_test::RemoveContents(t.root);
     int root_fd = open(t.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     CheckOrDie(root_fd >= 0, "open " + t.root);
-    RemoveBelow(root_fd);
-    // A Chmod of "." in an earlier program changed root/ itself.
-    CheckOrDie(fchmod(root_fd, 0755) == 0, "chmod " + t.root);
+    CheckOrDie(ListDir(root_fd).empty(), "not emptied: " + t.root);
     BuildTree(prog, root_fd, t.case_dir);
     close(root_fd);
     t.Rescan();
