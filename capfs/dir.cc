@@ -330,6 +330,63 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<FileStat> StatCall(
   return StatPathBlocking(dir, op, path, follow);
 }
 
+// True when `dir` can take a call that changes what a plain name names with
+// no check or walk beyond CopyPlainName's: confined, holding a directory,
+// not read-only.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool WritableConfined(const Dir& dir) {
+  return dir.confined() && dir.fd() != -1 && !dir.options().read_only;
+}
+
+ABSL_ATTRIBUTE_NOINLINE absl::Status NameCallError(int err,
+                                                   absl::string_view op,
+                                                   absl::string_view path) {
+  return ErrnoError(err, op, path);
+}
+
+ABSL_ATTRIBUTE_NOINLINE absl::Status TwoNameCallError(int err,
+                                                      absl::string_view op,
+                                                      absl::string_view from,
+                                                      absl::string_view to) {
+  return ErrnoError(err, op, absl::StrCat(from, " -> ", to));
+}
+
+// The name-acting calls (mkdir, unlink, rmdir, lchown) and the two-name
+// calls (rename, link) on plain names, as StatCall does for Stat: a name
+// that CopyPlainName accepts, in a Dir that WritableConfined accepts, is
+// what the checks and the parent resolution would hand the *at call
+// anyway (the Dir's descriptor and the name, confined because the name is
+// no walk and the call does not follow it), so the call runs on the copy
+// with nothing else on the way. `slow` is the general path, taken for
+// anything else; it makes the same checks in the same order.
+template <typename At, typename Slow>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status PlainNameCall(
+    const Dir& dir, absl::string_view op, absl::string_view path, At at,
+    Slow slow) {
+  char name[kNameMax + 1];
+  if (ABSL_PREDICT_TRUE(WritableConfined(dir) && CopyPlainName(path, name))) {
+    const int r = at(dir.fd(), name);
+    if (ABSL_PREDICT_FALSE(r < 0)) return NameCallError(-r, op, path);
+    return absl::OkStatus();
+  }
+  return slow();
+}
+
+template <typename Call, typename Slow>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::Status PlainTwoNameCall(
+    const Dir& from_dir, absl::string_view op, absl::string_view from,
+    const Dir& to_dir, absl::string_view to, Call call, Slow slow) {
+  char from_name[kNameMax + 1];
+  char to_name[kNameMax + 1];
+  if (ABSL_PREDICT_TRUE(
+          WritableConfined(from_dir) && WritableConfined(to_dir) &&
+          CopyPlainName(from, from_name) && CopyPlainName(to, to_name))) {
+    const int r = call(from_dir.fd(), from_name, to_dir.fd(), to_name);
+    if (ABSL_PREDICT_FALSE(r < 0)) return TwoNameCallError(-r, op, from, to);
+    return absl::OkStatus();
+  }
+  return slow();
+}
+
 // Finds the directory holding the last component of `path` beneath `dir`.
 ResolveResult ParentResolved(const Dir& dir, CPath& path, ParentDir* parent,
                              Mode mode = Mode::kBlocking) {
@@ -569,6 +626,82 @@ absl::Status TwoPathCall(const Dir& self, absl::string_view kOp,
   return absl::OkStatus();
 }
 
+// The calls of Mkdir, Unlink, Rmdir, Rename and Link past their plain-name
+// fast paths (PlainNameCall, PlainTwoNameCall): out of line, so that the
+// fast paths stay short.
+ABSL_ATTRIBUTE_NOINLINE absl::Status MkdirSlow(const Dir& dir,
+                                               absl::string_view path,
+                                               mode_t mode) {
+  return AtParent(dir, "mkdir", path, EEXIST, [&](int fd, const char* name) {
+    return internal::SysMkdirAt(fd, name, mode & 07777);
+  });
+}
+
+// Unlink (`flags` 0) and Rmdir (AT_REMOVEDIR).
+ABSL_ATTRIBUTE_NOINLINE absl::Status UnlinkSlow(const Dir& dir,
+                                                absl::string_view path,
+                                                int flags) {
+  const bool rmdir = flags == AT_REMOVEDIR;
+  return AtParent(dir, rmdir ? "rmdir" : "unlink", path, rmdir ? EBUSY : EISDIR,
+                  [&](int fd, const char* name) {
+                    return internal::SysUnlinkAt(fd, name, flags);
+                  });
+}
+
+// renameat(2), or renameat2(2) with the flags `mode` asks for.
+inline int RenameCall(int from_fd, const char* from_name, int to_fd,
+                      const char* to_name, RenameMode mode) {
+  const unsigned flags = mode == RenameMode::kNoReplace  ? RENAME_NOREPLACE
+                         : mode == RenameMode::kExchange ? RENAME_EXCHANGE
+                                                         : 0;
+  if (flags == 0) {
+    return internal::SysRenameAt(from_fd, from_name, to_fd, to_name);
+  }
+  return internal::SysRenameAt2(from_fd, from_name, to_fd, to_name, flags);
+}
+
+ABSL_ATTRIBUTE_NOINLINE absl::Status RenameSlow(const Dir& dir,
+                                                absl::string_view from,
+                                                const Dir& to_dir,
+                                                absl::string_view to,
+                                                RenameMode mode) {
+  return TwoPathCall(dir, "rename", from, to_dir, to, EBUSY, EBUSY, false,
+                     [mode](int from_fd, const char* from_name, int to_fd,
+                            const char* to_name) {
+                       return RenameCall(from_fd, from_name, to_fd, to_name,
+                                         mode);
+                     });
+}
+
+ABSL_ATTRIBUTE_NOINLINE absl::Status LinkSlow(const Dir& dir,
+                                              absl::string_view from,
+                                              const Dir& to_dir,
+                                              absl::string_view to) {
+  constexpr absl::string_view kOp = "link";
+  // linkat(2) follows `from` when it has a trailing slash (the slash asks
+  // for a directory): never hand it such a name. A directory cannot be
+  // linked (EPERM); anything else with a slash is the lookup's own error.
+  if (dir.confined() && HasTrailingSlash(from)) {
+    if (absl::Status s = CheckInput(dir, kOp, from); !s.ok()) return s;
+    if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
+    if (absl::Status s = CheckWritable(dir, kOp, from); !s.ok()) return s;
+    if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
+    CPath p(from);
+    Fd opened;
+    if (ResolveResult r =
+            OpenResolved(dir, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &opened);
+        !r.ok()) {
+      return ResultError(r, kOp, from);
+    }
+    return ErrnoError(EPERM, kOp, absl::StrCat(from, " -> ", to));
+  }
+  return TwoPathCall(
+      dir, kOp, from, to_dir, to, EPERM, EEXIST, true,
+      [](int from_fd, const char* from_name, int to_fd, const char* to_name) {
+        return internal::SysLinkAt(from_fd, from_name, to_fd, to_name, 0);
+      });
+}
+
 // A follow-and-act call (chmod, chown, utimensat, truncate): the checks,
 // then `act(fd)` on an O_PATH descriptor of what `path` names, reached by
 // the resolver with a final symlink followed. `act` returns 0 or -errno.
@@ -603,6 +736,27 @@ absl::Status ActOnFollowed(const Dir& dir, absl::string_view op,
   }
   int r = act(fd.get());
   return r < 0 ? ErrnoError(-r, op, path) : absl::OkStatus();
+}
+
+// Dir::Lchown past its plain-name fast path.
+ABSL_ATTRIBUTE_NOINLINE absl::Status LchownSlow(const Dir& dir,
+                                                absl::string_view path,
+                                                uid_t uid, gid_t gid) {
+  constexpr absl::string_view kOp = "lchown";
+  PathSplit split = SplitLast(path);
+  absl::string_view last = split.last.substr(0, split.last.find('/'));
+  // A trailing slash makes fchownat follow the name, and ".." would be
+  // walked by the kernel: those (and ".", and "/") name a directory, which
+  // is never a symlink, so following is the same and stays confined.
+  if (dir.confined() && (last.empty() || last.size() != split.last.size() ||
+                         KindOf(last) != ComponentKind::kName)) {
+    return ActOnFollowed(dir, kOp, path, [&](int fd) {
+      return internal::SysFchownAt(fd, "", uid, gid, AT_EMPTY_PATH);
+    });
+  }
+  return AtParent(dir, kOp, path, EINVAL, [&](int fd, const char* name) {
+    return internal::SysFchownAt(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+  });
 }
 
 // The name of the temporary file WriteFile writes beside its target.
@@ -685,22 +839,36 @@ absl::StatusOr<Dir> Dir::OpenDir(absl::string_view path) const {
   return *OpenDirIn(*this, path, Mode::kBlocking);
 }
 
-absl::Status Dir::Mkdir(absl::string_view path, mode_t mode) const {
-  return AtParent(*this, "mkdir", path, EEXIST, [&](int fd, const char* name) {
-    return internal::SysMkdirAt(fd, name, mode & 07777);
-  });
+// Mkdir, Unlink, Rmdir, Rename, Link and Lchown are hot, as Stat is: a
+// plain name takes PlainNameCall's or PlainTwoNameCall's one function in
+// .text.hot, and everything else an out-of-line call (the *Slow functions
+// above).
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Mkdir(absl::string_view path,
+                                           mode_t mode) const {
+  return PlainNameCall(
+      *this, "mkdir", path,
+      [mode](int fd, const char* name) {
+        return internal::SysMkdirAt(fd, name, mode & 07777);
+      },
+      [&] { return MkdirSlow(*this, path, mode); });
 }
 
-absl::Status Dir::Unlink(absl::string_view path) const {
-  return AtParent(*this, "unlink", path, EISDIR, [](int fd, const char* name) {
-    return internal::SysUnlinkAt(fd, name, 0);
-  });
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Unlink(absl::string_view path) const {
+  return PlainNameCall(
+      *this, "unlink", path,
+      [](int fd, const char* name) {
+        return internal::SysUnlinkAt(fd, name, 0);
+      },
+      [&] { return UnlinkSlow(*this, path, 0); });
 }
 
-absl::Status Dir::Rmdir(absl::string_view path) const {
-  return AtParent(*this, "rmdir", path, EBUSY, [](int fd, const char* name) {
-    return internal::SysUnlinkAt(fd, name, AT_REMOVEDIR);
-  });
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Rmdir(absl::string_view path) const {
+  return PlainNameCall(
+      *this, "rmdir", path,
+      [](int fd, const char* name) {
+        return internal::SysUnlinkAt(fd, name, AT_REMOVEDIR);
+      },
+      [&] { return UnlinkSlow(*this, path, AT_REMOVEDIR); });
 }
 
 absl::Status Dir::Symlink(absl::string_view target,
@@ -715,52 +883,34 @@ absl::Status Dir::Symlink(absl::string_view target,
   });
 }
 
-absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
-                         absl::string_view to) const {
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Rename(absl::string_view from,
+                                            const Dir& to_dir,
+                                            absl::string_view to) const {
   return Rename(from, to_dir, to, RenameMode::kReplace);
 }
 
-absl::Status Dir::Rename(absl::string_view from, const Dir& to_dir,
-                         absl::string_view to, RenameMode mode) const {
-  return TwoPathCall(
-      *this, "rename", from, to_dir, to, EBUSY, EBUSY, false,
-      [&](int from_fd, const char* from_name, int to_fd, const char* to_name) {
-        unsigned flags = mode == RenameMode::kNoReplace  ? RENAME_NOREPLACE
-                         : mode == RenameMode::kExchange ? RENAME_EXCHANGE
-                                                         : 0;
-        if (flags == 0) {
-          return internal::SysRenameAt(from_fd, from_name, to_fd, to_name);
-        }
-        return internal::SysRenameAt2(from_fd, from_name, to_fd, to_name,
-                                      flags);
-      });
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Rename(absl::string_view from,
+                                            const Dir& to_dir,
+                                            absl::string_view to,
+                                            RenameMode mode) const {
+  return PlainTwoNameCall(
+      *this, "rename", from, to_dir, to,
+      [mode](int from_fd, const char* from_name, int to_fd,
+             const char* to_name) {
+        return RenameCall(from_fd, from_name, to_fd, to_name, mode);
+      },
+      [&] { return RenameSlow(*this, from, to_dir, to, mode); });
 }
 
-absl::Status Dir::Link(absl::string_view from, const Dir& to_dir,
-                       absl::string_view to) const {
-  constexpr absl::string_view kOp = "link";
-  // linkat(2) follows `from` when it has a trailing slash (the slash asks
-  // for a directory): never hand it such a name. A directory cannot be
-  // linked (EPERM); anything else with a slash is the lookup's own error.
-  if (confined() && HasTrailingSlash(from)) {
-    if (absl::Status s = CheckInput(*this, kOp, from); !s.ok()) return s;
-    if (absl::Status s = CheckInput(to_dir, kOp, to); !s.ok()) return s;
-    if (absl::Status s = CheckWritable(*this, kOp, from); !s.ok()) return s;
-    if (absl::Status s = CheckWritable(to_dir, kOp, to); !s.ok()) return s;
-    CPath p(from);
-    Fd dir;
-    if (ResolveResult r =
-            OpenResolved(*this, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &dir);
-        !r.ok()) {
-      return ResultError(r, kOp, from);
-    }
-    return ErrnoError(EPERM, kOp, absl::StrCat(from, " -> ", to));
-  }
-  return TwoPathCall(
-      *this, kOp, from, to_dir, to, EPERM, EEXIST, true,
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Link(absl::string_view from,
+                                          const Dir& to_dir,
+                                          absl::string_view to) const {
+  return PlainTwoNameCall(
+      *this, "link", from, to_dir, to,
       [](int from_fd, const char* from_name, int to_fd, const char* to_name) {
         return internal::SysLinkAt(from_fd, from_name, to_fd, to_name, 0);
-      });
+      },
+      [&] { return LinkSlow(*this, from, to_dir, to); });
 }
 
 absl::StatusOr<std::string> Dir::ReadLink(absl::string_view path) const {
@@ -898,22 +1048,14 @@ absl::Status Dir::Chown(absl::string_view path, uid_t uid, gid_t gid) const {
   });
 }
 
-absl::Status Dir::Lchown(absl::string_view path, uid_t uid, gid_t gid) const {
-  constexpr absl::string_view kOp = "lchown";
-  PathSplit split = SplitLast(path);
-  absl::string_view last = split.last.substr(0, split.last.find('/'));
-  // A trailing slash makes fchownat follow the name, and ".." would be
-  // walked by the kernel: those (and ".", and "/") name a directory, which
-  // is never a symlink, so following is the same and stays confined.
-  if (confined() && (last.empty() || last.size() != split.last.size() ||
-                     KindOf(last) != ComponentKind::kName)) {
-    return ActOnFollowed(*this, kOp, path, [&](int fd) {
-      return internal::SysFchownAt(fd, "", uid, gid, AT_EMPTY_PATH);
-    });
-  }
-  return AtParent(*this, kOp, path, EINVAL, [&](int fd, const char* name) {
-    return internal::SysFchownAt(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
-  });
+ABSL_ATTRIBUTE_HOT absl::Status Dir::Lchown(absl::string_view path, uid_t uid,
+                                            gid_t gid) const {
+  return PlainNameCall(
+      *this, "lchown", path,
+      [uid, gid](int fd, const char* name) {
+        return internal::SysFchownAt(fd, name, uid, gid, AT_SYMLINK_NOFOLLOW);
+      },
+      [&] { return LchownSlow(*this, path, uid, gid); });
 }
 
 absl::Status Dir::SetTimes(absl::string_view path, absl::Time atime,
