@@ -1,5 +1,7 @@
 // FileStatOf: a struct stat as the FileStat that Dir::Stat, Dir::Lstat,
-// Fstat and Walk give, defined inline.
+// Fstat and Walk give, defined inline; FileStatOfStatx: the same from the
+// struct statx of a statx(2) with AT_STATX_SYNC_AS_STAT (the runtime's
+// io_uring path), equal field for field to what stat(2) gives.
 //
 // Inline so that a one-component Dir::Stat runs as one function around its
 // fstatat: every 4 KiB page of code a call touches after a syscall is a TLB
@@ -15,6 +17,7 @@
 
 #include <stdint.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 
 #include "absl/base/attributes.h"
@@ -73,6 +76,29 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline FileStat FileStatOf(const struct stat& st) {
   s.atime = TimeOfTimespec(st.st_atim);
   s.mtime = TimeOfTimespec(st.st_mtim);
   s.ctime = TimeOfTimespec(st.st_ctim);
+  return s;
+}
+
+// stat(2) gives st_dev as makedev(major, minor) of the same two numbers.
+inline FileStat FileStatOfStatx(const struct statx& stx) {
+  auto time_of = [](const struct statx_timestamp& t) {
+    struct timespec ts;
+    ts.tv_sec = t.tv_sec;
+    ts.tv_nsec = t.tv_nsec;
+    return TimeOfTimespec(ts);
+  };
+  FileStat s;
+  s.kind = FileKindOfMode(stx.stx_mode);
+  s.size = stx.stx_size;
+  s.perm = stx.stx_mode & 07777;
+  s.ino = stx.stx_ino;
+  s.dev = makedev(stx.stx_dev_major, stx.stx_dev_minor);
+  s.nlink = stx.stx_nlink;
+  s.uid = stx.stx_uid;
+  s.gid = stx.stx_gid;
+  s.atime = time_of(stx.stx_atime);
+  s.mtime = time_of(stx.stx_mtime);
+  s.ctime = time_of(stx.stx_ctime);
   return s;
 }
 

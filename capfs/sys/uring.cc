@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <liburing.h>
 #include <poll.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 
@@ -30,11 +31,11 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring->ring_.get());
   if (probe == nullptr) return -EOPNOTSUPP;
   bool supported = true;
-  for (int op :
-       {IORING_OP_OPENAT2, IORING_OP_MKDIRAT, IORING_OP_UNLINKAT,
-        IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT, IORING_OP_LINKAT,
-        IORING_OP_READ, IORING_OP_WRITE, IORING_OP_READV, IORING_OP_WRITEV,
-        IORING_OP_CLOSE, IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD}) {
+  for (int op : {IORING_OP_OPENAT2, IORING_OP_STATX, IORING_OP_MKDIRAT,
+                 IORING_OP_UNLINKAT, IORING_OP_RENAMEAT, IORING_OP_SYMLINKAT,
+                 IORING_OP_LINKAT, IORING_OP_READ, IORING_OP_WRITE,
+                 IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_CLOSE,
+                 IORING_OP_ASYNC_CANCEL, IORING_OP_POLL_ADD}) {
     supported = supported && io_uring_opcode_supported(probe, op);
   }
   io_uring_free_probe(probe);
@@ -101,6 +102,11 @@ void SysUring::PrepOpenat2(struct io_uring_sqe* sqe, int dirfd,
   how->flags |= O_CLOEXEC;
   io_uring_prep_openat2(sqe, dirfd, path,
                         reinterpret_cast<struct open_how*>(how));
+}
+
+void SysUring::PrepStatx(struct io_uring_sqe* sqe, int dirfd, const char* path,
+                         int flags, struct statx* out) {
+  io_uring_prep_statx(sqe, dirfd, path, flags, STATX_BASIC_STATS, out);
 }
 
 void SysUring::PrepMkdirat(struct io_uring_sqe* sqe, int dirfd,

@@ -22,6 +22,7 @@
 struct io_uring;
 struct io_uring_sqe;
 struct iovec;
+struct statx;
 
 namespace capfs {
 namespace internal {
@@ -78,6 +79,11 @@ class SysUring {
                           OpenHow* how);
   static void PrepMkdirat(struct io_uring_sqe* sqe, int dirfd, const char* path,
                           mode_t mode);
+  // statx(2) of `path` beneath `dirfd` with `flags` (AT_*), the basic
+  // fields (STATX_BASIC_STATS) into `*out`. The kernel always makes it on
+  // one of its workers.
+  static void PrepStatx(struct io_uring_sqe* sqe, int dirfd, const char* path,
+                        int flags, struct statx* out);
   static void PrepUnlinkat(struct io_uring_sqe* sqe, int dirfd,
                            const char* path, int flags);
   static void PrepRenameat(struct io_uring_sqe* sqe, int old_dirfd,

@@ -87,6 +87,8 @@ class Scheduler {
 
   // Queues `handle` to run on a later turn.
   void Schedule(std::coroutine_handle<> handle) { run_queue_.Push(handle); }
+  // Tasks queued to run, now (not counting the one running).
+  size_t runnable() const { return run_queue_.size(); }
 
   TimerHeap& timers() { return timers_; }
   Backend& backend() { return *backend_; }
