@@ -759,6 +759,41 @@ ABSL_ATTRIBUTE_NOINLINE absl::Status LchownSlow(const Dir& dir,
   });
 }
 
+// MkdirAll's steps, on the descriptor `dirfd` of a level it reached (a
+// descriptor a confined resolution reached, or that such a step opened as
+// a plain name of it, never a path resolved again: the same footing as
+// Mkdir's, whose mkdirat is made on its parent's descriptor). `name` is a
+// name, not "." or "..".
+//
+// MkdirIn: mkdirat of `name` there; 0 or -errno.
+int MkdirIn(int dirfd, absl::string_view name, mode_t mode) {
+  char buf[kNameMax + 1];
+  if (name.empty() || name.size() > kNameMax) return -ENAMETOOLONG;
+  memcpy(buf, name.data(), name.size());
+  buf[name.size()] = '\0';
+  return internal::SysMkdirAt(dirfd, buf, mode & 07777);
+}
+
+// LevelIn: the directory `name` there, made first if missing, opened
+// O_PATH|O_DIRECTORY|O_NOFOLLOW into `*out`. False when it cannot be so
+// (a symlink, a non-directory, an error): the caller takes the confined way.
+bool LevelIn(int dirfd, absl::string_view name, mode_t mode, Fd* out) {
+  char buf[kNameMax + 1];
+  if (name.empty() || name.size() > kNameMax) return false;
+  memcpy(buf, name.data(), name.size());
+  buf[name.size()] = '\0';
+  constexpr int kFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+  int fd = internal::SysOpenAt(dirfd, buf, kFlags, 0);
+  if (fd == -ENOENT) {
+    int r = internal::SysMkdirAt(dirfd, buf, mode & 07777);
+    if (r != 0 && r != -EEXIST) return false;
+    fd = internal::SysOpenAt(dirfd, buf, kFlags, 0);
+  }
+  if (fd < 0) return false;
+  *out = Fd(fd);
+  return true;
+}
+
 // The name of the temporary file WriteFile writes beside its target.
 void TempName(char (&buf)[40]) {
   static std::atomic<uint64_t> counter{0};
@@ -1131,16 +1166,52 @@ absl::Status Dir::MkdirAll(absl::string_view path, mode_t mode) const {
   if (ErrnoOf(s) != ENOENT || ViolationOf(s) != Violation::kNone) {
     return settle(s);
   }
-  // Some directory on the way is missing: make each, first to last.
+  // Some directory on the way is missing: each level is reached from the
+  // one before through its descriptor (LevelIn: the name opened, or made
+  // and opened, never followed), so the path costs a step a level rather
+  // than a walk of its prefix a level. What a descriptor cannot serve ("."
+  // and "..", a symlink to follow, a non-directory, an error) takes a
+  // confined Mkdir of the path up to there, as before, and the walk goes on
+  // from that prefix opened confined (or, if it cannot be, by a confined
+  // Mkdir a level, first to last).
   ComponentReader reader(path);
   Component c;
+  Fd held;                     // the level reached, unless it is the Dir
+  int at = fd();               // the level reached's descriptor
+  bool stepping = confined();  // else a confined Mkdir a level
   while (reader.Next(&c)) {
-    if (reader.Done()) break;
-    size_t end =
-        static_cast<size_t>(c.name.data() + c.name.size() - path.data());
-    absl::Status step = Mkdir(path.substr(0, end), mode);
+    const bool last = reader.Done();
+    if (stepping && KindOf(c.name) == ComponentKind::kName) {
+      if (last) {
+        if (MkdirIn(at, c.name, mode) == 0) return absl::OkStatus();
+        break;  // the confined call below settles it
+      }
+      Fd next;
+      if (LevelIn(at, c.name, mode, &next)) {
+        held = std::move(next);
+        at = held.get();
+        continue;
+      }
+    }
+    if (last) break;
+    absl::string_view prefix = path.substr(
+        0, static_cast<size_t>(c.name.data() + c.name.size() - path.data()));
+    absl::Status step = Mkdir(prefix, mode);
     if (!step.ok() && ErrnoOf(step) != EEXIST) return step;
     if (ViolationOf(step) != Violation::kNone) return step;
+    if (stepping) {
+      // Opened confined, as Mkdir's parent was: what it reaches is beneath
+      // the Dir, a symlink on the way followed.
+      CPath p(prefix);
+      Fd fd;
+      if (OpenResolved(*this, p, O_PATH | O_DIRECTORY | O_CLOEXEC, 0, &fd)
+              .ok()) {
+        held = std::move(fd);
+        at = held.get();
+      } else {
+        stepping = false;
+      }
+    }
   }
   return settle(Mkdir(path, mode));
 }

@@ -159,10 +159,14 @@ class Dir {
   absl::Status Truncate(absl::string_view path, off_t length) const;
 
   // Creates every missing directory of `path`, each with `mode`, from the
-  // first to the last (each one a confined Mkdir). OK when `path` is already
-  // a directory (followed); an existing non-directory is mkdir(2)'s EEXIST,
-  // and a non-directory on the way is ENOTDIR. Intermediate symlinks are
-  // followed, confined.
+  // first to the last. OK when `path` is already a directory (followed); an
+  // existing non-directory is mkdir(2)'s EEXIST, and a non-directory on the
+  // way is ENOTDIR. Intermediate symlinks are followed, confined. Each level
+  // is reached from the one before through its descriptor (opened, or made
+  // and opened, never followed), so the cost is linear in the depth; a
+  // symlink, ".", ".." or an error on the way takes a confined Mkdir of the
+  // path up to there instead. Holds two descriptors at a time beyond the
+  // resolver's.
   absl::Status MkdirAll(absl::string_view path, mode_t mode = 0777) const;
 
   // Removes `path` and everything beneath it, never following a symlink (a

@@ -1,7 +1,8 @@
 // Trees deeper than the descriptor limit: Walk and RemoveAll hold a bounded
 // window of descriptors (capfs/internal/tree_walk.h), so a 10,000-level tree
-// is walked and removed with RLIMIT_NOFILE at 256. A descriptor limit set
-// for the test is put back afterwards.
+// is walked and removed with RLIMIT_NOFILE at 256, and MkdirAll makes a
+// path as deep as PATH_MAX allows with the same limit. A descriptor limit
+// set for the test is put back afterwards.
 
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -14,7 +15,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "capfs/capfs.h"
 #include "capfs/internal/tree_walk.h"
 #include "capfs_test/testing/fd_limit.h"
@@ -182,6 +185,109 @@ TEST_F(WindowReopenTest, AncestorGoneStopsWithEagain) {
     EXPECT_EQ(v.find("out_marker"), std::string::npos) << "listed outside";
   }
 }
+
+// MkdirAll of deep paths, from an empty Dir (or one whose first levels
+// exist), with the descriptor limit at 256: every level is made, with the
+// mode asked for, and nothing else. "..", "." and repeated slashes on the
+// way are resolved as the path says.
+struct MkdirAllCase {
+  const char* name;
+  int existing;      // levels of "x/x/..." there before
+  std::string path;  // what MkdirAll is given
+  int levels;        // levels of "x/x/..." there after
+  std::string also;  // another directory that must exist after, or ""
+};
+
+std::string Levels(int n) {
+  std::string p;
+  for (int i = 0; i < n; ++i) absl::StrAppend(&p, i == 0 ? "" : "/", "x");
+  return p;
+}
+
+class DeepMkdirAllTest : public testing::TestWithParam<Resolver> {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(mkdir(temp_.Join("root").c_str(), 0755), 0);
+    DirOptions options;
+    options.resolver = GetParam();
+    absl::StatusOr<Dir> d = Dir::Open(temp_.Join("root"), options);
+    ASSERT_TRUE(d.ok()) << d.status();
+    root_ = std::make_unique<Dir>(*std::move(d));
+  }
+  void TearDown() override {
+    if (root_) (void)root_->RemoveAll("x");
+  }
+
+  // The directories named "x" beneath the root, counted by Walk.
+  int ChainDepth() {
+    int dirs = 0;
+    absl::Status s = root_->Walk(
+        ".",
+        [&](absl::string_view rel, const FileStat& st) -> absl::StatusOr<bool> {
+          if (st.kind == FileKind::kDirectory &&
+              (rel == "x" || absl::EndsWith(rel, "/x"))) {
+            ++dirs;
+          }
+          return true;
+        });
+    EXPECT_TRUE(s.ok()) << s;
+    return dirs;
+  }
+
+  capfs_test::TempDir temp_;
+  std::unique_ptr<Dir> root_;
+};
+
+TEST_P(DeepMkdirAllTest, MakesEveryLevelWithFewDescriptors) {
+  // 2,000 levels: 3,999 bytes, within PATH_MAX.
+  const std::vector<MkdirAllCase> cases = {
+      {"from_empty", 0, Levels(2000), 2000, ""},
+      {"half_there", 1000, Levels(2000), 2000, ""},
+      {"all_there", 2000, Levels(2000), 2000, ""},
+      {"trailing_slash", 0, Levels(1500) + "/", 1500, ""},
+      {"doubled_slashes", 0, absl::StrReplaceAll(Levels(1000), {{"/", "//"}}),
+       1000, ""},
+      // ".." after new levels: back to the level above, then new names
+      // there (a sibling chain of "y").
+      {"dotdot_after_new", 0, Levels(1000) + "/../y/y/y", 1000,
+       Levels(999) + "/y/y/y"},
+      {"dot_after_new", 0, Levels(500) + "/./x/x", 502, ""},
+  };
+  for (const MkdirAllCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    if (c.existing > 0) {
+      ASSERT_TRUE(root_->MkdirAll(Levels(c.existing), 0755).ok());
+    }
+    {
+      FdLimit limit(kFdLimit);
+      absl::Status s = root_->MkdirAll(c.path, 0750);
+      ASSERT_TRUE(s.ok()) << s;
+    }
+    EXPECT_EQ(ChainDepth(), c.levels);
+    absl::StatusOr<FileStat> bottom = root_->Stat(Levels(c.levels));
+    ASSERT_TRUE(bottom.ok()) << bottom.status();
+    EXPECT_EQ(bottom->kind, FileKind::kDirectory);
+    if (c.existing < c.levels) {
+      // Made here: the mode asked for (the test's umask is at most 022).
+      EXPECT_EQ(bottom->perm & 0700, 0700u);
+      EXPECT_EQ(bottom->perm & 0007, 0u);
+    }
+    if (!c.also.empty()) {
+      absl::StatusOr<FileStat> also = root_->Stat(c.also);
+      ASSERT_TRUE(also.ok()) << also.status();
+      EXPECT_EQ(also->kind, FileKind::kDirectory);
+    }
+    ASSERT_TRUE(root_->RemoveAll("x").ok());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Resolvers, DeepMkdirAllTest,
+                         testing::Values(Resolver::kKernel,
+                                         Resolver::kUserspace),
+                         [](const testing::TestParamInfo<Resolver>& info) {
+                           return info.param == Resolver::kKernel ? "Kernel"
+                                                                  : "Userspace";
+                         });
 
 INSTANTIATE_TEST_SUITE_P(Resolvers, DeepTreeTest,
                          testing::Values(Resolver::kKernel,
