@@ -768,9 +768,7 @@ ABSL_ATTRIBUTE_NOINLINE absl::Status LchownSlow(const Dir& dir,
 // MkdirIn: mkdirat of `name` there; 0 or -errno.
 int MkdirIn(int dirfd, absl::string_view name, mode_t mode) {
   char buf[kNameMax + 1];
-  if (name.empty() || name.size() > kNameMax) return -ENAMETOOLONG;
-  memcpy(buf, name.data(), name.size());
-  buf[name.size()] = '\0';
+  if (!CopyPlainName(name, buf)) return -EINVAL;
   return internal::SysMkdirAt(dirfd, buf, mode & 07777);
 }
 
@@ -779,9 +777,7 @@ int MkdirIn(int dirfd, absl::string_view name, mode_t mode) {
 // (a symlink, a non-directory, an error): the caller takes the confined way.
 bool LevelIn(int dirfd, absl::string_view name, mode_t mode, Fd* out) {
   char buf[kNameMax + 1];
-  if (name.empty() || name.size() > kNameMax) return false;
-  memcpy(buf, name.data(), name.size());
-  buf[name.size()] = '\0';
+  if (!CopyPlainName(name, buf)) return false;
   constexpr int kFlags = O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
   int fd = internal::SysOpenAt(dirfd, buf, kFlags, 0);
   if (fd == -ENOENT) {

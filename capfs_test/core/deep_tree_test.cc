@@ -50,24 +50,33 @@ void BuildDeep(const std::string& top, int depth) {
   close(fd);
 }
 
-class DeepTreeTest : public testing::TestWithParam<Resolver> {
+// A Dir on an empty directory "root" with the resolver under test.
+class RootDirTest : public testing::TestWithParam<Resolver> {
  protected:
   void SetUp() override {
     ASSERT_EQ(mkdir(temp_.Join("root").c_str(), 0755), 0);
-    BuildDeep(temp_.Join("root"), kDepth);
     DirOptions options;
     options.resolver = GetParam();
     absl::StatusOr<Dir> d = Dir::Open(temp_.Join("root"), options);
     ASSERT_TRUE(d.ok()) << d.status();
     root_ = std::make_unique<Dir>(*std::move(d));
   }
+
+  capfs_test::TempDir temp_;
+  std::unique_ptr<Dir> root_;
+};
+
+class DeepTreeTest : public RootDirTest {
+ protected:
+  void SetUp() override {
+    RootDirTest::SetUp();
+    if (HasFatalFailure()) return;
+    BuildDeep(temp_.Join("root"), kDepth);
+  }
   void TearDown() override {
     // Whatever a failed test left, removed without the lowered limit.
     if (root_) (void)root_->RemoveAll("d");
   }
-
-  capfs_test::TempDir temp_;
-  std::unique_ptr<Dir> root_;
 };
 
 TEST_P(DeepTreeTest, WalkVisitsEveryLevelWithFewDescriptors) {
@@ -204,16 +213,8 @@ std::string Levels(int n) {
   return p;
 }
 
-class DeepMkdirAllTest : public testing::TestWithParam<Resolver> {
+class DeepMkdirAllTest : public RootDirTest {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(mkdir(temp_.Join("root").c_str(), 0755), 0);
-    DirOptions options;
-    options.resolver = GetParam();
-    absl::StatusOr<Dir> d = Dir::Open(temp_.Join("root"), options);
-    ASSERT_TRUE(d.ok()) << d.status();
-    root_ = std::make_unique<Dir>(*std::move(d));
-  }
   void TearDown() override {
     if (root_) (void)root_->RemoveAll("x");
   }
@@ -233,9 +234,6 @@ class DeepMkdirAllTest : public testing::TestWithParam<Resolver> {
     EXPECT_TRUE(s.ok()) << s;
     return dirs;
   }
-
-  capfs_test::TempDir temp_;
-  std::unique_ptr<Dir> root_;
 };
 
 TEST_P(DeepMkdirAllTest, MakesEveryLevelWithFewDescriptors) {
