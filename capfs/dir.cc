@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "absl/base/attributes.h"
+#include "absl/base/call_once.h"
 #include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -790,12 +792,28 @@ bool LevelIn(int dirfd, absl::string_view name, mode_t mode, Fd* out) {
   return true;
 }
 
-// The name of the temporary file WriteFile writes beside its target.
+// The process's id, read once and again in a forked child: glibc no longer
+// caches getpid(), and a syscall more is a tenth of a one-name WriteFile.
+pid_t ProcessId() {
+  static std::atomic<pid_t> pid{0};
+  static absl::once_flag once;
+  absl::call_once(once, [] {
+    pid.store(getpid(), std::memory_order_relaxed);
+    pthread_atfork(nullptr, nullptr,
+                   [] { pid.store(getpid(), std::memory_order_relaxed); });
+  });
+  return pid.load(std::memory_order_relaxed);
+}
+
+// The name of the temporary file WriteFile writes beside its target. Two
+// processes may still draw the same name (a child made without fork(3), say):
+// the file is created O_EXCL, and the next draw differs by the clock.
 void TempName(char (&buf)[40]) {
   static std::atomic<uint64_t> counter{0};
   uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
-  uint64_t salt = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) ^
-                                        (static_cast<int64_t>(getpid()) << 32));
+  uint64_t salt =
+      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) ^
+                            (static_cast<int64_t>(ProcessId()) << 32));
   snprintf(buf, sizeof(buf), ".capfs-%016llx",
            static_cast<unsigned long long>(salt + n * 0x9e3779b97f4a7c15ULL));
 }
@@ -1400,9 +1418,7 @@ absl::Status Dir::WriteFile(absl::string_view path, absl::string_view data,
       return s;
     };
     if (exists) {
-      if (int e =
-              internal::SysFchmodat2(fd, "", st.st_mode & 07777, AT_EMPTY_PATH);
-          e < 0 && e != -ENOSYS) {
+      if (int e = internal::SysFchmod(fd, st.st_mode & 07777); e < 0) {
         return discard(ErrnoError(-e, kOp, path));
       }
     }

@@ -67,6 +67,10 @@ int SysFchmodAt(int dirfd, const char* path, mode_t mode) {
   return RetryEintr([&] { return ::fchmodat(dirfd, path, mode, 0); });
 }
 
+int SysFchmod(int fd, mode_t mode) {
+  return RetryEintr([&] { return ::fchmod(fd, mode); });
+}
+
 int SysFchownAt(int dirfd, const char* path, uid_t uid, gid_t gid, int flags) {
   return RetryEintr([&] { return ::fchownat(dirfd, path, uid, gid, flags); });
 }

@@ -65,6 +65,8 @@ int SysSymlinkAt(const char* target, int dirfd, const char* path);
 // AT_SYMLINK_NOFOLLOW; -ENOSYS before it.
 int SysFchmodat2(int dirfd, const char* path, mode_t mode, int flags);
 int SysFchmodAt(int dirfd, const char* path, mode_t mode);
+// fchmod(2) of a descriptor opened for reading or writing (not O_PATH).
+int SysFchmod(int fd, mode_t mode);
 int SysFchownAt(int dirfd, const char* path, uid_t uid, gid_t gid, int flags);
 int SysUtimensAt(int dirfd, const char* path, const struct timespec times[2],
                  int flags);

@@ -32,12 +32,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -275,6 +277,7 @@ class BenchTree {
     }
     capfs_test::MakeSymlink(root_fd_, "sub", "lnk");
     capfs_test::MakeSymlink(root_fd_, "sub", "sub/lnk");
+    capfs_test::MakeFile(root_fd_, "written", "capfs");  // WriteFile's
     capfs_test::MakeDir(root_fd_, "big");
     for (int i = 0; i < kReadDirEntries; ++i) {
       char name[32];
@@ -767,18 +770,44 @@ void AddReadDir(const BenchTree& t) {
 // plain open(O_TRUNC) + write + close, which is not atomic: the ratio is
 // the price of atomicity (a temporary name, a stat, a permission check, a
 // rename). RemoveAll's is mkdir + rmdir of an empty directory.
+//
+// Chown, SetTimes, Truncate and WriteFile also have a floor: the fewest
+// syscalls that do what their contract asks, written by hand for a name
+// known beforehand to be a regular file. No single syscall changes the
+// owner or times of what a name reaches with a final symlink followed and
+// stays confined (fchownat and utimensat with AT_SYMLINK_NOFOLLOW change a
+// symlink itself), so their floor is an O_PATH|O_NOFOLLOW open, the call on
+// that descriptor (AT_EMPTY_PATH), a close. Truncate's adds what opening the
+// inode reached for writing through a verified procfs path takes (fstat,
+// statfs of /proc/self/fd, the reopen, fstat to compare, ftruncate, close).
+// WriteFile's is an atomic replacement that keeps the old file's permission
+// bits after checking write permission on it (fstatat, faccessat2, create a
+// temporary name, fchmod, write, rename over, close).
+
+// `act(fd)` on an O_PATH|O_NOFOLLOW descriptor of `name` in `root`.
+template <typename Act>
+bool OnOpenedName(int root, const char* name, Act act) {
+  int fd = openat(root, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool ok = act(fd);
+  close(fd);
+  return ok;
+}
 
 void AddNewCalls(const BenchTree& t) {
   const int root = t.root_fd();
   CheckOrDie(fchdir(root) == 0, "fchdir bench root");
   auto pair = [&](const std::string& op, int calls,
                   std::function<bool(const Dir&)> capfs,
-                  std::function<bool()> raw) {
+                  std::function<bool()> raw,
+                  std::function<bool()> floor = nullptr) {
     for (Resolver r : {Resolver::kKernel, Resolver::kUserspace}) {
       const Dir* dir = t.dir(r);
       if (dir == nullptr) continue;
-      AddPair(op, 1, r, {{"capfs", [=] { return capfs(*dir); }}, {"raw", raw}},
-              calls);
+      std::vector<Variant> v = {{"capfs", [=] { return capfs(*dir); }},
+                                {"raw", raw}};
+      if (floor) v.push_back({"floor", floor});
+      AddPair(op, 1, r, std::move(v), calls);
     }
   };
   static const struct timespec kTimes[2] = {{1000000, 0}, {2000000, 0}};
@@ -787,7 +816,12 @@ void AddNewCalls(const BenchTree& t) {
       [root] { return fchmodat(root, "file", 0644, 0) == 0; });
   pair(
       "Chown", 1, [](const Dir& d) { return d.Chown("file", 0, 0).ok(); },
-      [root] { return fchownat(root, "file", 0, 0, 0) == 0; });
+      [root] { return fchownat(root, "file", 0, 0, 0) == 0; },
+      [root] {
+        return OnOpenedName(root, "file", [](int fd) {
+          return fchownat(fd, "", 0, 0, AT_EMPTY_PATH) == 0;
+        });
+      });
   pair(
       "Lchown", 1, [](const Dir& d) { return d.Lchown("file", 0, 0).ok(); },
       [root] {
@@ -801,10 +835,35 @@ void AddNewCalls(const BenchTree& t) {
                       absl::TimeFromTimespec(kTimes[1]))
             .ok();
       },
-      [root] { return utimensat(root, "file", kTimes, 0) == 0; });
+      [root] { return utimensat(root, "file", kTimes, 0) == 0; },
+      [root] {
+        return OnOpenedName(root, "file", [](int fd) {
+          return utimensat(fd, "", kTimes, AT_EMPTY_PATH) == 0;
+        });
+      });
   pair(
       "Truncate", 1, [](const Dir& d) { return d.Truncate("file", 5).ok(); },
-      [] { return truncate("file", 5) == 0; });
+      [] { return truncate("file", 5) == 0; },
+      [root] {
+        return OnOpenedName(root, "file", [](int fd) {
+          struct stat st;
+          struct statfs fs;
+          char proc[64];
+          if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+              statfs("/proc/self/fd", &fs) != 0 ||
+              fs.f_type != PROC_SUPER_MAGIC) {
+            return false;
+          }
+          snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+          int w = open(proc, O_WRONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+          if (w < 0) return false;
+          struct stat now;
+          bool ok = fstat(w, &now) == 0 && now.st_dev == st.st_dev &&
+                    now.st_ino == st.st_ino && ftruncate(w, 5) == 0;
+          close(w);
+          return ok;
+        });
+      });
   pair(
       "ReadFile", 1, [](const Dir& d) { return d.ReadFile("file").ok(); },
       [root] {
@@ -825,6 +884,30 @@ void AddNewCalls(const BenchTree& t) {
                         O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (fd < 0) return false;
         bool ok = write(fd, "capfs", 5) == 5;
+        close(fd);
+        return ok;
+      },
+      [root] {
+        struct stat st;
+        if (fstatat(root, "written", &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISREG(st.st_mode) ||
+            syscall(SYS_faccessat2, root, "written", W_OK,
+                    AT_SYMLINK_NOFOLLOW) != 0) {
+          return false;
+        }
+        // A name of its own each time, as concurrent writers need.
+        static uint64_t counter = 0;
+        char temp[32];
+        snprintf(
+            temp, sizeof(temp), ".floor-%016llx",
+            static_cast<unsigned long long>(++counter * 0x9e3779b97f4a7c15ULL));
+        int fd =
+            openat(root, temp,
+                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0) return false;
+        bool ok = fchmod(fd, st.st_mode & 07777) == 0 &&
+                  write(fd, "capfs", 5) == 5 &&
+                  renameat(root, temp, root, "written") == 0;
         close(fd);
         return ok;
       });
