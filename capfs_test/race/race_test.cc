@@ -31,6 +31,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "capfs/capfs.h"
 #include "capfs/internal/kernel_resolver.h"
 #include "capfs_test/race/attacker.h"
@@ -258,6 +259,60 @@ Outcome RenameProbe(const Dir& dir, const std::string& via,
   return Outcome{"renamed into " + where, ""};
 }
 
+// A call of DESIGN.md 6.1 that follows `via`/passwd and changes it in place
+// (Chmod, Chown, SetTimes, Truncate): the file it reached is not known to
+// the probe, so an escape shows in the outside tree, whose snapshot (mode,
+// owner, a modification time before 2001, content) the attack compares
+// after the run.
+Outcome ChangeProbe(const absl::Status& s) {
+  if (!s.ok()) return Failed(s);
+  return Outcome{"changed", ""};
+}
+
+// ReadFile of `via`/passwd: the content must be the inside file's.
+Outcome ReadFileProbe(const Dir& dir, const std::string& path) {
+  absl::StatusOr<std::string> content = dir.ReadFile(path);
+  if (!content.ok()) return Failed(content.status());
+  if (!absl::StartsWith(*content, "inside")) {
+    return Outcome{"read elsewhere", absl::StrCat("read \"", *content, "\"")};
+  }
+  return Outcome{"read inside", ""};
+}
+
+// Link of `via`/passwd to `via`/hard: the new name must be in a landing
+// directory, and name the file an inside passwd is.
+Outcome LinkProbe(const Dir& dir, const std::string& via,
+                  const Landing& landing) {
+  absl::Status s = dir.Link(via + "/passwd", dir, via + "/hard");
+  if (!s.ok()) return Failed(s);
+  std::string where = landing.Holding("hard");
+  bool inside_file = false;
+  for (int fd : landing.fds) {
+    struct stat hard, passwd;
+    if (Exists(fd, "hard", &hard) && Exists(fd, "passwd", &passwd)) {
+      inside_file = inside_file || hard.st_ino == passwd.st_ino;
+    }
+  }
+  landing.Remove("hard", false);
+  if (where.empty()) return Outcome{"linked elsewhere", "linked outside"};
+  if (!inside_file) {
+    return Outcome{"linked into " + where, "linked another file"};
+  }
+  return Outcome{"linked into " + where, ""};
+}
+
+// WriteFile of `via`/written (atomic: a temporary name renamed over it):
+// the file must be in a landing directory.
+Outcome WriteFileProbe(const Dir& dir, const std::string& via,
+                       const Landing& landing) {
+  absl::Status s = dir.WriteFile(via + "/written", "inside", 0644);
+  if (!s.ok()) return Failed(s);
+  std::string where = landing.Holding("written");
+  landing.Remove("written", false);
+  if (where.empty()) return Outcome{"written elsewhere", "wrote outside"};
+  return Outcome{"written in " + where, ""};
+}
+
 // The probes every directory attack makes through `via`, a path to an
 // inside directory made by MakeVictimDir that crosses what the attacker
 // changes. With `changes`, also the probes that create and remove.
@@ -287,7 +342,33 @@ void AddDirProbes(const Dir& dir, const std::string& via, bool changes,
                      }});
   probes->push_back(
       {"readdir " + via, [&dir, via] { return ReadDirProbe(dir, via); }});
+  probes->push_back({"readfile " + passwd,
+                     [&dir, passwd] { return ReadFileProbe(dir, passwd); }});
   if (!changes) return;
+  // The follow-and-act calls change the inside passwd each time; the times
+  // and owner they set are the ones the outside snapshot would show.
+  probes->push_back({"chmod " + passwd, [&dir, passwd] {
+                       return ChangeProbe(dir.Chmod(passwd, 0600));
+                     }});
+  probes->push_back({"settimes " + passwd, [&dir, passwd] {
+                       return ChangeProbe(
+                           dir.SetTimes(passwd, absl::FromUnixSeconds(1000000),
+                                        absl::FromUnixSeconds(2000000)));
+                     }});
+  probes->push_back({"truncate " + passwd, [&dir, passwd] {
+                       return ChangeProbe(dir.Truncate(passwd, 64));
+                     }});
+  if (geteuid() == 0) {  // chown to another owner needs CAP_CHOWN
+    probes->push_back({"chown " + passwd, [&dir, passwd] {
+                         return ChangeProbe(dir.Chown(passwd, 1234, 1234));
+                       }});
+  }
+  probes->push_back({"link " + passwd + " -> hard", [&dir, via, &landing] {
+                       return LinkProbe(dir, via, landing);
+                     }});
+  probes->push_back({"writefile " + via + "/written", [&dir, via, &landing] {
+                       return WriteFileProbe(dir, via, landing);
+                     }});
   probes->push_back({"create " + via + "/new", [&dir, via, &landing] {
                        return CreateProbe(dir, via + "/new", landing);
                      }});
@@ -436,7 +517,8 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
 
   static bool IsError(const std::string& label) {
     for (const char* ok : {"in:", "list:", "created in", "made in",
-                           "removed from", "renamed into", "link:"}) {
+                           "removed from", "renamed into", "link:", "changed",
+                           "read inside", "linked into", "written in"}) {
       if (absl::StartsWith(label, ok)) return false;
     }
     return true;
