@@ -19,13 +19,23 @@ SysUring::~SysUring() {
 int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
                      std::unique_ptr<SysUring>* out) {
   std::unique_ptr<SysUring> ring(new SysUring());
-  struct io_uring_params params = {};
-  params.flags = IORING_SETUP_CQSIZE;
-  params.cq_entries = cq_entries;
+  // Completions the kernel's workers post wait for the loop's thread to
+  // enter the kernel (COOP_TASKRUN: at its next syscall or interrupt)
+  // instead of interrupting it with an IPI, which on a VM is an exit to the
+  // hypervisor; TASKRUN_FLAG marks the ring while some wait, so that
+  // PeekOne (liburing's peek) enters the kernel to post them when it finds
+  // none in memory. Before Linux 5.19, EINVAL: the plain ring.
   int r;
-  do {
-    r = io_uring_queue_init_params(sq_entries, ring->ring_.get(), &params);
-  } while (r == -EINTR);
+  for (unsigned coop :
+       {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0u}) {
+    struct io_uring_params params = {};
+    params.flags = IORING_SETUP_CQSIZE | coop;
+    params.cq_entries = cq_entries;
+    do {
+      r = io_uring_queue_init_params(sq_entries, ring->ring_.get(), &params);
+    } while (r == -EINTR);
+    if (r != -EINVAL) break;
+  }
   if (r < 0) return r;
   ring->live_ = true;
   struct io_uring_probe* probe = io_uring_get_probe_ring(ring->ring_.get());
