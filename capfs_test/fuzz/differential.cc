@@ -21,6 +21,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
 #include "capfs/capfs.h"
 #include "capfs_test/testing/child.h"
 #include "capfs_test/testing/names.h"
@@ -168,6 +169,14 @@ void Scan(int dirfd, const std::string& rel, const CaseDirs& case_dirs,
     // in every twin.
     absl::StrAppend(&out->listing, HideCaseDirs(path, case_dirs), " ",
                     Details(st.st_mode, st.st_size, st.st_nlink));
+    // What Chown, Lchown and SetTimes change, as they set it: an owner
+    // other than root, a modification time before 2001.
+    if (st.st_uid != 0 || st.st_gid != 0) {
+      absl::StrAppend(&out->listing, " owner=", st.st_uid, ":", st.st_gid);
+    }
+    if (st.st_mtim.tv_sec < 1000000000) {
+      absl::StrAppend(&out->listing, " mtime=", st.st_mtim.tv_sec);
+    }
     if (S_ISLNK(st.st_mode)) {
       std::string target(PATH_MAX, '\0');
       ssize_t n = readlinkat(cur, name.c_str(), target.data(), target.size());
@@ -424,6 +433,9 @@ bool MayChangeTree(const Operation& op) {
     case OpKind::kTruncate:
     case OpKind::kChmod:
     case OpKind::kLink:
+    case OpKind::kSetTimes:
+    case OpKind::kChown:
+    case OpKind::kLchown:
       return true;
     default:
       return false;
@@ -536,6 +548,18 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
       return r;
     case OpKind::kChmod:
       r.status = dir.Chmod(path, op.mode);
+      return r;
+    // Times and an owner the tree scan shows (a time before 2001, an owner
+    // other than root); without CAP_CHOWN, EPERM from every twin alike.
+    case OpKind::kSetTimes:
+      r.status = dir.SetTimes(path, absl::FromUnixSeconds(1000000),
+                              absl::FromUnixSeconds(2000000));
+      return r;
+    case OpKind::kChown:
+      r.status = dir.Chown(path, 1234, 1234);
+      return r;
+    case OpKind::kLchown:
+      r.status = dir.Lchown(path, 1234, 1234);
       return r;
     case OpKind::kLink: {
       const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];

@@ -89,9 +89,9 @@ constexpr OpKind kOpTable[16] = {
 // picks one of these.
 constexpr int kExtraIndex = 15;
 constexpr OpKind kExtraOps[] = {
-    OpKind::kStat,     OpKind::kMkdirAll,  OpKind::kRemoveAll,
-    OpKind::kWalk,     OpKind::kWriteFile, OpKind::kReadFile,
-    OpKind::kTruncate, OpKind::kChmod,     OpKind::kLink,
+    OpKind::kStat,      OpKind::kMkdirAll, OpKind::kRemoveAll, OpKind::kWalk,
+    OpKind::kWriteFile, OpKind::kReadFile, OpKind::kTruncate,  OpKind::kChmod,
+    OpKind::kLink,      OpKind::kSetTimes, OpKind::kChown,     OpKind::kLchown,
 };
 constexpr size_t kExtraCount = sizeof(kExtraOps) / sizeof(kExtraOps[0]);
 
@@ -437,6 +437,12 @@ const char* OpName(OpKind kind) {
       return "Chmod";
     case OpKind::kLink:
       return "Link";
+    case OpKind::kSetTimes:
+      return "SetTimes";
+    case OpKind::kChown:
+      return "Chown";
+    case OpKind::kLchown:
+      return "Lchown";
   }
   return "?";
 }

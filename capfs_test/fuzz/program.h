@@ -102,6 +102,9 @@ enum class OpKind {
   kTruncate,
   kChmod,
   kLink,  // slot's `path` -> to_slot's `path2`
+  kSetTimes,
+  kChown,
+  kLchown,
 };
 
 inline constexpr int kMaxSlots = 4;
