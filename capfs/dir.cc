@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -17,7 +16,6 @@
 #include <vector>
 
 #include "absl/base/attributes.h"
-#include "absl/base/call_once.h"
 #include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
@@ -792,28 +790,29 @@ bool LevelIn(int dirfd, absl::string_view name, mode_t mode, Fd* out) {
   return true;
 }
 
-// The process's id, read once and again in a forked child: glibc no longer
-// caches getpid(), and a syscall more is a tenth of a one-name WriteFile.
-pid_t ProcessId() {
-  static std::atomic<pid_t> pid{0};
-  static absl::once_flag once;
-  absl::call_once(once, [] {
-    pid.store(getpid(), std::memory_order_relaxed);
-    pthread_atfork(nullptr, nullptr,
-                   [] { pid.store(getpid(), std::memory_order_relaxed); });
-  });
-  return pid.load(std::memory_order_relaxed);
+// A salt for the temporary names of this process: its id, read once (glibc
+// no longer caches getpid(), and a syscall more is a tenth of a one-name
+// WriteFile). No lock: threads that race here store the same value. A
+// forked child keeps its parent's salt; the names then differ by the clock
+// and the counter, and the O_EXCL create settles the rest.
+uint64_t ProcessSalt() {
+  static std::atomic<uint64_t> salt{0};
+  uint64_t s = salt.load(std::memory_order_relaxed);
+  if (s == 0) {
+    s = (static_cast<uint64_t>(getpid()) << 32) | 1;
+    salt.store(s, std::memory_order_relaxed);
+  }
+  return s;
 }
 
 // The name of the temporary file WriteFile writes beside its target. Two
-// processes may still draw the same name (a child made without fork(3), say):
-// the file is created O_EXCL, and the next draw differs by the clock.
+// processes may still draw the same name: the file is created O_EXCL, and
+// the next draw differs by the clock and the counter.
 void TempName(char (&buf)[40]) {
   static std::atomic<uint64_t> counter{0};
   uint64_t n = counter.fetch_add(1, std::memory_order_relaxed);
   uint64_t salt =
-      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()) ^
-                            (static_cast<int64_t>(ProcessId()) << 32));
+      static_cast<uint64_t>(absl::ToUnixNanos(absl::Now())) ^ ProcessSalt();
   snprintf(buf, sizeof(buf), ".capfs-%016llx",
            static_cast<unsigned long long>(salt + n * 0x9e3779b97f4a7c15ULL));
 }

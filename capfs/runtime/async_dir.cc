@@ -274,8 +274,8 @@ constexpr size_t kRingBurst = 16;
 // more ready besides this one) and the ring may serve `dir`, else nullptr.
 // An open the loop makes costs a syscall of its own; through the ring, one
 // io_uring_enter submits the whole turn's opens, which the kernel makes
-// inline in it (O_PATH and directory opens of cached paths never block), and
-// the turn's tasks resume on their completions. On a kernel that flushes
+// inline in it (an O_PATH open of a cached path never blocks), and the
+// turn's tasks resume on their completions. On a kernel that flushes
 // the TLB at every syscall entry (page-table isolation without PCID), 1,000
 // concurrent O_PATH opens take about 0.6 of the loop's time that way.
 UringRing* BurstRing(const Paths& paths, const Dir& dir) {
@@ -289,7 +289,10 @@ Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
                                 mode_t mode) {
   const Paths paths = PathsOf(co_await internal::CurrentFiber(), dir);
   if (paths.cancelled) co_return absl::CancelledError("openat");
-  UringRing* burst = paths.on_loop ? BurstRing(paths, dir) : nullptr;
+  // Only an O_PATH open goes to the ring in a burst: it opens nothing of
+  // the filesystem's (no driver, no FUSE daemon), so it never blocks inline.
+  UringRing* burst =
+      paths.on_loop && (flags & O_PATH) ? BurstRing(paths, dir) : nullptr;
   if (paths.on_loop && burst == nullptr) {
     if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) {
       co_return *std::move(r);

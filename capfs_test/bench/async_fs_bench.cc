@@ -23,6 +23,7 @@
 // on_loop, io_uring, workers per call). The binary prints the target
 // ratios at the end.
 
+#include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
 #include <stdio.h>
@@ -188,14 +189,17 @@ void BM_Liburing(benchmark::State& state, Op op, int depth, bool inflight) {
   const Dir& dir = TheTree().dir();
   const std::vector<std::string>& paths = TheTree().paths(depth);
   struct io_uring ring;
-  struct io_uring_params params = {};
-  // The ring capfs sets up (capfs/sys/uring.cc).
-  params.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN |
-                 IORING_SETUP_TASKRUN_FLAG;
-  params.cq_entries = 4096;
-  if (int r = io_uring_queue_init_params(256, &ring, &params); r < 0) {
-    return state.SkipWithError("io_uring_queue_init");
+  // The ring capfs sets up (capfs/sys/uring.cc): plain before Linux 5.19.
+  int r = -EINVAL;
+  for (unsigned coop :
+       {IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG, 0u}) {
+    struct io_uring_params params = {};
+    params.flags = IORING_SETUP_CQSIZE | coop;
+    params.cq_entries = 4096;
+    r = io_uring_queue_init_params(256, &ring, &params);
+    if (r != -EINVAL) break;
   }
+  if (r < 0) return state.SkipWithError("io_uring_queue_init");
   struct open_how how = {};
   how.flags = OpenFlags(op) | O_CLOEXEC;
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;

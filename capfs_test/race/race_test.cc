@@ -280,17 +280,24 @@ Outcome ReadFileProbe(const Dir& dir, const std::string& path) {
 }
 
 // Link of `via`/passwd to `via`/hard: the new name must be in a landing
-// directory, and name the file an inside passwd is.
+// directory, and name the file one of the inside passwd files is (the
+// landing directories' passwd files are all inside).
 Outcome LinkProbe(const Dir& dir, const std::string& via,
                   const Landing& landing) {
   absl::Status s = dir.Link(via + "/passwd", dir, via + "/hard");
   if (!s.ok()) return Failed(s);
   std::string where = landing.Holding("hard");
+  std::vector<ino_t> passwd_inodes;
+  for (int fd : landing.fds) {
+    struct stat passwd;
+    if (Exists(fd, "passwd", &passwd)) passwd_inodes.push_back(passwd.st_ino);
+  }
   bool inside_file = false;
   for (int fd : landing.fds) {
-    struct stat hard, passwd;
-    if (Exists(fd, "hard", &hard) && Exists(fd, "passwd", &passwd)) {
-      inside_file = inside_file || hard.st_ino == passwd.st_ino;
+    struct stat hard;
+    if (Exists(fd, "hard", &hard)) {
+      for (ino_t ino : passwd_inodes)
+        inside_file = inside_file || hard.st_ino == ino;
     }
   }
   landing.Remove("hard", false);
