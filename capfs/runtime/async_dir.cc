@@ -265,8 +265,8 @@ AsyncFsCounts AsyncFsCountsNow() {
 namespace {
 
 // Tasks that must be ready to run on the loop, besides the calling one, for
-// a call the loop would make itself (a Stat of a plain name, an O_PATH or
-// directory open) to go to the ring instead. Below it, the loop's own
+// a call the loop would make itself (a Stat of a plain name, an O_PATH open,
+// OpenDir's included) to go to the ring instead. Below it, the loop's own
 // syscall answers sooner.
 constexpr size_t kRingBurst = 16;
 

@@ -287,17 +287,12 @@ Outcome LinkProbe(const Dir& dir, const std::string& via,
   absl::Status s = dir.Link(via + "/passwd", dir, via + "/hard");
   if (!s.ok()) return Failed(s);
   std::string where = landing.Holding("hard");
-  std::vector<ino_t> passwd_inodes;
-  for (int fd : landing.fds) {
-    struct stat passwd;
-    if (Exists(fd, "passwd", &passwd)) passwd_inodes.push_back(passwd.st_ino);
-  }
   bool inside_file = false;
   for (int fd : landing.fds) {
     struct stat hard;
     if (Exists(fd, "hard", &hard)) {
-      for (ino_t ino : passwd_inodes)
-        inside_file = inside_file || hard.st_ino == ino;
+      inside_file =
+          inside_file || !landing.Holding("passwd", hard.st_ino).empty();
     }
   }
   landing.Remove("hard", false);
