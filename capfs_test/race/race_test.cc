@@ -45,6 +45,7 @@ namespace {
 
 using capfs::Dir;
 using capfs::DirOptions;
+using capfs::RenameMode;
 using capfs::Resolver;
 using capfs::Scope;
 
@@ -93,6 +94,9 @@ void MakeVictimDir(int at, const std::string& rel, bool inside) {
     MakeFile(at, rel + "/gone", "OUTSIDE");
     MakeDir(at, rel + "/olddir");
     MakeFile(at, rel + "/r1", "OUTSIDE");
+    // An exchange that escaped would swap these two contents.
+    MakeFile(at, rel + "/x1", "OUTSIDE x1");
+    MakeFile(at, rel + "/x2", "OUTSIDE x2");
   }
 }
 
@@ -248,10 +252,12 @@ Outcome RemoveProbe(const Dir& dir, const std::string& via, const char* name,
   return Outcome{"removed elsewhere", "removed something outside"};
 }
 
-Outcome RenameProbe(const Dir& dir, const std::string& via,
+// Rename of `via`/r1 to `via`/r2 (absent) in `mode` (kReplace or
+// kNoReplace): r2 must be in a landing directory.
+Outcome RenameProbe(const Dir& dir, const std::string& via, RenameMode mode,
                     const Landing& landing) {
   landing.Ensure("r1", false);
-  absl::Status s = dir.Rename(via + "/r1", dir, via + "/r2");
+  absl::Status s = dir.Rename(via + "/r1", dir, via + "/r2", mode);
   if (!s.ok()) return Failed(s);
   std::string where = landing.Holding("r2");
   landing.Remove("r2", false);
@@ -259,11 +265,42 @@ Outcome RenameProbe(const Dir& dir, const std::string& via,
   return Outcome{"renamed into " + where, ""};
 }
 
+// Rename of `via`/x1 and `via`/x2 in RenameMode::kExchange: one landing
+// directory must hold its own two files under each other's names.
+Outcome ExchangeProbe(const Dir& dir, const std::string& via,
+                      const Landing& landing) {
+  landing.Ensure("x1", false);
+  landing.Ensure("x2", false);
+  std::vector<std::pair<ino_t, ino_t>> before;
+  for (int fd : landing.fds) {
+    struct stat x1, x2;
+    CheckOrDie(Exists(fd, "x1", &x1) && Exists(fd, "x2", &x2), "x1, x2");
+    before.emplace_back(x1.st_ino, x2.st_ino);
+  }
+  absl::Status s =
+      dir.Rename(via + "/x1", dir, via + "/x2", RenameMode::kExchange);
+  if (!s.ok()) return Failed(s);
+  for (size_t i = 0; i < landing.fds.size(); ++i) {
+    struct stat x1, x2;
+    CheckOrDie(
+        Exists(landing.fds[i], "x1", &x1) && Exists(landing.fds[i], "x2", &x2),
+        "x1, x2 after");
+    if (x1.st_ino == before[i].second && x2.st_ino == before[i].first) {
+      struct stat st;
+      CheckOrDie(fstat(landing.fds[i], &st) == 0, "fstat landing");
+      return Outcome{
+          "exchanged in " + landing.census->Name(st.st_dev, st.st_ino), ""};
+    }
+  }
+  return Outcome{"exchanged elsewhere", "exchanged outside"};
+}
+
 // A call of DESIGN.md 6.1 that follows `via`/passwd and changes it in place
-// (Chmod, Chown, SetTimes, Truncate): the file it reached is not known to
-// the probe, so an escape shows in the outside tree, whose snapshot (mode,
-// owner, a modification time before 2001, content) the attack compares
-// after the run.
+// (Chmod, Chown, SetTimes, Truncate), or changes the symlink `via`/link
+// itself (Lchown): the file it reached is not known to the probe, so an
+// escape shows in the outside tree, whose snapshot (mode, owner, a
+// modification time before 2001, content) the attack compares after the
+// run.
 Outcome ChangeProbe(const absl::Status& s) {
   if (!s.ok()) return Failed(s);
   return Outcome{"changed", ""};
@@ -364,6 +401,11 @@ void AddDirProbes(const Dir& dir, const std::string& via, bool changes,
     probes->push_back({"chown " + passwd, [&dir, passwd] {
                          return ChangeProbe(dir.Chown(passwd, 1234, 1234));
                        }});
+    // The symlink itself: an outside link's owner would show in the
+    // snapshot.
+    probes->push_back({"lchown " + link, [&dir, link] {
+                         return ChangeProbe(dir.Lchown(link, 1234, 1234));
+                       }});
   }
   probes->push_back({"link " + passwd + " -> hard", [&dir, via, &landing] {
                        return LinkProbe(dir, via, landing);
@@ -384,8 +426,16 @@ void AddDirProbes(const Dir& dir, const std::string& via, bool changes,
                        return RemoveProbe(dir, via, "olddir", true, landing);
                      }});
   probes->push_back({"rename " + via + "/r1 -> r2", [&dir, via, &landing] {
-                       return RenameProbe(dir, via, landing);
+                       return RenameProbe(dir, via, RenameMode::kReplace,
+                                          landing);
                      }});
+  probes->push_back(
+      {"rename noreplace " + via + "/r1 -> r2", [&dir, via, &landing] {
+         return RenameProbe(dir, via, RenameMode::kNoReplace, landing);
+       }});
+  probes->push_back(
+      {"rename exchange " + via + "/x1 <-> x2",
+       [&dir, via, &landing] { return ExchangeProbe(dir, via, landing); }});
 }
 
 struct RaceParam {
@@ -518,9 +568,10 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
   }
 
   static bool IsError(const std::string& label) {
-    for (const char* ok : {"in:", "list:", "created in", "made in",
-                           "removed from", "renamed into", "link:", "changed",
-                           "read inside", "linked into", "written in"}) {
+    for (const char* ok :
+         {"in:", "list:", "created in", "made in", "removed from",
+          "renamed into", "exchanged in", "link:", "changed", "read inside",
+          "linked into", "written in"}) {
       if (absl::StartsWith(label, ok)) return false;
     }
     return true;
