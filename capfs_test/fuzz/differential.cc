@@ -436,6 +436,8 @@ bool MayChangeTree(const Operation& op) {
     case OpKind::kSetTimes:
     case OpKind::kChown:
     case OpKind::kLchown:
+    case OpKind::kRenameNoReplace:
+    case OpKind::kRenameExchange:
       return true;
     default:
       return false;
@@ -490,6 +492,15 @@ Raw Execute(const Operation& op, size_t slot, Twin& twin) {
     case OpKind::kRename: {
       const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];
       r.status = dir.Rename(path, to, Render(op.path2, twin.case_dir));
+      return r;
+    }
+    case OpKind::kRenameNoReplace:
+    case OpKind::kRenameExchange: {
+      const capfs::Dir& to = twin.slots[op.to_slot % twin.slots.size()];
+      r.status = dir.Rename(path, to, Render(op.path2, twin.case_dir),
+                            op.kind == OpKind::kRenameExchange
+                                ? capfs::RenameMode::kExchange
+                                : capfs::RenameMode::kNoReplace);
       return r;
     }
     case OpKind::kSymlink:

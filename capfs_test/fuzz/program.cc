@@ -89,9 +89,20 @@ constexpr OpKind kOpTable[16] = {
 // picks one of these.
 constexpr int kExtraIndex = 15;
 constexpr OpKind kExtraOps[] = {
-    OpKind::kStat,      OpKind::kMkdirAll, OpKind::kRemoveAll, OpKind::kWalk,
-    OpKind::kWriteFile, OpKind::kReadFile, OpKind::kTruncate,  OpKind::kChmod,
-    OpKind::kLink,      OpKind::kSetTimes, OpKind::kChown,     OpKind::kLchown,
+    OpKind::kStat,
+    OpKind::kMkdirAll,
+    OpKind::kRemoveAll,
+    OpKind::kWalk,
+    OpKind::kWriteFile,
+    OpKind::kReadFile,
+    OpKind::kTruncate,
+    OpKind::kChmod,
+    OpKind::kLink,
+    OpKind::kSetTimes,
+    OpKind::kChown,
+    OpKind::kLchown,
+    OpKind::kRenameNoReplace,
+    OpKind::kRenameExchange,
 };
 constexpr size_t kExtraCount = sizeof(kExtraOps) / sizeof(kExtraOps[0]);
 
@@ -443,6 +454,10 @@ const char* OpName(OpKind kind) {
       return "Chown";
     case OpKind::kLchown:
       return "Lchown";
+    case OpKind::kRenameNoReplace:
+      return "RenameNoReplace";
+    case OpKind::kRenameExchange:
+      return "RenameExchange";
   }
   return "?";
 }
@@ -574,6 +589,8 @@ Program Decode(const uint8_t* data, size_t size) {
       case OpKind::kRename:
       case OpKind::kSymlink:
       case OpKind::kLink:
+      case OpKind::kRenameNoReplace:
+      case OpKind::kRenameExchange:
         op.path = DecodePath(r);
         op.path2 = DecodePath(r);
         break;
@@ -583,7 +600,7 @@ Program Decode(const uint8_t* data, size_t size) {
     }
     if (op.kind == OpKind::kWriteFile) op.mode = kCreateMode;
     if (op.kind == OpKind::kChmod) op.mode = 0700;
-    if (op.kind != OpKind::kRename && op.kind != OpKind::kLink) op.to_slot = 0;
+    if (!HasDestination(op.kind)) op.to_slot = 0;
     prog.ops.push_back(std::move(op));
   }
   return prog;
@@ -688,8 +705,7 @@ absl::StatusOr<std::string> Encode(const Program& prog) {
         break;
     }
     if (absl::Status s = EncodeSpec(op.path, &out); !s.ok()) return s;
-    if (op.kind == OpKind::kRename || op.kind == OpKind::kSymlink ||
-        op.kind == OpKind::kLink) {
+    if (HasDestination(op.kind) || op.kind == OpKind::kSymlink) {
       if (absl::Status s = EncodeSpec(op.path2, &out); !s.ok()) return s;
     }
   }
@@ -708,6 +724,8 @@ std::string ShowOp(const Operation& op) {
       break;
     case OpKind::kRename:
     case OpKind::kLink:
+    case OpKind::kRenameNoReplace:
+    case OpKind::kRenameExchange:
       absl::StrAppend(&out, Show(op.path), ", dir#", op.to_slot, ", ",
                       Show(op.path2));
       break;

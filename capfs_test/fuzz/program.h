@@ -105,7 +105,17 @@ enum class OpKind {
   kSetTimes,
   kChown,
   kLchown,
+  // Rename in RenameMode::kNoReplace and kExchange, as kRename.
+  kRenameNoReplace,
+  kRenameExchange,
 };
+
+// True for the calls with a destination Dir (to_slot) and a second path:
+// Rename in its three modes, and Link.
+inline bool HasDestination(OpKind kind) {
+  return kind == OpKind::kRename || kind == OpKind::kLink ||
+         kind == OpKind::kRenameNoReplace || kind == OpKind::kRenameExchange;
+}
 
 inline constexpr int kMaxSlots = 4;
 inline constexpr int kMaxOps = 24;
@@ -114,7 +124,7 @@ inline constexpr int kMaxTreeEntries = 16;
 struct Operation {
   OpKind kind = OpKind::kStat;
   int slot = 0;     // which Dir (0: the root Dir; then OpenDir's, in order)
-  int to_slot = 0;  // kRename's destination Dir
+  int to_slot = 0;  // the destination Dir of kRename, kLink and the modes
   int flags = 0;    // kOpenAt
   mode_t mode = 0;  // kOpenAt with O_CREAT or O_TMPFILE, kMkdir
   PathSpec path;

@@ -59,6 +59,12 @@ class Builder {
     op.path2 = ParsePathSpec(to);
     return Add(std::move(op));
   }
+  Builder& RenameNoReplace(const std::string& from, const std::string& to) {
+    return AddTwoPaths(OpKind::kRenameNoReplace, from, to);
+  }
+  Builder& Exchange(const std::string& from, const std::string& to) {
+    return AddTwoPaths(OpKind::kRenameExchange, from, to);
+  }
   Builder& Symlink(const std::string& target, const std::string& link,
                    int slot = 0) {
     Operation op = Op(OpKind::kSymlink, link, slot);
@@ -116,6 +122,12 @@ class Builder {
     op.slot = slot;
     op.path = ParsePathSpec(path);
     return op;
+  }
+  Builder& AddTwoPaths(OpKind kind, const std::string& from,
+                       const std::string& to) {
+    Operation op = Op(kind, from, 0);
+    op.path2 = ParsePathSpec(to);
+    return Add(std::move(op));
   }
   Builder& Add(Operation op) {
     prog_.ops.push_back(std::move(op));
@@ -226,6 +238,27 @@ std::vector<Seed> SeedPrograms() {
       .Mkdir("f/")
       .Stat("b//")
       .Open("e/", O_PATH)
+      .AddTo(&seeds);
+
+  // The renames that keep or swap the destination: onto an existing name, a
+  // directory swapped with a symlink to outside (the link moves as itself;
+  // following it afterwards is refused), climbs out through ".." and
+  // through a symlink to "..", a directory swapped with its own child.
+  Builder("rename-modes")
+      .Dir("d")
+      .File("d/f")
+      .File("g")
+      .Link("e", "@OUT/secret")
+      .Link("c", "..")
+      .RenameNoReplace("g", "d/f")
+      .RenameNoReplace("g", "h")
+      .Exchange("d", "e")
+      .Stat("d")
+      .Lstat("e/f")
+      .Exchange("d", "../outside/secret")
+      .Exchange("c/outside/secret", "h")
+      .RenameNoReplace("h", "c/x")
+      .Exchange("e", "e/f")
       .AddTo(&seeds);
 
   Builder("loops")
