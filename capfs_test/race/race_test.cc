@@ -81,6 +81,18 @@ std::string Marker(const std::string& rel, bool inside) {
   return m;
 }
 
+// The outside twins of the names the changing probes remove, rename and
+// exchange, in the directory `prefix` names ("" or ending in '/'), so that
+// an escaped call would succeed visibly.
+void MakeOutsideTwins(int at, const std::string& prefix) {
+  MakeFile(at, prefix + "gone", "OUTSIDE");
+  MakeDir(at, prefix + "olddir");
+  MakeFile(at, prefix + "r1", "OUTSIDE");
+  // An exchange that escaped would swap these two contents.
+  MakeFile(at, prefix + "x1", "OUTSIDE x1");
+  MakeFile(at, prefix + "x2", "OUTSIDE x2");
+}
+
 // The directory the probes work in: `passwd` (a file whose content tells its
 // side), its marker, and for an outside twin every name the removing probes
 // use, so that an escaped call would find them.
@@ -90,14 +102,7 @@ void MakeVictimDir(int at, const std::string& rel, bool inside) {
            absl::StrCat(inside ? "inside " : "OUTSIDE ", rel));
   MakeFile(at, rel + "/" + Marker(rel, inside), "");
   MakeSymlink(at, inside ? "inside" : "OUTSIDE", rel + "/link");
-  if (!inside) {
-    MakeFile(at, rel + "/gone", "OUTSIDE");
-    MakeDir(at, rel + "/olddir");
-    MakeFile(at, rel + "/r1", "OUTSIDE");
-    // An exchange that escaped would swap these two contents.
-    MakeFile(at, rel + "/x1", "OUTSIDE x1");
-    MakeFile(at, rel + "/x2", "OUTSIDE x2");
-  }
+  if (!inside) MakeOutsideTwins(at, rel + "/");
 }
 
 // One call the victim makes each iteration.
@@ -265,31 +270,44 @@ Outcome RenameProbe(const Dir& dir, const std::string& via, RenameMode mode,
   return Outcome{"renamed into " + where, ""};
 }
 
-// Rename of `via`/x1 and `via`/x2 in RenameMode::kExchange: one landing
-// directory must hold its own two files under each other's names.
+// Rename of `via`/x1 and `via`/x2 in RenameMode::kExchange: landing
+// directories must hold each other's (or, as resolved, their own) two files
+// under swapped names: x1 in one now the file that was x2 in the other, and
+// that one's x2 the file that was x1 in the first.
 Outcome ExchangeProbe(const Dir& dir, const std::string& via,
                       const Landing& landing) {
   landing.Ensure("x1", false);
   landing.Ensure("x2", false);
-  std::vector<std::pair<ino_t, ino_t>> before;
-  for (int fd : landing.fds) {
+  const size_t n = landing.fds.size();
+  std::vector<ino_t> x1_before(n), x2_before(n);
+  for (size_t i = 0; i < n; ++i) {
     struct stat x1, x2;
-    CheckOrDie(Exists(fd, "x1", &x1) && Exists(fd, "x2", &x2), "x1, x2");
-    before.emplace_back(x1.st_ino, x2.st_ino);
+    CheckOrDie(
+        Exists(landing.fds[i], "x1", &x1) && Exists(landing.fds[i], "x2", &x2),
+        "x1, x2");
+    x1_before[i] = x1.st_ino;
+    x2_before[i] = x2.st_ino;
   }
   absl::Status s =
       dir.Rename(via + "/x1", dir, via + "/x2", RenameMode::kExchange);
   if (!s.ok()) return Failed(s);
-  for (size_t i = 0; i < landing.fds.size(); ++i) {
+  std::vector<ino_t> x1_after(n), x2_after(n);
+  for (size_t i = 0; i < n; ++i) {
     struct stat x1, x2;
     CheckOrDie(
         Exists(landing.fds[i], "x1", &x1) && Exists(landing.fds[i], "x2", &x2),
         "x1, x2 after");
-    if (x1.st_ino == before[i].second && x2.st_ino == before[i].first) {
-      struct stat st;
-      CheckOrDie(fstat(landing.fds[i], &st) == 0, "fstat landing");
-      return Outcome{
-          "exchanged in " + landing.census->Name(st.st_dev, st.st_ino), ""};
+    x1_after[i] = x1.st_ino;
+    x2_after[i] = x2.st_ino;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    for (size_t j = 0; j < n; ++j) {
+      if (x1_after[i] == x2_before[j] && x2_after[j] == x1_before[i]) {
+        struct stat st;
+        CheckOrDie(fstat(landing.fds[i], &st) == 0, "fstat landing");
+        return Outcome{
+            "exchanged in " + landing.census->Name(st.st_dev, st.st_ino), ""};
+      }
     }
   }
   return Outcome{"exchanged elsewhere", "exchanged outside"};
@@ -702,9 +720,7 @@ TEST_P(RaceTest, DirMovedOutsideDuringDotDot) {
   MakeFile(c.outside(), "passwd", "OUTSIDE");
   MakeFile(c.outside(), Marker("outside", false), "");
   MakeSymlink(c.outside(), "OUTSIDE", "link");
-  MakeFile(c.outside(), "gone", "OUTSIDE");
-  MakeDir(c.outside(), "olddir");
-  MakeFile(c.outside(), "r1", "OUTSIDE");
+  MakeOutsideTwins(c.outside(), "");
   Census census(c.path(), "root");
   Landing landing{{c.root()}, &census};
   Dir dir = OpenRoot(c);
