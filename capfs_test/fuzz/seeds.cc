@@ -54,10 +54,7 @@ class Builder {
   }
   Builder& Rename(const std::string& from, const std::string& to, int slot = 0,
                   int to_slot = 0) {
-    Operation op = Op(OpKind::kRename, from, slot);
-    op.to_slot = to_slot;
-    op.path2 = ParsePathSpec(to);
-    return Add(std::move(op));
+    return AddTwoPaths(OpKind::kRename, from, to, slot, to_slot);
   }
   Builder& RenameNoReplace(const std::string& from, const std::string& to) {
     return AddTwoPaths(OpKind::kRenameNoReplace, from, to);
@@ -123,9 +120,11 @@ class Builder {
     op.path = ParsePathSpec(path);
     return op;
   }
+  // A call of two paths with a destination Dir (HasDestination).
   Builder& AddTwoPaths(OpKind kind, const std::string& from,
-                       const std::string& to) {
-    Operation op = Op(kind, from, 0);
+                       const std::string& to, int slot = 0, int to_slot = 0) {
+    Operation op = Op(kind, from, slot);
+    op.to_slot = to_slot;
     op.path2 = ParsePathSpec(to);
     return Add(std::move(op));
   }

@@ -191,12 +191,27 @@ struct Landing {
     for (int fd : fds) {
       struct stat st;
       if (Exists(fd, name, &st) && (ino == 0 || st.st_ino == ino)) {
-        struct stat dir;
-        CheckOrDie(fstat(fd, &dir) == 0, "fstat landing");
-        return census->Name(dir.st_dev, dir.st_ino);
+        return NameOf(fd);
       }
     }
     return "";
+  }
+  // The census name of the landing directory `fd`.
+  std::string NameOf(int fd) const {
+    struct stat dir;
+    CheckOrDie(fstat(fd, &dir) == 0, "fstat landing");
+    return census->Name(dir.st_dev, dir.st_ino);
+  }
+  // The inode of `name` in each landing directory, in the order of `fds`
+  // (every one must have it).
+  std::vector<ino_t> Inodes(const char* name) const {
+    std::vector<ino_t> out;
+    for (int fd : fds) {
+      struct stat st;
+      CheckOrDie(Exists(fd, name, &st), std::string("landing ") + name);
+      out.push_back(st.st_ino);
+    }
+    return out;
   }
   void Ensure(const char* name, bool directory) const {
     for (int fd : fds) {
@@ -248,10 +263,7 @@ Outcome RemoveProbe(const Dir& dir, const std::string& via, const char* name,
   if (!s.ok()) return Failed(s);
   for (int fd : landing.fds) {
     if (!Exists(fd, name)) {
-      struct stat st;
-      CheckOrDie(fstat(fd, &st) == 0, "fstat landing");
-      return Outcome{
-          "removed from " + landing.census->Name(st.st_dev, st.st_ino), ""};
+      return Outcome{"removed from " + landing.NameOf(fd), ""};
     }
   }
   return Outcome{"removed elsewhere", "removed something outside"};
@@ -278,35 +290,17 @@ Outcome ExchangeProbe(const Dir& dir, const std::string& via,
                       const Landing& landing) {
   landing.Ensure("x1", false);
   landing.Ensure("x2", false);
-  const size_t n = landing.fds.size();
-  std::vector<ino_t> x1_before(n), x2_before(n);
-  for (size_t i = 0; i < n; ++i) {
-    struct stat x1, x2;
-    CheckOrDie(
-        Exists(landing.fds[i], "x1", &x1) && Exists(landing.fds[i], "x2", &x2),
-        "x1, x2");
-    x1_before[i] = x1.st_ino;
-    x2_before[i] = x2.st_ino;
-  }
+  const std::vector<ino_t> x1_before = landing.Inodes("x1");
+  const std::vector<ino_t> x2_before = landing.Inodes("x2");
   absl::Status s =
       dir.Rename(via + "/x1", dir, via + "/x2", RenameMode::kExchange);
   if (!s.ok()) return Failed(s);
-  std::vector<ino_t> x1_after(n), x2_after(n);
-  for (size_t i = 0; i < n; ++i) {
-    struct stat x1, x2;
-    CheckOrDie(
-        Exists(landing.fds[i], "x1", &x1) && Exists(landing.fds[i], "x2", &x2),
-        "x1, x2 after");
-    x1_after[i] = x1.st_ino;
-    x2_after[i] = x2.st_ino;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    for (size_t j = 0; j < n; ++j) {
+  const std::vector<ino_t> x1_after = landing.Inodes("x1");
+  const std::vector<ino_t> x2_after = landing.Inodes("x2");
+  for (size_t i = 0; i < landing.fds.size(); ++i) {
+    for (size_t j = 0; j < landing.fds.size(); ++j) {
       if (x1_after[i] == x2_before[j] && x2_after[j] == x1_before[i]) {
-        struct stat st;
-        CheckOrDie(fstat(landing.fds[i], &st) == 0, "fstat landing");
-        return Outcome{
-            "exchanged in " + landing.census->Name(st.st_dev, st.st_ino), ""};
+        return Outcome{"exchanged in " + landing.NameOf(landing.fds[i]), ""};
       }
     }
   }
