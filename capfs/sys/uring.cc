@@ -96,9 +96,20 @@ unsigned SysUring::unsubmitted() const {
 }
 
 bool SysUring::PeekOne(uint64_t* user_data, int* res) {
+  struct io_uring* ring = ring_.get();
   struct io_uring_cqe* cqe = nullptr;
-  if (io_uring_peek_cqe(ring_.get(), &cqe) != 0 || cqe == nullptr) {
-    return false;
+  // A completion in memory is taken without more ado. When there is none,
+  // io_uring_peek_cqe enters the kernel only if the kernel marked the ring
+  // (completions waiting as task work, or an overflow to flush): that mark
+  // is checked here first, since liburing's own check of it is not inline
+  // and every Reap ends with a peek that finds nothing.
+  if (__io_uring_peek_cqe(ring, &cqe, nullptr) != 0) return false;
+  if (cqe == nullptr) {
+    const unsigned kflags = IO_URING_READ_ONCE(*ring->sq.kflags);
+    if ((kflags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) == 0) {
+      return false;
+    }
+    if (io_uring_peek_cqe(ring, &cqe) != 0 || cqe == nullptr) return false;
   }
   *user_data = cqe->user_data;
   *res = cqe->res;
