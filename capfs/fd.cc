@@ -6,18 +6,7 @@
 
 namespace capfs {
 
-Fd& Fd::operator=(Fd&& other) noexcept {
-  if (this != &other) {
-    // A close error on an fd being replaced has no one to report to.
-    Close().IgnoreError();
-    fd_ = other.release();
-  }
-  return *this;
-}
-
-Fd::~Fd() {
-  if (fd_ >= 0) ::close(fd_);
-}
+void Fd::CloseQuietly(int fd) noexcept { ::close(fd); }
 
 absl::Status Fd::Close() {
   if (fd_ < 0) return absl::OkStatus();

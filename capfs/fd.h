@@ -27,10 +27,23 @@ class Fd {
   explicit Fd(int fd) : fd_(fd < 0 ? -1 : fd) {}
 
   Fd(Fd&& other) noexcept : fd_(other.release()) {}
-  Fd& operator=(Fd&& other) noexcept;
+  // Closes what this Fd owned (an error has no one to report to), then
+  // takes `other`'s descriptor.
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      if (fd_ >= 0) CloseQuietly(fd_);
+      fd_ = other.release();
+    }
+    return *this;
+  }
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
-  ~Fd();
+  // Closes the descriptor, if any. Inline, as the move operations are: an
+  // Fd moved along a call's result chain (StatusOr<Fd>, a task's result)
+  // is mostly empty, and its end then costs a compare, not a call.
+  ~Fd() {
+    if (fd_ >= 0) CloseQuietly(fd_);
+  }
 
   // The descriptor, or -1 when this Fd owns nothing. Ownership stays here.
   int get() const { return fd_; }
@@ -51,6 +64,9 @@ class Fd {
   absl::Status Close();
 
  private:
+  // close(2), its error ignored.
+  static void CloseQuietly(int fd) noexcept;
+
   int fd_ = -1;
 };
 
