@@ -114,12 +114,6 @@ absl::Status SyncCall(const Dir& dir, Op op, const std::string& path) {
   return fd.status();  // closed here
 }
 
-Task<absl::Status> AsyncCall(const Dir& dir, Op op, const std::string& path) {
-  if (op == Op::kStat) co_return (co_await Stat(dir, path)).status();
-  absl::StatusOr<Fd> fd = co_await OpenAt(dir, path, OpenFlags(op));
-  co_return fd.status();
-}
-
 void BM_Sync(benchmark::State& state, Op op, int depth, bool inflight) {
   const Dir& dir = TheTree().dir();
   const std::vector<std::string>& paths = TheTree().paths(depth);
@@ -157,8 +151,16 @@ void BM_Async(benchmark::State& state, Op op, int depth, bool inflight,
   absl::Status s = Run(
       [&]() -> Task<absl::Status> {
         for (auto _ : state) {
+          // Each call awaited where it is made, as a program would (no
+          // helper coroutine around it); an opened descriptor is closed at
+          // the end of the statement.
           if (!inflight) {
-            absl::Status r = co_await AsyncCall(dir, op, paths[0]);
+            absl::Status r;
+            if (op == Op::kStat) {
+              r = (co_await Stat(dir, paths[0])).status();
+            } else {
+              r = (co_await OpenAt(dir, paths[0], OpenFlags(op))).status();
+            }
             if (!r.ok()) co_return r;
             continue;
           }
@@ -166,7 +168,10 @@ void BM_Async(benchmark::State& state, Op op, int depth, bool inflight,
               co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
                 for (const std::string& p : paths) {
                   scope.Spawn([&dir, op, &p]() -> Task<absl::Status> {
-                    co_return co_await AsyncCall(dir, op, p);
+                    if (op == Op::kStat) {
+                      co_return (co_await Stat(dir, p)).status();
+                    }
+                    co_return (co_await OpenAt(dir, p, OpenFlags(op))).status();
                   });
                 }
                 co_return co_await scope.Join();
