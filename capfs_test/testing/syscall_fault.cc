@@ -97,10 +97,14 @@ ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
       fprintf(stderr, "%s\n", s.ToString().c_str());
       _exit(97);
     }
+    // The child is a whole run of its binary: not this test's shard, output
+    // files or filter (a --test_filter meant for this test, which the child
+    // would otherwise read, could leave it running nothing).
     for (const char* var :
          {"GTEST_SHARD_INDEX", "GTEST_TOTAL_SHARDS", "GTEST_SHARD_STATUS_FILE",
           "TEST_SHARD_INDEX", "TEST_TOTAL_SHARDS", "TEST_SHARD_STATUS_FILE",
-          "XML_OUTPUT_FILE", "GTEST_OUTPUT", "TEST_PREMATURE_EXIT_FILE"}) {
+          "XML_OUTPUT_FILE", "GTEST_OUTPUT", "TEST_PREMATURE_EXIT_FILE",
+          "TESTBRIDGE_TEST_ONLY", "GTEST_FILTER"}) {
       unsetenv(var);
     }
     for (std::string& e : env_copy) putenv(e.data());

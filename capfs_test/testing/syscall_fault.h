@@ -46,8 +46,8 @@ struct ChildRun {
 
 // Runs the test binary `binary` with `args` in a child process under the
 // filter for `fault`, with `env` ("NAME=value") added to this test's
-// environment minus what Bazel tells this test alone (sharding, its XML and
-// exit files).
+// environment minus what Bazel tells this test alone (sharding, its test
+// filter, its XML and exit files).
 ChildRun RunUnderFault(SyscallFault fault, const std::string& binary,
                        const std::vector<std::string>& args,
                        const std::vector<std::string>& env);
