@@ -26,7 +26,14 @@ if [[ $# -ne 2 ]]; then
 fi
 command -v gdb >/dev/null || { echo "$0: needs gdb" >&2; exit 1; }
 here="$(cd "$(dirname "$0")" && pwd)"
-gdb -q -batch -x "$here/insns_per_call.py" --args "$1" \
-  --benchmark_filter="$2" --benchmark_repetitions=1 \
-  --benchmark_min_time=0.5 2>&1 | grep -E '^(RESULT|FUNCTION) ' |
+out="$(gdb -q -batch -x "$here/insns_per_call.py" --args "$1" \
+  --benchmark_filter="$2" --benchmark_min_time=0.5 2>&1 || true)"
+if ! grep -q '^RESULT ' <<<"$out"; then
+  # No count: ptrace refused, no such benchmark, fewer calls than
+  # INSNS_SKIP, or a script error. gdb's last words say which.
+  echo "$0: nothing counted; gdb's output ends:" >&2
+  tail -n 20 <<<"$out" >&2
+  exit 1
+fi
+grep -E '^(RESULT|FUNCTION) ' <<<"$out" |
   sed -e 's/^RESULT //' -e 's/^FUNCTION /  /'
