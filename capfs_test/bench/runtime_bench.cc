@@ -21,6 +21,11 @@
 //   bulk/<peer>                     1 MiB over loopback TCP, one direction
 //   accept/<peer>                   1,000 queued connections accepted
 //                                   (registered with the loop) and closed
+//   sync_fs/, async_fs/, async_fs_uring/, async_fs_workers/, liburing/
+//                                   the awaitable Dir calls against the
+//                                   sync call, RunBlocking and liburing
+//                                   (async_fs_rows.h; async_fs_bench runs
+//                                   these alone)
 // After the runs, a table of the target ratios.
 
 #include <errno.h>
@@ -64,6 +69,7 @@
 #include "benchmark/benchmark.h"
 #include "capfs/runtime/internal/timer_heap.h"
 #include "capfs/runtime/runtime.h"
+#include "capfs_test/bench/async_fs_rows.h"
 
 namespace capfs {
 namespace runtime {
@@ -968,6 +974,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       times_[run.run_name.function_name] = {run.GetAdjustedRealTime() * to_ns,
                                             run.GetAdjustedCPUTime() * to_ns};
     }
+    async_fs_.Record(runs);
   }
 
   void PrintRatios() const {
@@ -1002,6 +1009,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
               std::string(backend) == "epoll" && idle == 10000 ? 1.2 : 0);
       }
     }
+    async_fs_.Print();
   }
 
  private:
@@ -1024,6 +1032,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
 
   std::map<std::string, Times> times_;  // by benchmark name
+  AsyncFsRatios async_fs_;              // the awaitable Dir calls' rows
 };
 
 // The ratios compare medians of five runs: the machines are shared and a
@@ -1083,6 +1092,7 @@ void RegisterAll() {
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
+  RegisterAsyncFsBenchmarks();
 }
 
 }  // namespace
@@ -1110,6 +1120,7 @@ int main(int argc, char** argv) {
   capfs::runtime::RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.PrintRatios();
+  capfs::runtime::RemoveAsyncFsTree();
   benchmark::Shutdown();
   return 0;
 }
