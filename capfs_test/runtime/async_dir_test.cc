@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "capfs/dir.h"
 #include "capfs/file.h"
@@ -505,6 +506,135 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
   EXPECT_FALSE(watchdog.fired()) << "the post did not wake the loop";
   EXPECT_TRUE(s.ok()) << s;
   EXPECT_TRUE(opened.ok()) << opened.status();
+}
+
+// A call made while the loop has nothing else to do sleeps in the ring
+// itself, in its await_suspend (Scheduler::SleepInRingFromCall), and its task
+// goes on without suspending; the results are the sync calls'. One task
+// alone on the loop makes a directory, stats it and opens it through the
+// ring.
+TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
+  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  uint64_t slept_before = 0, slept_after = 0;
+  absl::Status made;
+  absl::StatusOr<FileStat> st;
+  absl::StatusOr<Fd> opened;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        internal::Scheduler* scheduler =
+            (co_await internal::CurrentFiber())->scheduler();
+        slept_before = scheduler->sleeps_from_calls();
+        made = co_await Mkdir(dir(), "d/alone");
+        st = co_await Stat(dir(), "d/alone");
+        opened = co_await OpenAt(dir(), "d/alone", O_PATH | O_DIRECTORY);
+        slept_after = scheduler->sleeps_from_calls();
+        co_return absl::OkStatus();
+      }(),
+      Options());
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(made.ok()) << made;
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_EQ(st->kind, FileKind::kDirectory);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  // Mkdir always goes to the ring; Stat and OpenAt do when the loop's own
+  // path is off.
+  EXPECT_GE(slept_after, slept_before + (GetParam().paths.on_loop ? 1 : 3));
+}
+
+// A call whose WithTimeout deadline has already passed is withdrawn before
+// the kernel sees it, although nothing else would run first: the timer
+// fires in the loop's turn, so the call does not sleep in the ring itself.
+TEST_P(AsyncDirRingTest, ACallPastItsDeadlineIsWithdrawnUnmade) {
+  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  absl::Status made;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        made = co_await WithTimeout(absl::Seconds(-1), Mkdir(dir(), "d/late"));
+        co_return absl::OkStatus();
+      }(),
+      Options());
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(absl::IsDeadlineExceeded(made)) << made;
+  EXPECT_FALSE(Exists("d/late"));
+}
+
+// True once the thread `tid` of this process sleeps in io_uring_enter(2)
+// (its state in /proc is 'S' and its syscall 426), as a call that sleeps in
+// the ring itself makes it.
+bool SleepsInIoUringEnter(pid_t tid) {
+  std::string dir = absl::StrCat("/proc/self/task/", tid, "/");
+  char buf[512];
+  auto read = [&](const std::string& name) -> std::string {
+    int fd = open((dir + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return "";
+    ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    return std::string(buf, n > 0 ? n : 0);
+  };
+  const std::string stat = read("stat");
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos || paren + 2 >= stat.size() ||
+      stat[paren + 2] != 'S') {
+    return false;
+  }
+  return absl::StartsWith(read("syscall"), "426 ");
+}
+
+// A post from another thread ends a call's own sleep in the ring as it ends
+// the loop's. One task waits for a worker job; the other then opens a FIFO
+// nobody writes to, which waits in the kernel with nothing else to run, so
+// it sleeps in the ring itself. The job ends (a post) only once the loop's
+// thread sleeps in io_uring_enter; its task then opens the writer, which
+// lets the open finish. The watchdog opens a writer should the post not end
+// the sleep.
+TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
+  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  const std::string fifo = absl::StrCat(path_, "/fifo");
+  testing::Watchdog watchdog(absl::Seconds(20), [&] {
+    int fd = OpenFifoWriter(fifo);
+    if (fd >= 0) close(fd);
+  });
+  const pid_t loop_tid = gettid();
+  uint64_t slept_before = 0, slept_after = 0;
+  bool job_saw_sleep = false;
+  absl::StatusOr<Fd> opened;
+  Fd writer;
+  absl::Status s = ::capfs::runtime::Run(
+      [&]() -> Task<absl::Status> {
+        internal::Scheduler* scheduler =
+            (co_await internal::CurrentFiber())->scheduler();
+        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+          scope.Spawn([&]() -> Task<absl::Status> {
+            absl::StatusOr<bool> saw = co_await RunBlocking([&] {
+              // Bounded: 20 s at most, the watchdog's patience.
+              for (int i = 0; i < 20000; ++i) {
+                if (SleepsInIoUringEnter(loop_tid)) {
+                  return absl::StatusOr<bool>(true);
+                }
+                usleep(1000);
+              }
+              return absl::StatusOr<bool>(false);
+            });
+            job_saw_sleep = saw.value_or(false);
+            writer = Fd(OpenFifoWriter(fifo));
+            co_return absl::OkStatus();
+          });
+          // The job's task runs first and waits for it.
+          if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
+          slept_before = scheduler->sleeps_from_calls();
+          opened = co_await OpenAt(dir(), "fifo", O_RDONLY);
+          slept_after = scheduler->sleeps_from_calls();
+          co_return co_await scope.Join();
+        });
+      }(),
+      Options());
+  watchdog.Disarm();
+  EXPECT_FALSE(watchdog.fired()) << "the post did not end the call's sleep";
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_TRUE(job_saw_sleep);
+  EXPECT_TRUE(opened.ok()) << opened.status();
+  EXPECT_TRUE(writer.valid());
+  EXPECT_EQ(slept_after, slept_before + 1);
 }
 
 // A loop that also waits on another descriptor sleeps in its backend

@@ -58,6 +58,7 @@ class Waiter {
   friend bool BeginWait(Waiter*, Fiber*, std::coroutine_handle<>);
   friend void BeginShieldedWait(Waiter*, Fiber*, std::coroutine_handle<>);
   friend void EndWait(Waiter*);
+  friend void EndWaitUnsuspended(Waiter*);
 
   Fiber* fiber_ = nullptr;
   std::coroutine_handle<> handle_;
@@ -112,6 +113,7 @@ class Fiber : public ListLink<ContextTag>, public ListLink<ScopeTag> {
   friend bool BeginWait(Waiter*, Fiber*, std::coroutine_handle<>);
   friend void BeginShieldedWait(Waiter*, Fiber*, std::coroutine_handle<>);
   friend void EndWait(Waiter*);
+  friend void EndWaitUnsuspended(Waiter*);
 
   Scheduler* scheduler_;
   CancelContext* context_;
@@ -146,6 +148,12 @@ inline void EndWait(Waiter* waiter) {
   Fiber* fiber = waiter->fiber_;
   fiber->waiting_ = nullptr;
   fiber->scheduler_->Schedule(waiter->handle_);
+}
+
+// Ends the wait of `waiter`'s fiber when it ended before the fiber
+// suspended (its await_suspend then returns false): nothing is queued.
+inline void EndWaitUnsuspended(Waiter* waiter) {
+  waiter->fiber_->waiting_ = nullptr;
 }
 
 // `co_await CurrentFiber()` gives the fiber the awaiting task runs in,

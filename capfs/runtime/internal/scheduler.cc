@@ -162,11 +162,37 @@ bool Scheduler::SleptInRing() {
   // Calls queued on the ring this turn go to the kernel with the wait.
   if (timeout_ns == 0) {
     ring_->Flush();
-  } else if (ring_->Wait(timeout_ns, wakeup_.get())) {
-    DrainWakeup();
+    sleeping_.store(false, std::memory_order_relaxed);
+  } else {
+    SleepInRing(timeout_ns);
   }
-  sleeping_.store(false, std::memory_order_relaxed);
   return true;
+}
+
+bool Scheduler::SleepInRingFromCall() {
+  // The conditions of the turn's steps 1 to 4: nothing would run before
+  // SleptInRing, and it would sleep.
+  if (!run_queue_.empty() || posted_.load(std::memory_order_relaxed) ||
+      !OnlyRingWaits()) {
+    return false;
+  }
+  int64_t timeout_ns = SleepTimeout();
+  if (timeout_ns == 0 || !ring_->CanWait(timeout_ns)) return false;
+  resumes_since_poll_ = 0;
+  sleeping_.store(true, std::memory_order_seq_cst);
+  if (posted_.load(std::memory_order_seq_cst)) {
+    // A post came: the turn runs it first, as it would have.
+    sleeping_.store(false, std::memory_order_relaxed);
+    return false;
+  }
+  ++sleeps_from_calls_;
+  SleepInRing(timeout_ns);
+  return true;
+}
+
+void Scheduler::SleepInRing(int64_t timeout_ns) {
+  if (ring_->Wait(timeout_ns, wakeup_.get())) DrainWakeup();
+  sleeping_.store(false, std::memory_order_relaxed);
 }
 
 void Scheduler::RunUntil(const bool* done) {

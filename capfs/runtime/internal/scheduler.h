@@ -16,7 +16,9 @@
 //      extra call); else until the next timer, a post, or a descriptor
 //      wakes it. When every task waiting on a descriptor waits on the
 //      loop's io_uring, that sleep is in the ring's own io_uring_enter,
-//      which also hands it the turn's calls (uring_ring.h: Wait).
+//      which also hands it the turn's calls (uring_ring.h: Wait). A task
+//      whose ring call would lead straight to that sleep makes it itself,
+//      without suspending (SleepInRingFromCall).
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep in the
@@ -123,6 +125,19 @@ class Scheduler {
     return true;
   }
 
+  // For a call the running task has just queued on the ring, from its
+  // await_suspend: when the loop would go straight to sleeping in the ring
+  // once the task suspends (nothing else runnable or posted, no timer due,
+  // every descriptor wait on the ring: step 4 below), sleeps there now, in
+  // the task's own turn, so that a call that completes needs no suspension,
+  // run-queue round or resume. Completions taken queue their tasks as
+  // usual. True when it slept; false, having done nothing, when the loop has
+  // anything else to do first (a timer due now fires in the turn, so a call
+  // it cancels is still withdrawn before it reaches the kernel).
+  bool SleepInRingFromCall();
+  // How many times SleepInRingFromCall slept, on this loop (for tests).
+  uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
+
   // Thread-safe: queues `completion` to run on the loop thread, waking the
   // loop if it sleeps.
   void Post(RemoteCompletion* completion);
@@ -142,6 +157,8 @@ class Scheduler {
   // Sleeps in the ring rather than the backend when that is the same wait
   // (uring_ring.h: Wait); false when it is not, having done nothing.
   bool SleptInRing();
+  // The sleep in the ring, for at most `timeout_ns` (not 0).
+  void SleepInRing(int64_t timeout_ns);
   // True when some task waits on a descriptor and every such task waits on
   // the ring.
   bool OnlyRingWaits() const;
@@ -169,6 +186,7 @@ class Scheduler {
   bool ring_tried_ = false;
   bool ring_watched_ = false;  // the backend watches the ring's descriptor
   char ring_token_;            // its backend token
+  uint64_t sleeps_from_calls_ = 0;
 
   std::mutex posted_mu_;
   RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_

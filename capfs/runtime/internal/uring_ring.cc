@@ -59,14 +59,19 @@ bool UringOp::Start(UringRing* ring, Fiber* fiber,
   }
   ring_ = ring;
   ring->Queue(this);
-  return true;
+  in_start_ = true;
+  ring->SleepFromCall();
+  in_start_ = false;
+  if (outcome_ == Outcome::kPending) return true;
+  EndWaitUnsuspended(this);  // done in the sleep: the task goes on
+  return false;
 }
 
 void UringOp::OnCancel() noexcept {
   if (!submitted_) {
     ring_->Cancel(this);  // withdraws it
     outcome_ = Outcome::kCancelled;
-    EndWait(this);
+    if (!in_start_) EndWait(this);
     return;
   }
   if (!cancel_requested_) {
@@ -84,7 +89,7 @@ void UringOp::Finish(int res) {
   } else {
     outcome_ = Outcome::kDoneCancelled;
   }
-  EndWait(this);
+  if (!in_start_) EndWait(this);  // else Start sees the outcome
 }
 
 std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler) {
@@ -213,6 +218,8 @@ void UringRing::Enter() {
   }
   if (r >= 0) CountUnsubmitted();
 }
+
+bool UringRing::SleepFromCall() { return scheduler_->SleepInRingFromCall(); }
 
 void UringRing::OnReady() {
   Reap();

@@ -22,6 +22,14 @@
 // next timer (the enter's timeout). At most half the completion queue's
 // size is in flight; more calls wait in the queue.
 //
+// A call made when the loop has nothing else to do (no other task runnable,
+// nothing posted, no timer due, every descriptor wait on the ring) does not
+// wait for the turn's end: its await_suspend submits it and sleeps in that
+// same io_uring_enter itself (Scheduler::SleepInRingFromCall), and when the
+// call has completed there the task goes on without suspending. The wait is
+// the loop's own, so posts, timers and other completions end it as they
+// would; the task suspends if its call is still in flight.
+//
 // Cancellation: a call still queued is withdrawn and never reaches the
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
 // the task waits for the call's own completion, which says whether the
@@ -77,8 +85,10 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
       : Waiter(std::move(other)), ListLink<UringQueueTag>(std::move(other)) {}
   ~UringOp() = default;
 
-  // From await_suspend: queues the call on `ring` for `fiber`. False when
-  // the task must not suspend (already cancelled: outcome kCancelled).
+  // From await_suspend: queues the call on `ring` for `fiber`, and sleeps in
+  // the ring for it when the loop would do nothing else first. False when
+  // the task must not suspend: already cancelled (outcome kCancelled), or
+  // the call completed in that sleep.
   bool Start(UringRing* ring, Fiber* fiber, std::coroutine_handle<> self);
 
  private:
@@ -93,6 +103,7 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   int result_ = 0;
   bool submitted_ = false;
   bool cancel_requested_ = false;
+  bool in_start_ = false;  // Start is sleeping: the task has not suspended
 };
 
 // The awaitable: `fill(sqe)` fills the submission.
@@ -148,6 +159,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // The ring's descriptor was reported readable: takes the posted
   // completions.
   void OnReady();
+  // From a call's Start: Scheduler::SleepInRingFromCall.
+  bool SleepFromCall();
 
   // Closes `fd` with the turn's submissions (FdCloser).
   void CloseLater(Fd fd) override;
