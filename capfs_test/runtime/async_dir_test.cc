@@ -508,6 +508,21 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
   EXPECT_TRUE(opened.ok()) << opened.status();
 }
 
+// The ring of the loop running the awaiting task.
+class CurrentRing {
+ public:
+  bool await_ready() noexcept { return false; }
+  template <internal::RuntimePromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    ring_ = self.promise().fiber()->scheduler()->ring();
+    return false;
+  }
+  internal::UringRing* await_resume() noexcept { return ring_; }
+
+ private:
+  internal::UringRing* ring_ = nullptr;
+};
+
 // A call made while the loop has nothing else to do sleeps in the ring
 // itself, in its await_suspend (Scheduler::SleepInRingFromCall), and its task
 // goes on without suspending; the results are the sync calls'. One task
@@ -515,19 +530,19 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
 // ring.
 TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
   if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
-  uint64_t slept_before = 0, slept_after = 0;
+  uint64_t done_before = 0, done_after = 0;
   absl::Status made;
   absl::StatusOr<FileStat> st;
   absl::StatusOr<Fd> opened;
   absl::Status s = ::capfs::runtime::Run(
       [&]() -> Task<absl::Status> {
-        internal::Scheduler* scheduler =
-            (co_await internal::CurrentFiber())->scheduler();
-        slept_before = scheduler->sleeps_from_calls();
+        internal::UringRing* ring = co_await CurrentRing();
+        if (ring == nullptr) co_return absl::InternalError("no ring");
+        done_before = ring->calls_done_in_own_sleep();
         made = co_await Mkdir(dir(), "d/alone");
         st = co_await Stat(dir(), "d/alone");
         opened = co_await OpenAt(dir(), "d/alone", O_PATH | O_DIRECTORY);
-        slept_after = scheduler->sleeps_from_calls();
+        done_after = ring->calls_done_in_own_sleep();
         co_return absl::OkStatus();
       }(),
       Options());
@@ -537,8 +552,8 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
   EXPECT_EQ(st->kind, FileKind::kDirectory);
   EXPECT_TRUE(opened.ok()) << opened.status();
   // Mkdir always goes to the ring; Stat and OpenAt do when the loop's own
-  // path is off.
-  EXPECT_GE(slept_after, slept_before + (GetParam().paths.on_loop ? 1 : 3));
+  // path is off. Each completed in its own sleep: no task suspended.
+  EXPECT_GE(done_after, done_before + (GetParam().paths.on_loop ? 1 : 3));
 }
 
 // A call whose WithTimeout deadline has already passed is withdrawn before
@@ -547,15 +562,21 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
 TEST_P(AsyncDirRingTest, ACallPastItsDeadlineIsWithdrawnUnmade) {
   if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
   absl::Status made;
+  uint64_t slept_before = 0, slept_after = 0;
   absl::Status s = ::capfs::runtime::Run(
       [&]() -> Task<absl::Status> {
+        internal::UringRing* ring = co_await CurrentRing();
+        if (ring == nullptr) co_return absl::InternalError("no ring");
+        slept_before = ring->sleeps_from_calls();
         made = co_await WithTimeout(absl::Seconds(-1), Mkdir(dir(), "d/late"));
+        slept_after = ring->sleeps_from_calls();
         co_return absl::OkStatus();
       }(),
       Options());
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE(absl::IsDeadlineExceeded(made)) << made;
   EXPECT_FALSE(Exists("d/late"));
+  EXPECT_EQ(slept_after, slept_before) << "the call slept past its deadline";
 }
 
 // True once the thread `tid` of this process sleeps in io_uring_enter(2)
@@ -589,20 +610,24 @@ bool SleepsInIoUringEnter(pid_t tid) {
 // the sleep.
 TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
   if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  const pid_t loop_tid = gettid();
+  if (access(absl::StrCat("/proc/self/task/", loop_tid, "/syscall").c_str(),
+             R_OK) != 0) {
+    GTEST_SKIP() << "no /proc/<tid>/syscall to see where the loop sleeps";
+  }
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
     int fd = OpenFifoWriter(fifo);
     if (fd >= 0) close(fd);
   });
-  const pid_t loop_tid = gettid();
-  uint64_t slept_before = 0, slept_after = 0;
+  uint64_t slept_before = 0, slept_after = 0, done_before = 0, done_after = 0;
   bool job_saw_sleep = false;
   absl::StatusOr<Fd> opened;
   Fd writer;
   absl::Status s = ::capfs::runtime::Run(
       [&]() -> Task<absl::Status> {
-        internal::Scheduler* scheduler =
-            (co_await internal::CurrentFiber())->scheduler();
+        internal::UringRing* ring = co_await CurrentRing();
+        if (ring == nullptr) co_return absl::InternalError("no ring");
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           scope.Spawn([&]() -> Task<absl::Status> {
             absl::StatusOr<bool> saw = co_await RunBlocking([&] {
@@ -621,9 +646,11 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
           });
           // The job's task runs first and waits for it.
           if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
-          slept_before = scheduler->sleeps_from_calls();
+          slept_before = ring->sleeps_from_calls();
+          done_before = ring->calls_done_in_own_sleep();
           opened = co_await OpenAt(dir(), "fifo", O_RDONLY);
-          slept_after = scheduler->sleeps_from_calls();
+          slept_after = ring->sleeps_from_calls();
+          done_after = ring->calls_done_in_own_sleep();
           co_return co_await scope.Join();
         });
       }(),
@@ -634,7 +661,10 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
   EXPECT_TRUE(job_saw_sleep);
   EXPECT_TRUE(opened.ok()) << opened.status();
   EXPECT_TRUE(writer.valid());
+  // It slept in the ring itself, and the post, not its completion, ended
+  // that sleep.
   EXPECT_EQ(slept_after, slept_before + 1);
+  EXPECT_EQ(done_after, done_before);
 }
 
 // A loop that also waits on another descriptor sleeps in its backend

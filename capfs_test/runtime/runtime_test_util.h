@@ -89,12 +89,18 @@ class Watchdog {
 // Yields until the task whose fiber `*fiber` names (set by that task, e.g.
 // with `fiber = co_await internal::CurrentFiber();`) is suspended in a wait
 // of type W: so that a test acts on a task in exactly that wait, not one
-// still on its way there.
+// still on its way there. kDeadlineExceeded after 20 s of yields (that task
+// never waited so, or went past that wait unseen).
 template <typename W = internal::Waiter>
 Task<absl::Status> YieldUntilWaitingIn(internal::Fiber* const* fiber) {
-  for (;;) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  for (uint64_t i = 0;; ++i) {
     if (*fiber != nullptr && dynamic_cast<W*>((*fiber)->waiting()) != nullptr) {
       co_return absl::OkStatus();
+    }
+    if (i % 1024 == 0 && absl::Now() > deadline) {
+      co_return absl::DeadlineExceededError(
+          "the task never waited where the test expected it to");
     }
     if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
   }

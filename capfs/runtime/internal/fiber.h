@@ -5,7 +5,9 @@
 // Loop::Run or Scope::Spawn, together with every task it awaits (they share
 // its fiber, as the promise of each task records). At any time a fiber is
 // running, queued to run, or suspended at one suspension point, described by
-// a Waiter.
+// a Waiter. (A ring call that sleeps in the ring itself, from its
+// await_suspend, registers its Waiter while its fiber is still running: no
+// one else runs meanwhile, so no one sees it; see uring_ring.h.)
 //
 // A CancelContext is a node in the tree of cancellation: each fiber is in
 // exactly one (its current one), and contexts nest (a Scope makes one for its

@@ -185,7 +185,6 @@ bool Scheduler::SleepInRingFromCall() {
     sleeping_.store(false, std::memory_order_relaxed);
     return false;
   }
-  ++sleeps_from_calls_;
   SleepInRing(timeout_ns);
   return true;
 }

@@ -21,8 +21,9 @@
 //      without suspending (SleepInRingFromCall).
 //
 // Other threads reach the loop only through Post, which queues under a mutex
-// and writes the eventfd only when the loop is (about to be) asleep in the
-// backend, so a busy loop takes posts with no syscall on either side.
+// and writes the eventfd only when the loop is (about to be) asleep, in the
+// backend or the ring (the ring polls the eventfd), a call's own sleep
+// included, so a busy loop takes posts with no syscall on either side.
 //
 // Loop-thread only, except Post. Not part of the API.
 
@@ -128,15 +129,13 @@ class Scheduler {
   // For a call the running task has just queued on the ring, from its
   // await_suspend: when the loop would go straight to sleeping in the ring
   // once the task suspends (nothing else runnable or posted, no timer due,
-  // every descriptor wait on the ring: step 4 below), sleeps there now, in
+  // every descriptor wait on the ring: step 4 above), sleeps there now, in
   // the task's own turn, so that a call that completes needs no suspension,
   // run-queue round or resume. Completions taken queue their tasks as
   // usual. True when it slept; false, having done nothing, when the loop has
   // anything else to do first (a timer due now fires in the turn, so a call
   // it cancels is still withdrawn before it reaches the kernel).
   bool SleepInRingFromCall();
-  // How many times SleepInRingFromCall slept, on this loop (for tests).
-  uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
 
   // Thread-safe: queues `completion` to run on the loop thread, waking the
   // loop if it sleeps.
@@ -186,7 +185,6 @@ class Scheduler {
   bool ring_tried_ = false;
   bool ring_watched_ = false;  // the backend watches the ring's descriptor
   char ring_token_;            // its backend token
-  uint64_t sleeps_from_calls_ = 0;
 
   std::mutex posted_mu_;
   RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_

@@ -60,10 +60,11 @@ bool UringOp::Start(UringRing* ring, Fiber* fiber,
   ring_ = ring;
   ring->Queue(this);
   in_start_ = true;
-  ring->SleepFromCall();
+  const bool done = ring->SleepFromCall(this);
   in_start_ = false;
-  if (outcome_ == Outcome::kPending) return true;
+  if (!done) return true;
   EndWaitUnsuspended(this);  // done in the sleep: the task goes on
+  ++ring->calls_done_in_own_sleep_;
   return false;
 }
 
@@ -219,7 +220,11 @@ void UringRing::Enter() {
   if (r >= 0) CountUnsubmitted();
 }
 
-bool UringRing::SleepFromCall() { return scheduler_->SleepInRingFromCall(); }
+bool UringRing::SleepFromCall(const UringOp* op) {
+  if (!scheduler_->SleepInRingFromCall()) return false;
+  ++sleeps_from_calls_;
+  return op->outcome() != UringOp::Outcome::kPending;
+}
 
 void UringRing::OnReady() {
   Reap();

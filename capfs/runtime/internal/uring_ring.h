@@ -28,7 +28,7 @@
 // same io_uring_enter itself (Scheduler::SleepInRingFromCall), and when the
 // call has completed there the task goes on without suspending. The wait is
 // the loop's own, so posts, timers and other completions end it as they
-// would; the task suspends if its call is still in flight.
+// would; the task suspends if its call is still queued or in flight.
 //
 // Cancellation: a call still queued is withdrawn and never reaches the
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
@@ -159,8 +159,14 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // The ring's descriptor was reported readable: takes the posted
   // completions.
   void OnReady();
-  // From a call's Start: Scheduler::SleepInRingFromCall.
-  bool SleepFromCall();
+  // From `op`'s Start: Scheduler::SleepInRingFromCall. True when `op`
+  // completed in that sleep.
+  bool SleepFromCall(const UringOp* op);
+
+  // For tests: how many calls slept in the ring themselves, and how many of
+  // them completed there, their tasks going on without suspending.
+  uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
+  uint64_t calls_done_in_own_sleep() const { return calls_done_in_own_sleep_; }
 
   // Closes `fd` with the turn's submissions (FdCloser).
   void CloseLater(Fd fd) override;
@@ -170,6 +176,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   void Cancel(UringOp* op);
 
  private:
+  friend class UringOp;  // counts calls_done_in_own_sleep_
+
   UringRing(Scheduler* scheduler,
             std::unique_ptr<::capfs::internal::SysUring> ring);
   struct io_uring_sqe* NextSqe();
@@ -192,6 +200,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   unsigned pending_closes_ = 0;  // CloseLater's among them
   bool wakeup_polled_ = false;   // a poll of the wakeup eventfd in flight
   bool wakeup_seen_ = false;     // that poll completed since Wait began
+  uint64_t sleeps_from_calls_ = 0;
+  uint64_t calls_done_in_own_sleep_ = 0;
 };
 
 }  // namespace internal
