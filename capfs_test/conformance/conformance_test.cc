@@ -29,7 +29,6 @@
 #include <tuple>
 #include <vector>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "capfs/capfs.h"
@@ -251,8 +250,11 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
        (pc.leaves == Leaves::kWhenFollowed && FollowsLast(op(), pc.path)));
   // Linux's own walk may say ELOOP for a path of many symlinks while any
   // process on the machine renames directories: a walk restarted after a
-  // rename counts again the links it had followed. So a case where either
-  // side says ELOOP and the two disagree is run again, oracle included; a
+  // rename counts again the links it had followed. That ELOOP does not
+  // always show in the result: MkdirAll, whose check of an existing name
+  // then fails, reports EEXIST (seen in CI: "d40/", a chain of 40 links,
+  // gave the oracle EEXIST and both resolvers "ok"). So a case where the
+  // two disagree is run again, oracle included, up to kAttempts times; a
   // real divergence is deterministic and stays.
   constexpr int kAttempts = 3;
   struct Outcome {
@@ -279,17 +281,15 @@ TEST_P(ConformanceTest, MatchesTheKernel) {
       }
     }
     bool agree = true;
-    bool eloop = absl::StrContains(want, "ELOOP");
     outcomes.clear();
     for (Resolver resolver : ResolversUnderTest()) {
       Outcome o;
       o.resolver = resolver;
       o.got = Capfs(pc, resolver, &o.tree);
       agree = agree && o.got == want && o.tree == want_tree;
-      eloop = eloop || absl::StrContains(o.got, "ELOOP");
       outcomes.push_back(std::move(o));
     }
-    if (agree || !eloop) break;
+    if (agree) break;
   }
   for (const Outcome& o : outcomes) {
     SCOPED_TRACE(ResolverName(o.resolver));
