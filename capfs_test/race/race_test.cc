@@ -605,12 +605,13 @@ class RaceTest : public testing::TestWithParam<RaceParam> {
     if (label == "ELOOP") return absl::StrContains(probe, "O_NOFOLLOW");
     // MkdirAll meets an existing name it cannot make: in InRoot scope the
     // exchanged-in symlink's climb is re-rooted where nothing is, so it is a
-    // dangling symlink then, which mkdir(2) answers with EEXIST too (in
-    // Beneath scope following it is an escape).
-    if (label == "EEXIST") {
-      return absl::StartsWith(probe, "mkdirall") &&
-             GetParam().scope == Scope::kInRoot;
-    }
+    // dangling symlink then, which mkdir(2) answers with EEXIST too. In
+    // Beneath scope following it is an escape, unless the exchange is
+    // undone between MkdirAll's EEXIST and its look at what is there, which
+    // then finds neither a directory nor an escape and keeps the EEXIST
+    // (seen once in 2,000 rounds in CI, userspace resolver). Either way a
+    // refusal; a breach is checked apart.
+    if (label == "EEXIST") return absl::StartsWith(probe, "mkdirall");
     return label == "ENOENT" || label == "EAGAIN";
   }
 
