@@ -49,7 +49,13 @@ AsyncFsCounts AsyncFsCountsNow();
 // True when this process can use io_uring for the Dir calls: probed once
 // (a ring is set up and every opcode needed is supported) and cached.
 // False when the kernel lacks it or refuses it (ENOSYS; EPERM from a seccomp
-// filter or kernel.io_uring_disabled), or CAPFS_IO_URING=0.
+// filter or kernel.io_uring_disabled), or CAPFS_IO_URING=0. Also false, but
+// not cached, while the kernel has no memory for even a small ring (ENOMEM:
+// see docs/runtime.md on RLIMIT_MEMLOCK).
+//
+// Each loop sets its own ring up the first time a call needs it; a loop
+// whose ring the kernel refuses serves its calls on its workers (counted in
+// AsyncFsCounts::workers) although this says true.
 bool IoUringAvailable();
 
 }  // namespace runtime

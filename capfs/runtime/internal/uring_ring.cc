@@ -17,8 +17,17 @@ using ::capfs::internal::SysUring;
 
 namespace {
 
-constexpr unsigned kSqEntries = 256;
-constexpr unsigned kCqEntries = 4096;
+// The sizes a loop's ring is set up with, largest first: the next is tried
+// only when the kernel says ENOMEM. A ring's memory is counted against
+// RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK, summed over every
+// process of its user: 8 MiB holds about 97 rings of the first size (84 KiB
+// each), 680 of the last (3 pages). At most half the completion queue's
+// size is in flight (the rest is room for closes and cancellations).
+struct RingSize {
+  unsigned sq_entries;
+  unsigned cq_entries;
+};
+constexpr RingSize kRingSizes[] = {{256, 4096}, {256, 1024}, {64, 256}};
 // The tag of cancellation requests and closes, whose completions say
 // nothing a task waits for.
 constexpr uint64_t kUntrackedTag = 0;
@@ -40,10 +49,16 @@ bool DisabledByEnvironment() {
 bool IoUringAvailable() {
   int s = g_support.load(std::memory_order_relaxed);
   if (s == kUnknown) {
-    std::unique_ptr<SysUring> ring;
-    s = !DisabledByEnvironment() && SysUring::Create(4, 8, &ring) == 0
-            ? kAvailable
-            : kUnavailable;
+    if (DisabledByEnvironment()) {
+      s = kUnavailable;
+    } else {
+      std::unique_ptr<SysUring> ring;
+      int r = SysUring::Create(4, 8, &ring);
+      // ENOMEM says only that the user's locked memory is spent for now:
+      // not cached, so that a later loop tries again.
+      if (r == -ENOMEM) return false;
+      s = r == 0 ? kAvailable : kUnavailable;
+    }
     g_support.store(s, std::memory_order_relaxed);
   }
   return s == kAvailable;
@@ -95,9 +110,16 @@ void UringOp::Finish(int res) {
 
 std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler) {
   if (!IoUringAvailable()) return nullptr;
-  std::unique_ptr<SysUring> ring;
-  if (SysUring::Create(kSqEntries, kCqEntries, &ring) != 0) return nullptr;
-  return std::unique_ptr<UringRing>(new UringRing(scheduler, std::move(ring)));
+  for (const RingSize& size : kRingSizes) {
+    std::unique_ptr<SysUring> ring;
+    int r = SysUring::Create(size.sq_entries, size.cq_entries, &ring);
+    if (r == 0) {
+      return std::unique_ptr<UringRing>(
+          new UringRing(scheduler, std::move(ring)));
+    }
+    if (r != -ENOMEM) break;
+  }
+  return nullptr;  // the loop's calls go to its workers
 }
 
 UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring)

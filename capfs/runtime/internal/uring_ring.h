@@ -1,7 +1,10 @@
 // UringRing: a loop's io_uring, and the submissions tasks await on it.
 //
 // One ring per loop, set up the first time a task needs it (Scheduler::
-// ring) when io_uring is available (fs_paths.h). The ring's own descriptor,
+// ring) when io_uring is available (fs_paths.h): smaller when the kernel is
+// short of memory for the first size (ENOMEM: the user's RLIMIT_MEMLOCK is
+// spent), and none, the loop's calls going to its workers, when even the
+// smallest is refused. The ring's own descriptor,
 // readable while completions wait, is watched by the loop's backend like
 // any descriptor (for reading only) once the loop has had to look at the
 // backend while ring calls were in flight, so epoll and poll both wake for

@@ -1,0 +1,142 @@
+// A loop's ring when the kernel will not set it up: too little memory for
+// the larger sizes (ENOMEM: the user's RLIMIT_MEMLOCK spent, as under many
+// loops of one unprivileged user), for any size, or io_uring refused
+// outright. A seccomp filter on io_uring_setup(2) makes each case, in a
+// child process of the test (a filter cannot be removed, and the probe
+// behind IoUringAvailable() is cached per process: the test process itself
+// never makes it).
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/io_uring.h>
+#include <seccomp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "capfs/capfs.h"
+#include "capfs/runtime/runtime.h"
+#include "capfs_test/testing/child.h"
+#include "gtest/gtest.h"
+
+namespace capfs {
+namespace runtime {
+namespace {
+
+struct Case {
+  const char* name;
+  int error;               // io_uring_setup's errno under the filter
+  unsigned refused_above;  // for entries above this (0: every call)
+  bool available;          // IoUringAvailable() under the filter
+  bool ring_serves;        // the loop's calls go through a ring
+};
+
+// The probe's ring has 4 entries, a loop's smallest 64, its first 256.
+constexpr Case kCases[] = {
+    {"larger_rings_short_of_memory", ENOMEM, 64, true, true},
+    {"every_loop_ring_short_of_memory", ENOMEM, 4, true, false},
+    {"no_memory_for_any_ring", ENOMEM, 0, false, false},
+    {"refused_by_a_seccomp_profile", EPERM, 0, false, false},
+    {"kernel_without_io_uring", ENOSYS, 0, false, false},
+};
+
+// True when this process may set a ring up: checked with the raw syscall,
+// so that the test process never caches capfs's probe.
+bool KernelSetsRingsUp() {
+  struct io_uring_params params = {};
+  long fd = syscall(__NR_io_uring_setup, 4, &params);
+  if (fd < 0) return false;
+  close(static_cast<int>(fd));
+  return true;
+}
+
+absl::Status InstallFilter(const Case& c) {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == nullptr) return absl::InternalError("seccomp_init failed");
+  int r = c.refused_above == 0
+              ? seccomp_rule_add(ctx, SCMP_ACT_ERRNO(c.error),
+                                 SCMP_SYS(io_uring_setup), 0)
+              : seccomp_rule_add(ctx, SCMP_ACT_ERRNO(c.error),
+                                 SCMP_SYS(io_uring_setup), 1,
+                                 SCMP_A0(SCMP_CMP_GT, c.refused_above));
+  if (r == 0) r = seccomp_load(ctx);
+  seccomp_release(ctx);
+  if (r != 0) {
+    return absl::InternalError(
+        absl::StrCat("seccomp filter not loaded: ", strerror(-r)));
+  }
+  return absl::OkStatus();
+}
+
+// In the child: "" when every check held, else what failed.
+std::string CheckUnderFilter(const Case& c, const std::string& path) {
+  if (absl::Status s = InstallFilter(c); !s.ok()) return s.ToString();
+  if (IoUringAvailable() != c.available) {
+    return absl::StrCat("IoUringAvailable() is ", !c.available);
+  }
+  absl::StatusOr<Dir> dir = Dir::Open(path);
+  if (!dir.ok()) return dir.status().ToString();
+  LoopOptions options;
+  options.fs.on_loop = false;  // the ring, else the workers
+  const AsyncFsCounts before = AsyncFsCountsNow();
+  // Opens only: whether the other calls may use the ring depends on the
+  // filesystem (docs/runtime.md); an open's does not.
+  absl::Status s = Run(
+      [&]() -> Task<absl::Status> {
+        for (auto [name, flags] : {std::pair{"d", O_RDONLY | O_DIRECTORY},
+                                   std::pair{"d/file", O_WRONLY | O_CREAT},
+                                   std::pair{"d", O_PATH}}) {
+          absl::StatusOr<Fd> f = co_await OpenAt(*dir, name, flags, 0600);
+          if (!f.ok()) co_return f.status();
+        }
+        co_return absl::OkStatus();
+      }(),
+      options);
+  if (!s.ok()) return s.ToString();
+  const AsyncFsCounts after = AsyncFsCountsNow();
+  const uint64_t ring = after.io_uring - before.io_uring;
+  const uint64_t workers = after.workers - before.workers;
+  const uint64_t want_ring = c.ring_serves ? 3 : 0;
+  if (ring != want_ring || workers != 3 - want_ring) {
+    return absl::StrCat("served by the ring ", ring, ", by the workers ",
+                        workers, "; expected ", want_ring, " and ",
+                        3 - want_ring);
+  }
+  return "";
+}
+
+class RingMemoryTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(RingMemoryTest, CallsAreServedAndCountedWhereTheyRan) {
+  if (!KernelSetsRingsUp()) GTEST_SKIP() << "io_uring is not usable here";
+  const char* base = getenv("TEST_TMPDIR");
+  std::string path = absl::StrCat(base ? base : "/tmp", "/ring_memory_XXXXXX");
+  ASSERT_NE(mkdtemp(path.data()), nullptr);
+  const std::string d = path + "/d", file = d + "/file";
+  ASSERT_EQ(mkdir(d.c_str(), 0700), 0);
+  const Case c = GetParam();
+  absl::StatusOr<std::string> report =
+      capfs_test::RunInChild({}, [&] { return CheckUnderFilter(c, path); });
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(*report, "");
+  EXPECT_EQ(unlink(file.c_str()), 0) << "the child made no file";
+  EXPECT_EQ(rmdir(d.c_str()), 0);
+  EXPECT_EQ(rmdir(path.c_str()), 0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, RingMemoryTest, ::testing::ValuesIn(kCases),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(info.param.name);
+                         });
+
+}  // namespace
+}  // namespace runtime
+}  // namespace capfs
