@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <optional>
 #include <utility>
 
 #include "capfs/runtime/internal/fd_state.h"
@@ -150,42 +151,43 @@ int64_t Scheduler::SleepTimeout() {
   return timeout_ns;
 }
 
-bool Scheduler::SleptInRing() {
+std::optional<int64_t> Scheduler::ArmRingSleep() {
   // Only the ring's calls wait on descriptors, and there are some: the ring
   // alone can end the sleep, with a post or the next timer.
-  if (!OnlyRingWaits() || !run_queue_.empty()) return false;
+  if (!OnlyRingWaits() || !run_queue_.empty()) return std::nullopt;
   int64_t timeout_ns = SleepTimeout();
-  if (!ring_->CanWait(timeout_ns)) return false;
-  resumes_since_poll_ = 0;
+  if (!ring_->CanWait(timeout_ns)) return std::nullopt;
   sleeping_.store(true, std::memory_order_seq_cst);
   if (posted_.load(std::memory_order_seq_cst)) timeout_ns = 0;
-  // Calls queued on the ring this turn go to the kernel with the wait.
-  if (timeout_ns == 0) {
+  return timeout_ns;
+}
+
+bool Scheduler::SleptInRing() {
+  std::optional<int64_t> timeout_ns = ArmRingSleep();
+  if (!timeout_ns.has_value()) return false;
+  resumes_since_poll_ = 0;
+  if (*timeout_ns == 0) {
+    // Calls queued on the ring this turn go to the kernel without a sleep.
     ring_->Flush();
     sleeping_.store(false, std::memory_order_relaxed);
   } else {
-    SleepInRing(timeout_ns);
+    SleepInRing(*timeout_ns);
   }
   return true;
 }
 
 bool Scheduler::SleepInRingFromCall() {
   // The conditions of the turn's steps 1 to 4: nothing would run before
-  // SleptInRing, and it would sleep.
-  if (!run_queue_.empty() || posted_.load(std::memory_order_relaxed) ||
-      !OnlyRingWaits()) {
-    return false;
-  }
-  int64_t timeout_ns = SleepTimeout();
-  if (timeout_ns == 0 || !ring_->CanWait(timeout_ns)) return false;
-  resumes_since_poll_ = 0;
-  sleeping_.store(true, std::memory_order_seq_cst);
-  if (posted_.load(std::memory_order_seq_cst)) {
-    // A post came: the turn runs it first, as it would have.
+  // SleptInRing, and it would sleep. A timer already due or a post keeps the
+  // call in the turn, which runs them first, as it would have.
+  std::optional<int64_t> timeout_ns = ArmRingSleep();
+  if (!timeout_ns.has_value()) return false;
+  if (*timeout_ns == 0) {
     sleeping_.store(false, std::memory_order_relaxed);
     return false;
   }
-  SleepInRing(timeout_ns);
+  resumes_since_poll_ = 0;
+  SleepInRing(*timeout_ns);
   return true;
 }
 

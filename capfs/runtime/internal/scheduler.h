@@ -37,6 +37,7 @@
 #include <coroutine>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -156,6 +157,12 @@ class Scheduler {
   // Sleeps in the ring rather than the backend when that is the same wait
   // (uring_ring.h: Wait); false when it is not, having done nothing.
   bool SleptInRing();
+  // What both sleeps in the ring check first: nothing runnable, every
+  // descriptor wait on the ring, and a ring that can wait until the next
+  // timer. nullopt when one fails, having done nothing; else the timeout,
+  // with sleeping_ set for the post handshake: 0 when a timer is due or a
+  // post came, and the caller must then not sleep (and clears sleeping_).
+  std::optional<int64_t> ArmRingSleep();
   // The sleep in the ring, for at most `timeout_ns` (not 0).
   void SleepInRing(int64_t timeout_ns);
   // True when some task waits on a descriptor and every such task waits on
