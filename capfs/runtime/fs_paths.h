@@ -55,7 +55,8 @@ AsyncFsCounts AsyncFsCountsNow();
 //
 // Each loop sets its own ring up the first time a call needs it; a loop
 // whose ring the kernel refuses serves its calls on its workers (counted in
-// AsyncFsCounts::workers) although this says true.
+// AsyncFsCounts::workers) although this says true, and tries again on a
+// call 100 ms later or more when memory was what lacked.
 bool IoUringAvailable();
 
 }  // namespace runtime

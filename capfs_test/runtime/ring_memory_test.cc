@@ -12,6 +12,7 @@
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "capfs/capfs.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs_test/testing/child.h"
@@ -130,6 +132,82 @@ TEST_P(RingMemoryTest, CallsAreServedAndCountedWhereTheyRan) {
   EXPECT_EQ(unlink(file.c_str()), 0) << "the child made no file";
   EXPECT_EQ(rmdir(d.c_str()), 0);
   EXPECT_EQ(rmdir(path.c_str()), 0);
+}
+
+// In the child, without CAP_IPC_LOCK: "" when every check held, "skip: ..."
+// when the hard limit leaves no room to test, else what failed.
+std::string CheckRetryOnceMemoryIsFree(const std::string& path) {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_MEMLOCK, &limit) != 0) return "getrlimit failed";
+  if (limit.rlim_max < (1 << 20)) return "skip: RLIMIT_MEMLOCK's hard limit";
+  const rlim_t hard = limit.rlim_max;
+  limit.rlim_cur = 0;  // no ring fits
+  if (setrlimit(RLIMIT_MEMLOCK, &limit) != 0) return "setrlimit(0) failed";
+  if (IoUringAvailable()) return "IoUringAvailable() with no locked memory";
+  absl::StatusOr<Dir> dir = Dir::Open(path);
+  if (!dir.ok()) return dir.status().ToString();
+  LoopOptions options;
+  options.fs.on_loop = false;  // the ring, else the workers
+  std::string failure;
+  absl::Status s = Run(
+      [&]() -> Task<absl::Status> {
+        AsyncFsCounts before = AsyncFsCountsNow();
+        absl::StatusOr<Fd> f = co_await OpenAt(*dir, "d", O_RDONLY);
+        if (!f.ok()) co_return f.status();
+        if (AsyncFsCountsNow().workers != before.workers + 1) {
+          failure = "with no locked memory, the open did not go to a worker";
+          co_return absl::OkStatus();
+        }
+        struct rlimit raised = {hard, hard};
+        if (setrlimit(RLIMIT_MEMLOCK, &raised) != 0) {
+          failure = "setrlimit(hard) failed";
+          co_return absl::OkStatus();
+        }
+        // The loop tries again 100 ms after its last try; the user's other
+        // processes may hold its locked memory a while longer.
+        for (int i = 0; i < 250; ++i) {
+          if (absl::Status z = co_await Sleep(absl::Milliseconds(20));
+              !z.ok()) {
+            co_return z;
+          }
+          before = AsyncFsCountsNow();
+          f = co_await OpenAt(*dir, "d", O_RDONLY);
+          if (!f.ok()) co_return f.status();
+          if (AsyncFsCountsNow().io_uring == before.io_uring + 1) {
+            co_return absl::OkStatus();
+          }
+        }
+        failure = "no open went through the ring in 250 tries over 5 s";
+        co_return absl::OkStatus();
+      }(),
+      options);
+  if (!s.ok()) return s.ToString();
+  if (!failure.empty()) return failure;
+  if (!IoUringAvailable()) return "IoUringAvailable() once memory is free";
+  return "";
+}
+
+// A loop that found no locked memory for its ring serves its calls on its
+// workers, then gets its ring once memory is free (RLIMIT_MEMLOCK raised),
+// and IoUringAvailable() did not cache the first answer.
+TEST(RingRetryTest, ALoopGetsItsRingOnceMemoryIsFree) {
+  if (!KernelSetsRingsUp()) GTEST_SKIP() << "io_uring is not usable here";
+  const char* base = getenv("TEST_TMPDIR");
+  std::string path = absl::StrCat(base ? base : "/tmp", "/ring_retry_XXXXXX");
+  ASSERT_NE(mkdtemp(path.data()), nullptr);
+  const std::string d = path + "/d";
+  ASSERT_EQ(mkdir(d.c_str(), 0700), 0);
+  // Without capabilities, CAP_IPC_LOCK included: the kernel counts the
+  // ring's memory against RLIMIT_MEMLOCK, as for any unprivileged user.
+  capfs_test::ChildOptions options;
+  options.drop_privileges = true;
+  absl::StatusOr<std::string> report = capfs_test::RunInChild(
+      options, [&] { return CheckRetryOnceMemoryIsFree(path); });
+  EXPECT_EQ(rmdir(d.c_str()), 0);
+  EXPECT_EQ(rmdir(path.c_str()), 0);
+  ASSERT_TRUE(report.ok()) << report.status();
+  if (report->rfind("skip: ", 0) == 0) GTEST_SKIP() << *report;
+  EXPECT_EQ(*report, "");
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RingMemoryTest, ::testing::ValuesIn(kCases),

@@ -48,10 +48,20 @@ Scheduler::~Scheduler() {
 }
 
 void Scheduler::SetUpRing() {
+  if (ring_retry_at_ns_ != 0 && MonotonicNowNs() < ring_retry_at_ns_) return;
   ring_tried_ = true;
   if (!fs_options_.io_uring) return;
-  std::unique_ptr<UringRing> ring = UringRing::Create(this);
-  if (ring == nullptr) return;
+  bool short_of_memory = false;
+  std::unique_ptr<UringRing> ring = UringRing::Create(this, &short_of_memory);
+  if (ring == nullptr) {
+    if (short_of_memory) {
+      // The user's locked memory is spent for now (uring_ring.h): the
+      // calls go to the workers until a later try succeeds.
+      ring_tried_ = false;
+      ring_retry_at_ns_ = MonotonicNowNs() + kRingRetryNs;
+    }
+    return;
+  }
   ring_ = std::move(ring);
 }
 

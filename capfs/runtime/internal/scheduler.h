@@ -102,11 +102,15 @@ class Scheduler {
   const AsyncFsOptions& fs_options() const { return fs_options_; }
   void set_fs_options(const AsyncFsOptions& options) { fs_options_ = options; }
   // The loop's io_uring, set up on the first call; nullptr when
-  // fs_options().io_uring is off or io_uring cannot be used here.
+  // fs_options().io_uring is off or io_uring cannot be used here. When the
+  // kernel had no memory for it (ENOMEM), it is tried again on a call at
+  // least kRingRetryNs later, so a long-lived loop gets its ring once
+  // memory is free.
   UringRing* ring() {
     if (ring_ == nullptr && !ring_tried_) SetUpRing();
     return ring_.get();
   }
+  static constexpr int64_t kRingRetryNs = 100'000'000;
 
   // Tasks waiting on a descriptor, now; while there are none, a busy loop
   // does not ask the backend at all.
@@ -189,9 +193,10 @@ class Scheduler {
 
   AsyncFsOptions fs_options_;
   std::unique_ptr<UringRing> ring_;
-  bool ring_tried_ = false;
-  bool ring_watched_ = false;  // the backend watches the ring's descriptor
-  char ring_token_;            // its backend token
+  bool ring_tried_ = false;       // true unless a retry may come
+  int64_t ring_retry_at_ns_ = 0;  // after an ENOMEM: no retry before this
+  bool ring_watched_ = false;     // the backend watches the ring's descriptor
+  char ring_token_;               // its backend token
 
   std::mutex posted_mu_;
   RemoteCompletion* posted_head_ = nullptr;  // guarded by posted_mu_

@@ -36,7 +36,7 @@ constexpr uint64_t kWakeupTag = 1;
 // Descriptors CloseLater keeps open at most, waiting for the turn's end.
 constexpr unsigned kMaxPendingCloses = 64;
 
-enum Support : int { kUnknown, kAvailable, kUnavailable };
+enum Support : int { kUnknown, kAvailable, kUnavailable, kShortOfMemory };
 std::atomic<int> g_support{kUnknown};
 
 bool DisabledByEnvironment() {
@@ -44,25 +44,27 @@ bool DisabledByEnvironment() {
   return env != nullptr && strcmp(env, "0") == 0;
 }
 
+// kAvailable or kUnavailable, probed once and cached; kShortOfMemory, not
+// cached: ENOMEM says only that the user's locked memory is spent for now,
+// so a later call probes again.
+int Support() {
+  int s = g_support.load(std::memory_order_relaxed);
+  if (s != kUnknown) return s;
+  if (DisabledByEnvironment()) {
+    s = kUnavailable;
+  } else {
+    std::unique_ptr<SysUring> ring;
+    int r = SysUring::Create(4, 8, &ring);
+    if (r == -ENOMEM) return kShortOfMemory;
+    s = r == 0 ? kAvailable : kUnavailable;
+  }
+  g_support.store(s, std::memory_order_relaxed);
+  return s;
+}
+
 }  // namespace
 
-bool IoUringAvailable() {
-  int s = g_support.load(std::memory_order_relaxed);
-  if (s == kUnknown) {
-    if (DisabledByEnvironment()) {
-      s = kUnavailable;
-    } else {
-      std::unique_ptr<SysUring> ring;
-      int r = SysUring::Create(4, 8, &ring);
-      // ENOMEM says only that the user's locked memory is spent for now:
-      // not cached, so that a later loop tries again.
-      if (r == -ENOMEM) return false;
-      s = r == 0 ? kAvailable : kUnavailable;
-    }
-    g_support.store(s, std::memory_order_relaxed);
-  }
-  return s == kAvailable;
-}
+bool IoUringAvailable() { return Support() == kAvailable; }
 
 namespace internal {
 
@@ -108,8 +110,11 @@ void UringOp::Finish(int res) {
   if (!in_start_) EndWait(this);  // else Start sees the outcome
 }
 
-std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler) {
-  if (!IoUringAvailable()) return nullptr;
+std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
+                                             bool* short_of_memory) {
+  const int support = Support();
+  *short_of_memory = support == kShortOfMemory;
+  if (support != kAvailable) return nullptr;
   for (const RingSize& size : kRingSizes) {
     std::unique_ptr<SysUring> ring;
     int r = SysUring::Create(size.sq_entries, size.cq_entries, &ring);
@@ -117,8 +122,9 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler) {
       return std::unique_ptr<UringRing>(
           new UringRing(scheduler, std::move(ring)));
     }
-    if (r != -ENOMEM) break;
+    if (r != -ENOMEM) return nullptr;
   }
+  *short_of_memory = true;
   return nullptr;  // the loop's calls go to its workers
 }
 

@@ -4,9 +4,9 @@
 // ring) when io_uring is available (fs_paths.h): smaller when the kernel is
 // short of memory for the first size (ENOMEM: the user's RLIMIT_MEMLOCK is
 // spent), and none, the loop's calls going to its workers, when even the
-// smallest is refused. The ring's own descriptor,
-// readable while completions wait, is watched by the loop's backend like
-// any descriptor (for reading only) once the loop has had to look at the
+// smallest is refused (tried again later: Scheduler::ring). The ring's own
+// descriptor, readable while completions wait, is watched by the loop's backend
+// like any descriptor (for reading only) once the loop has had to look at the
 // backend while ring calls were in flight, so epoll and poll both wake for
 // completions; completions the loop took meanwhile leave nothing behind to
 // read, so they cause no further wakeup. A loop that only ever waits on the
@@ -131,8 +131,11 @@ class UringCall final : public UringOp {
 
 class UringRing final : public ::capfs::internal::FdCloser {
  public:
-  // A ring for `scheduler`, or nullptr when io_uring cannot be used.
-  static std::unique_ptr<UringRing> Create(Scheduler* scheduler);
+  // A ring for `scheduler`, or nullptr when io_uring cannot be used; then
+  // `*short_of_memory` says whether only memory was lacking (ENOMEM for
+  // every size, or at the probe), which may change.
+  static std::unique_ptr<UringRing> Create(Scheduler* scheduler,
+                                           bool* short_of_memory);
   UringRing(const UringRing&) = delete;
   UringRing& operator=(const UringRing&) = delete;
   ~UringRing();
