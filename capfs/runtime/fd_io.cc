@@ -30,7 +30,9 @@ using internal::UringRing;
 
 // The loop's ring when `fd` is a regular file whose I/O it may serve (the
 // loop's AsyncFsOptions allow io_uring and it is available), else nullptr.
-// Counts the path for regular files: the ring, or the workers (DoIo).
+// Counts the path for regular files: the ring, or the workers (DoIo). A
+// file whose I/O went to the workers once stays there: the ring's calls
+// would not take the file position's lock that worker read(2)s take.
 UringRing* RingForFile(const AsyncFd& fd) {
   internal::FdState* state = fd.state();
   if (state == nullptr || state->closed() || !state->regular_file()) {
@@ -38,7 +40,10 @@ UringRing* RingForFile(const AsyncFd& fd) {
   }
   internal::Scheduler* scheduler = state->scheduler();
   UringRing* ring =
-      scheduler->fs_options().io_uring ? scheduler->ring() : nullptr;
+      scheduler->fs_options().io_uring && !state->file_io_on_workers()
+          ? scheduler->ring()
+          : nullptr;
+  if (ring == nullptr) state->set_file_io_on_workers();
   internal::CountFsPath(ring != nullptr ? FsPath::kIoUring : FsPath::kWorkers);
   return ring;
 }

@@ -54,6 +54,8 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   return 0;
 }
 
+unsigned SysUring::sq_entries() const { return ring_->sq.ring_entries; }
+
 unsigned SysUring::cq_entries() const { return ring_->cq.ring_entries; }
 
 int SysUring::fd() const { return ring_->ring_fd; }

@@ -39,6 +39,7 @@ class SysUring {
   SysUring& operator=(const SysUring&) = delete;
   ~SysUring();
 
+  unsigned sq_entries() const;
   unsigned cq_entries() const;
   // The ring's descriptor, for poll(2) and epoll(7).
   int fd() const;

@@ -41,6 +41,8 @@
 // is made on descriptor -1 and says EBADF). Such calls run one at a time
 // per FdState (FdRingTurn): io_uring reads and advances the file position
 // without read(2)'s f_pos lock, so two at once could read the same bytes.
+// For the same reason a file whose I/O once went to the workers (the loop
+// had no ring then) stays there, even once the loop has its ring.
 //
 // Reference-counted: the AsyncFd and each I/O call in progress hold a
 // reference. Loop-thread only. Not part of the API.
@@ -295,6 +297,11 @@ class FdState : public ListLink<ResourceTag> {
   // loop's io_uring.
   bool regular_file() const { return regular_file_; }
   void set_regular_file() { regular_file_ = true; }
+  // A regular file's I/O keeps the path its first call took: a ring set up
+  // later in the loop's life (Scheduler::ring) must not run beside worker
+  // jobs on the same file position.
+  bool file_io_on_workers() const { return file_io_on_workers_; }
+  void set_file_io_on_workers() { file_io_on_workers_ = true; }
   // For the ring calls: one is queued or in flight / has completed.
   void AddRingCall() { ++ring_calls_; }
   void RemoveRingCall();
@@ -322,6 +329,7 @@ class FdState : public ListLink<ResourceTag> {
   bool watched_ = false;  // added to the backend
   bool close_deferred_ = false;
   bool regular_file_ = false;
+  bool file_io_on_workers_ = false;
   bool ring_turn_taken_ = false;
   int ring_calls_ = 0;
   uint32_t maybe_ready_ = kReadable | kWritable;

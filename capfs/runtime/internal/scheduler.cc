@@ -8,6 +8,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/base/attributes.h"
 #include "capfs/runtime/internal/fd_state.h"
 #include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/status.h"
@@ -161,7 +162,10 @@ int64_t Scheduler::SleepTimeout() {
   return timeout_ns;
 }
 
-std::optional<int64_t> Scheduler::ArmRingSleep() {
+// Inlined into its two callers (a call's own sleep is on every lone ring
+// call's path).
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::optional<int64_t>
+Scheduler::ArmRingSleep() {
   // Only the ring's calls wait on descriptors, and there are some: the ring
   // alone can end the sleep, with a post or the next timer.
   if (!OnlyRingWaits() || !run_queue_.empty()) return std::nullopt;

@@ -21,8 +21,8 @@ namespace {
 // only when the kernel says ENOMEM. A ring's memory is counted against
 // RLIMIT_MEMLOCK for a process without CAP_IPC_LOCK, summed over every
 // process of its user: 8 MiB holds about 97 rings of the first size (84 KiB
-// each), 680 of the last (3 pages). At most half the completion queue's
-// size is in flight (the rest is room for closes and cancellations).
+// each), 680 of the last (3 pages). Whether the kernel counts it so
+// depends on its version; Linux 6.18 does.
 struct RingSize {
   unsigned sq_entries;
   unsigned cq_entries;
@@ -38,28 +38,55 @@ constexpr unsigned kMaxPendingCloses = 64;
 
 enum Support : int { kUnknown, kAvailable, kUnavailable, kShortOfMemory };
 std::atomic<int> g_support{kUnknown};
+// After a probe that met kShortOfMemory: none again before this (a probe's
+// ring stays counted a while after it is closed).
+std::atomic<int64_t> g_probe_again_at_ns{0};
 
 bool DisabledByEnvironment() {
   const char* env = getenv("CAPFS_IO_URING");
   return env != nullptr && strcmp(env, "0") == 0;
 }
 
+// True for what io_uring_setup(2) says when a resource is spent for now:
+// the user's locked memory (ENOMEM), descriptors (EMFILE, ENFILE).
+bool ShortOfResources(int r) {
+  return r == -ENOMEM || r == -EMFILE || r == -ENFILE;
+}
+
 // kAvailable or kUnavailable, probed once and cached; kShortOfMemory, not
-// cached: ENOMEM says only that the user's locked memory is spent for now,
-// so a later call probes again.
+// cached: a probe Scheduler::kRingRetryNs later or more tries again.
 int Support() {
   int s = g_support.load(std::memory_order_relaxed);
   if (s != kUnknown) return s;
   if (DisabledByEnvironment()) {
     s = kUnavailable;
   } else {
+    const int64_t again_at =
+        g_probe_again_at_ns.load(std::memory_order_relaxed);
+    if (again_at != 0 && internal::MonotonicNowNs() < again_at) {
+      return kShortOfMemory;
+    }
     std::unique_ptr<SysUring> ring;
     int r = SysUring::Create(4, 8, &ring);
-    if (r == -ENOMEM) return kShortOfMemory;
+    if (ShortOfResources(r)) {
+      g_probe_again_at_ns.store(
+          internal::MonotonicNowNs() + internal::Scheduler::kRingRetryNs,
+          std::memory_order_relaxed);
+      return kShortOfMemory;
+    }
     s = r == 0 ? kAvailable : kUnavailable;
   }
   g_support.store(s, std::memory_order_relaxed);
   return s;
+}
+
+// Calls a ring of `sq_entries` and `cq_entries` has in flight at most, so
+// that their completions always fit in the completion queue: each call's,
+// its cancellation's, the closes not reaped yet (at most a full submission
+// queue handed over to make room, then kMaxPendingCloses), and the wakeup
+// poll's.
+unsigned MaxInFlight(unsigned sq_entries, unsigned cq_entries) {
+  return (cq_entries - sq_entries - kMaxPendingCloses - 1) / 2;
 }
 
 }  // namespace
@@ -122,7 +149,9 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
       return std::unique_ptr<UringRing>(
           new UringRing(scheduler, std::move(ring)));
     }
-    if (r != -ENOMEM) return nullptr;
+    if (r == -ENOMEM) continue;  // a smaller one may fit
+    *short_of_memory = ShortOfResources(r);
+    return nullptr;
   }
   *short_of_memory = true;
   return nullptr;  // the loop's calls go to its workers
@@ -131,7 +160,7 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
 UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring)
     : scheduler_(scheduler),
       ring_(std::move(ring)),
-      max_in_flight_(ring_->cq_entries() / 2) {}
+      max_in_flight_(MaxInFlight(ring_->sq_entries(), ring_->cq_entries())) {}
 
 UringRing::~UringRing() {
   // Every task has finished, so nothing of theirs is queued or in flight;
@@ -147,7 +176,12 @@ void UringRing::CloseLater(Fd fd) {
   SysUring::PrepClose(sqe, fd.release());
   SysUring::SetUserData(sqe, kUntrackedTag);
   ++unsubmitted_;
-  if (++pending_closes_ >= kMaxPendingCloses) Enter();
+  if (++pending_closes_ >= kMaxPendingCloses) {
+    // Closes complete inline: take their completions now, so a burst of
+    // them never fills the completion queue (see MaxInFlight).
+    Enter();
+    Reap();
+  }
 }
 
 void UringRing::Queue(UringOp* op) {
