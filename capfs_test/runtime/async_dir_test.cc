@@ -186,14 +186,14 @@ class AsyncDirPathsTest : public ::testing::TestWithParam<PathsCase> {
   // a burst on the loop.
   template <typename Call, typename Fn>
   absl::Status RunAllAtOnce(std::vector<Call>& calls, Fn call) {
-    return ::capfs::runtime::Run(
+    return testing::RunWithRing(
         [&]() -> Task<absl::Status> {
           co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
             for (Call& c : calls) scope.Spawn([&call, &c] { return call(c); });
             co_return co_await scope.Join();
           });
         }(),
-        Options());
+        Options(), uses_ring());
   }
 
   std::string templ_ = absl::StrCat(
@@ -206,7 +206,7 @@ class AsyncDirPathsTest : public ::testing::TestWithParam<PathsCase> {
 // nothing, whichever path would have served it.
 TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
   const AsyncFsCounts before = AsyncFsCountsNow();
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           scope.Cancel();
@@ -232,7 +232,7 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
           co_return absl::OkStatus();
         });
       }(),
-      Options());
+      Options(), uses_ring());
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
   EXPECT_TRUE(Exists("d/file"));
   EXPECT_FALSE(Exists("d/new"));
@@ -256,7 +256,7 @@ TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
     if (fd >= 0) close(fd);
   });
   absl::StatusOr<Fd> opened;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           internal::Fiber* fiber = nullptr;
@@ -290,7 +290,7 @@ TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
           co_return co_await scope.Join();
         });
       }(),
-      Options());
+      Options(), uses_ring());
   watchdog.Disarm();
   EXPECT_FALSE(watchdog.fired()) << "the cancellation did not reach the open";
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
@@ -322,7 +322,7 @@ TEST_P(AsyncDirPathsTest, OpeningAFifoWaitsForTheOtherEnd) {
     });
     absl::StatusOr<Fd> opened = absl::UnknownError("not finished");
     bool finished_early = false;
-    absl::Status s = ::capfs::runtime::Run(
+    absl::Status s = testing::RunWithRing(
         [&]() -> Task<absl::Status> {
           co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
             internal::Fiber* fiber = nullptr;
@@ -363,7 +363,7 @@ TEST_P(AsyncDirPathsTest, OpeningAFifoWaitsForTheOtherEnd) {
             co_return co_await scope.Join();
           });
         }(),
-        Options());
+        Options(), uses_ring());
     watchdog.Disarm();
     EXPECT_FALSE(watchdog.fired());
     ASSERT_TRUE(s.ok()) << s;
@@ -390,7 +390,7 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
   constexpr int kRounds = 50;
   std::vector<absl::Status> scopes(kRounds);
   std::vector<absl::StatusOr<Fd>> opened(kRounds);
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         for (int i = 0; i < kRounds; ++i) {
           scopes[i] = co_await WithScope([&](Scope& scope)
@@ -414,7 +414,7 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
         }
         co_return absl::OkStatus();
       }(),
-      Options());
+      Options(), uses_ring());
   ASSERT_TRUE(s.ok()) << s;
   for (int i = 0; i < kRounds; ++i) {
     EXPECT_TRUE(absl::IsCancelled(scopes[i])) << i << ": " << scopes[i];
@@ -431,7 +431,7 @@ TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
   constexpr int kCalls = 64;
   std::vector<absl::StatusOr<FileStat>> got(kCalls,
                                             absl::UnknownError("not run"));
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           internal::Fiber* first = nullptr;
@@ -452,7 +452,7 @@ TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
           co_return co_await scope.Join();
         });
       }(),
-      Options());
+      Options(), uses_ring());
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
   // Which calls finished before the cancellation reached them is the
   // kernel's timing; that each one either finished right or was cancelled
@@ -490,7 +490,7 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
     if (fd >= 0) close(fd);
   });
   absl::StatusOr<Fd> opened;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           internal::Fiber* fiber = nullptr;
@@ -513,7 +513,7 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
           co_return co_await scope.Join();
         });
       }(),
-      Options());
+      Options(), uses_ring());
   watchdog.Disarm();
   EXPECT_FALSE(watchdog.fired()) << "the post did not wake the loop";
   EXPECT_TRUE(s.ok()) << s;
@@ -546,7 +546,7 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
   absl::Status made;
   absl::StatusOr<FileStat> st;
   absl::StatusOr<Fd> opened;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         internal::UringRing* ring = co_await CurrentRing();
         if (ring == nullptr) co_return absl::InternalError("no ring");
@@ -557,7 +557,7 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
         done_after = ring->calls_done_in_own_sleep();
         co_return absl::OkStatus();
       }(),
-      Options());
+      Options(), uses_ring());
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE(made.ok()) << made;
   ASSERT_TRUE(st.ok()) << st.status();
@@ -575,7 +575,7 @@ TEST_P(AsyncDirRingTest, ACallPastItsDeadlineIsWithdrawnUnmade) {
   if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
   absl::Status made;
   uint64_t slept_before = 0, slept_after = 0;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         internal::UringRing* ring = co_await CurrentRing();
         if (ring == nullptr) co_return absl::InternalError("no ring");
@@ -584,7 +584,7 @@ TEST_P(AsyncDirRingTest, ACallPastItsDeadlineIsWithdrawnUnmade) {
         slept_after = ring->sleeps_from_calls();
         co_return absl::OkStatus();
       }(),
-      Options());
+      Options(), uses_ring());
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_TRUE(absl::IsDeadlineExceeded(made)) << made;
   EXPECT_FALSE(Exists("d/late"));
@@ -636,7 +636,7 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
   bool job_saw_sleep = false;
   absl::StatusOr<Fd> opened;
   Fd writer;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         internal::UringRing* ring = co_await CurrentRing();
         if (ring == nullptr) co_return absl::InternalError("no ring");
@@ -666,7 +666,7 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
           co_return co_await scope.Join();
         });
       }(),
-      Options());
+      Options(), uses_ring());
   watchdog.Disarm();
   EXPECT_FALSE(watchdog.fired()) << "the post did not end the call's sleep";
   ASSERT_TRUE(s.ok()) << s;
@@ -696,7 +696,7 @@ TEST_P(AsyncDirRingTest, ACompletionWakesALoopWaitingOnADescriptor) {
   Fd writer_end;
   absl::StatusOr<Fd> opened;
   absl::StatusOr<size_t> read;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           absl::StatusOr<PipeEnds> pipe = Pipe(scope);
@@ -725,7 +725,7 @@ TEST_P(AsyncDirRingTest, ACompletionWakesALoopWaitingOnADescriptor) {
           co_return joined;
         });
       }(),
-      Options());
+      Options(), uses_ring());
   if (writer.joinable()) writer.join();
   watchdog.Disarm();
   EXPECT_FALSE(watchdog.fired()) << "the completion did not wake the loop";
@@ -754,7 +754,7 @@ TEST_P(AsyncDirRingTest, ACompletionReachesALoopThatNeverSleeps) {
     bool done = false;
     int yields = 0;
     absl::StatusOr<Fd> opened;
-    absl::Status s = ::capfs::runtime::Run(
+    absl::Status s = testing::RunWithRing(
         [&]() -> Task<absl::Status> {
           co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
             scope.Spawn([&]() -> Task<absl::Status> {
@@ -769,7 +769,7 @@ TEST_P(AsyncDirRingTest, ACompletionReachesALoopThatNeverSleeps) {
             co_return co_await scope.Join();
           });
         }(),
-        Options());
+        Options(), uses_ring());
     ASSERT_TRUE(s.ok()) << s;
     EXPECT_TRUE(opened.ok()) << opened.status();
     EXPECT_LT(yields, kMaxYields)
@@ -782,7 +782,7 @@ TEST_P(AsyncDirRingTest, ACompletionReachesALoopThatNeverSleeps) {
 TEST_P(AsyncDirPathsTest, CompletedBeforeResumingKeepsItsResult) {
   absl::StatusOr<FileStat> st;
   absl::Status mkdir_status;
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
           internal::Fiber* fiber = nullptr;
@@ -807,7 +807,7 @@ TEST_P(AsyncDirPathsTest, CompletedBeforeResumingKeepsItsResult) {
           co_return co_await scope.Join();
         });
       }(),
-      Options());
+      Options(), uses_ring());
   EXPECT_TRUE(absl::IsCancelled(s)) << s;
   EXPECT_TRUE(mkdir_status.ok()) << mkdir_status;
   EXPECT_TRUE(Exists("d/made"));
@@ -992,13 +992,13 @@ TEST_P(AsyncDirPathsTest, BurstOfOpensGivesTheSyncResults) {
 // for them.
 TEST_P(AsyncDirPathsTest, CountersSayWhichPathServed) {
   const AsyncFsCounts before = AsyncFsCountsNow();
-  absl::Status s = ::capfs::runtime::Run(
+  absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         absl::StatusOr<FileStat> st = co_await Stat(dir(), "d/file");
         if (!st.ok()) co_return st.status();
         co_return co_await Mkdir(dir(), "d/counted");
       }(),
-      Options());
+      Options(), uses_ring());
   ASSERT_TRUE(s.ok()) << s;
   const AsyncFsCounts after = AsyncFsCountsNow();
   const AsyncFsOptions& paths = GetParam().paths;

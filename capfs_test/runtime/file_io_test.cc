@@ -85,7 +85,7 @@ class FileIoTest : public ::testing::TestWithParam<Config> {
     LoopOptions options;
     options.backend = GetParam().backend;
     options.fs = GetParam().paths;
-    return ::capfs::runtime::Run(
+    return testing::RunWithRing(
         [&]() -> Task<absl::Status> {
           co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
             int raw = open(path.c_str(), flags | O_CLOEXEC);
@@ -98,7 +98,7 @@ class FileIoTest : public ::testing::TestWithParam<Config> {
             co_return s;
           });
         }(),
-        options);
+        options, uses_ring());
   }
 
   std::string templ_ =

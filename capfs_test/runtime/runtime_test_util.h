@@ -13,6 +13,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "capfs/runtime/internal/fiber.h"
+#include "capfs/runtime/internal/scheduler.h"
 #include "capfs/runtime/runtime.h"
 #include "gtest/gtest.h"
 
@@ -104,6 +106,38 @@ Task<absl::Status> YieldUntilWaitingIn(internal::Fiber* const* fiber) {
     }
     if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
   }
+}
+
+// Waits until the running loop has its io_uring. A loop set up while its
+// user's locked memory was spent (parallel test processes set rings up and
+// tear them down) serves its calls on its workers and gets its ring on a
+// call 100 ms later or more (docs/runtime.md): asked here every 20 ms.
+// kDeadlineExceeded after 20 s.
+inline Task<absl::Status> WaitForRing() {
+  internal::Scheduler* scheduler =
+      (co_await internal::CurrentFiber())->scheduler();
+  for (int i = 0; i < 1000; ++i) {
+    if (scheduler->ring() != nullptr) co_return absl::OkStatus();
+    if (absl::Status s = co_await Sleep(absl::Milliseconds(20)); !s.ok()) {
+      co_return s;
+    }
+  }
+  co_return absl::DeadlineExceededError(
+      "the loop got no io_uring in 20 s: the user's locked memory is spent");
+}
+
+// Runs `task` on a loop set up as `options` say, after WaitForRing when
+// `ring` is true: for a test whose checks need the loop's ring.
+template <typename T>
+T RunWithRing(Task<T> task, const LoopOptions& options, bool ring) {
+  return ::capfs::runtime::Run(
+      [](Task<T> task, bool ring) -> Task<T> {
+        if (ring) {
+          if (absl::Status s = co_await WaitForRing(); !s.ok()) co_return s;
+        }
+        co_return co_await std::move(task);
+      }(std::move(task), ring),
+      options);
 }
 
 // Sets `*done` when it goes out of scope: shows that a task's frame ended.
