@@ -174,10 +174,16 @@ class AsyncDirPathsTest : public ::testing::TestWithParam<PathsCase> {
     options.fs = GetParam().paths;
     return options;
   }
-  bool uses_ring() const {
-    return GetParam().paths.io_uring && IoUringAvailable();
+  // Settled once per test (IoUringUsable), so that every check of the test
+  // expects the same path.
+  bool uses_ring() {
+    if (!uses_ring_.has_value()) {
+      uses_ring_ = GetParam().paths.io_uring && testing::IoUringUsable();
+    }
+    return *uses_ring_;
   }
   const Dir& dir() { return *dir_; }
+  std::optional<bool> uses_ring_;
   bool Exists(const char* rel) {
     return access(absl::StrCat(path_, "/", rel).c_str(), F_OK) == 0;
   }
@@ -245,6 +251,17 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
             before.on_loop + before.io_uring + before.workers);
 }
 
+// Opens the FIFO at `fifo` for writing once a reader waits in the kernel
+// (ENXIO until then): bounded retries. The descriptor, or -1.
+int OpenFifoWriter(const std::string& fifo) {
+  for (int i = 0; i < 2000; ++i) {
+    int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    usleep(1000);
+  }
+  return -1;
+}
+
 // A call waiting in the kernel (opening a FIFO nobody writes to blocks
 // until a writer comes) is cancelled there: kCancelled, and no descriptor
 // is left behind. A watchdog opens the other end should the cancellation
@@ -252,7 +269,7 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
 TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
-    int fd = open(fifo.c_str(), O_WRONLY | O_CLOEXEC);
+    int fd = OpenFifoWriter(fifo);  // bounded: the open may never have come
     if (fd >= 0) close(fd);
   });
   absl::StatusOr<Fd> opened;
@@ -317,7 +334,12 @@ TEST_P(AsyncDirPathsTest, OpeningAFifoWaitsForTheOtherEnd) {
     SCOPED_TRACE(c.name);
     Fd other;
     testing::Watchdog watchdog(absl::Seconds(20), [&] {
-      int fd = open(fifo.c_str(), (c.other_flags & O_ACCMODE) | O_CLOEXEC);
+      // Never blocks, so that a test whose open never came still ends: a
+      // reader opens at once (O_NONBLOCK) and wakes a waiting writer; a
+      // writer is opened once a reader waits, within bounded retries.
+      int fd = (c.other_flags & O_ACCMODE) == O_WRONLY
+                   ? OpenFifoWriter(fifo)
+                   : open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
       if (fd >= 0) close(fd);
     });
     absl::StatusOr<Fd> opened = absl::UnknownError("not finished");
@@ -382,7 +404,7 @@ TEST_P(AsyncDirPathsTest, OpeningAFifoWaitsForTheOtherEnd) {
 class AsyncDirRingTest : public AsyncDirPathsTest {};
 
 TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   // The rounds share one loop, so one ring: a ring per round, torn down by
   // the kernel some time after its loop ends, could spend the user's
   // RLIMIT_MEMLOCK under parallel test runs, and a loop without a ring
@@ -427,7 +449,7 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
 // or on the kernel's workers): each call ends with its result or with
 // kCancelled, nothing else, and the loop ends (no completion is lost).
 TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   constexpr int kCalls = 64;
   std::vector<absl::StatusOr<FileStat>> got(kCalls,
                                             absl::UnknownError("not run"));
@@ -466,24 +488,13 @@ TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
   }
 }
 
-// Opens the FIFO at `fifo` for writing once a reader waits in the kernel
-// (ENXIO until then): bounded retries. The descriptor, or -1.
-int OpenFifoWriter(const std::string& fifo) {
-  for (int i = 0; i < 2000; ++i) {
-    int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd >= 0) return fd;
-    usleep(1000);
-  }
-  return -1;
-}
-
 // A loop whose only descriptor wait is a call in the ring sleeps in the
 // ring's own io_uring_enter: a worker job that ends meanwhile (a post from
 // another thread) must still wake it. The open in the kernel waits for a
 // writer, which the task opens only after the job's result came back; the
 // watchdog opens one should the post not wake the loop.
 TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
     int fd = OpenFifoWriter(fifo);
@@ -541,7 +552,7 @@ class CurrentRing {
 // alone on the loop makes a directory, stats it and opens it through the
 // ring.
 TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   uint64_t done_before = 0, done_after = 0;
   absl::Status made;
   absl::StatusOr<FileStat> st;
@@ -572,7 +583,7 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
 // the kernel sees it, although nothing else would run first: the timer
 // fires in the loop's turn, so the call does not sleep in the ring itself.
 TEST_P(AsyncDirRingTest, ACallPastItsDeadlineIsWithdrawnUnmade) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   absl::Status made;
   uint64_t slept_before = 0, slept_after = 0;
   absl::Status s = testing::RunWithRing(
@@ -621,7 +632,7 @@ bool SleepsInIoUringEnter(pid_t tid) {
 // lets the open finish. The watchdog opens a writer should the post not end
 // the sleep.
 TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   const pid_t loop_tid = gettid();
   if (access(absl::StrCat("/proc/self/task/", loop_tid, "/syscall").c_str(),
              R_OK) != 0) {
@@ -685,7 +696,7 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
 // opens; that task then writes to a pipe another task waits to read. The
 // watchdog writes to the pipe should the completion not wake the loop.
 TEST_P(AsyncDirRingTest, ACompletionWakesALoopWaitingOnADescriptor) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   const std::string fifo = absl::StrCat(path_, "/fifo");
   std::atomic<int> rescue_fd{-1};
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
@@ -748,7 +759,7 @@ TEST_P(AsyncDirRingTest, ACompletionWakesALoopWaitingOnADescriptor) {
 // always ready. Without the loop's look at the ring between resumes, every
 // round reaches the bound.
 TEST_P(AsyncDirRingTest, ACompletionReachesALoopThatNeverSleeps) {
-  if (!IoUringAvailable()) GTEST_SKIP() << "io_uring is not usable here";
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   constexpr int kMaxYields = 20000000;
   for (int round = 0; round < 5; ++round) {
     bool done = false;

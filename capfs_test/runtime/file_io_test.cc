@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,9 +50,15 @@ class FileIoTest : public ::testing::TestWithParam<Config> {
     ASSERT_EQ(system(cmd.c_str()), 0);
   }
 
-  bool uses_ring() const {
-    return GetParam().paths.io_uring && IoUringAvailable();
+  // Settled once per test (IoUringUsable), so that every check of the test
+  // expects the same path.
+  bool uses_ring() {
+    if (!uses_ring_.has_value()) {
+      uses_ring_ = GetParam().paths.io_uring && testing::IoUringUsable();
+    }
+    return *uses_ring_;
   }
+  std::optional<bool> uses_ring_;
   std::string PathOf(const char* name) const {
     return absl::StrCat(dir_, "/", name);
   }

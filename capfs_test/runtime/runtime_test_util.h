@@ -3,6 +3,11 @@
 #ifndef CAPFS_TEST_RUNTIME_RUNTIME_TEST_UTIL_H_
 #define CAPFS_TEST_RUNTIME_RUNTIME_TEST_UTIL_H_
 
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <functional>
@@ -106,6 +111,30 @@ Task<absl::Status> YieldUntilWaitingIn(internal::Fiber* const* fiber) {
     }
     if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
   }
+}
+
+// IoUringAvailable(), asked again for up to 20 s while the kernel's only
+// objection to a ring is a resource spent for now (ENOMEM from the user's
+// locked memory, which parallel test processes share; EMFILE, ENFILE): that
+// answer is not cached (fs_paths.h), so a test deciding what to expect
+// from it must settle it first, once.
+inline bool IoUringUsable() {
+  int raw_ok = 0;
+  for (int i = 0; i < 200; ++i) {
+    if (IoUringAvailable()) return true;
+    struct io_uring_params params = {};
+    long fd = syscall(__NR_io_uring_setup, 4, &params);
+    if (fd >= 0) {
+      close(static_cast<int>(fd));
+      // The kernel sets rings up, and capfs said no past its back-off:
+      // refused for good (CAPFS_IO_URING=0, a missing opcode).
+      if (++raw_ok > 2) return false;
+    } else if (errno != ENOMEM && errno != EMFILE && errno != ENFILE) {
+      return false;  // ENOSYS, EPERM: refused for good
+    }
+    usleep(110'000);  // past the probe's 100 ms back-off
+  }
+  return false;
 }
 
 // Waits until the running loop has its io_uring. A loop set up while its

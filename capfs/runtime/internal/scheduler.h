@@ -103,7 +103,8 @@ class Scheduler {
   void set_fs_options(const AsyncFsOptions& options) { fs_options_ = options; }
   // The loop's io_uring, set up on the first call; nullptr when
   // fs_options().io_uring is off or io_uring cannot be used here. When the
-  // kernel had no memory for it (ENOMEM), it is tried again on a call at
+  // kernel had no memory or descriptor for it (ENOMEM, EMFILE, ENFILE), it is
+  // tried again on a call at
   // least kRingRetryNs later, so a long-lived loop gets its ring once
   // memory is free.
   UringRing* ring() {

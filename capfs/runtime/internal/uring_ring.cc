@@ -28,12 +28,15 @@ struct RingSize {
   unsigned cq_entries;
 };
 constexpr RingSize kRingSizes[] = {{256, 4096}, {256, 1024}, {64, 256}};
-// The tag of cancellation requests and closes, whose completions say
-// nothing a task waits for.
+// The tag of cancellation requests, whose completions say nothing a task
+// waits for.
 constexpr uint64_t kUntrackedTag = 0;
 // The tag of the poll of the loop's wakeup eventfd (no UringOp is at 1).
 constexpr uint64_t kWakeupTag = 1;
-// Descriptors CloseLater keeps open at most, waiting for the turn's end.
+// The tag of CloseLater's closes (nor at 2: UringOps are aligned).
+constexpr uint64_t kCloseTag = 2;
+// Closes CloseLater leaves unreaped at most (each holds its descriptor open
+// until it is submitted, then a completion until it is reaped).
 constexpr unsigned kMaxPendingCloses = 64;
 
 enum Support : int { kUnknown, kAvailable, kUnavailable, kShortOfMemory };
@@ -82,9 +85,8 @@ int Support() {
 
 // Calls a ring of `sq_entries` and `cq_entries` has in flight at most, so
 // that their completions always fit in the completion queue: each call's,
-// its cancellation's, the closes not reaped yet (at most a full submission
-// queue handed over to make room, then kMaxPendingCloses), and the wakeup
-// poll's.
+// its cancellation's, CloseLater's not reaped yet (kMaxPendingCloses), the
+// wakeup poll's, and a submission queue's worth to spare.
 unsigned MaxInFlight(unsigned sq_entries, unsigned cq_entries) {
   return (cq_entries - sq_entries - kMaxPendingCloses - 1) / 2;
 }
@@ -174,9 +176,9 @@ UringRing::~UringRing() {
 void UringRing::CloseLater(Fd fd) {
   struct io_uring_sqe* sqe = NextSqe();
   SysUring::PrepClose(sqe, fd.release());
-  SysUring::SetUserData(sqe, kUntrackedTag);
+  SysUring::SetUserData(sqe, kCloseTag);
   ++unsubmitted_;
-  if (++pending_closes_ >= kMaxPendingCloses) {
+  if (++unreaped_closes_ >= kMaxPendingCloses) {
     // Closes complete inline: take their completions now, so a burst of
     // them never fills the completion queue (see MaxInFlight).
     Enter();
@@ -213,10 +215,7 @@ struct io_uring_sqe* UringRing::NextSqe() {
               strerror(-r));
       abort();
     }
-    if (r >= 0) {
-      unsubmitted_ = 0;
-      pending_closes_ = 0;
-    }
+    if (r >= 0) unsubmitted_ = 0;
     sqe = ring_->GetSqe();
     if (sqe == nullptr) Reap();  // the kernel is short of completion room
   }
@@ -266,10 +265,7 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
   return wakeup_seen_;
 }
 
-void UringRing::CountUnsubmitted() {
-  unsubmitted_ = ring_->unsubmitted();
-  if (unsubmitted_ == 0) pending_closes_ = 0;
-}
+void UringRing::CountUnsubmitted() { unsubmitted_ = ring_->unsubmitted(); }
 
 void UringRing::Enter() {
   int r = ring_->Submit();
@@ -297,6 +293,10 @@ void UringRing::OnReady() {
 void UringRing::Reap() {
   ring_->Reap([&](uint64_t user_data, int res) {
     if (user_data == kUntrackedTag) return;
+    if (user_data == kCloseTag) {
+      --unreaped_closes_;
+      return;
+    }
     if (user_data == kWakeupTag) {
       wakeup_polled_ = false;
       wakeup_seen_ = true;

@@ -134,8 +134,8 @@ class UringCall final : public UringOp {
 class UringRing final : public ::capfs::internal::FdCloser {
  public:
   // A ring for `scheduler`, or nullptr when io_uring cannot be used; then
-  // `*short_of_memory` says whether only memory was lacking (ENOMEM for
-  // every size, or at the probe), which may change.
+  // `*short_of_memory` says whether only a resource spent for now was
+  // lacking (ENOMEM for every size, or EMFILE, ENFILE; or so at the probe).
   static std::unique_ptr<UringRing> Create(Scheduler* scheduler,
                                            bool* short_of_memory);
   UringRing(const UringRing&) = delete;
@@ -204,10 +204,10 @@ class UringRing final : public ::capfs::internal::FdCloser {
   unsigned waits_ = 0;                           // calls queued or in flight
   unsigned in_flight_ = 0;
   unsigned max_in_flight_;
-  unsigned unsubmitted_ = 0;     // prepared submissions not yet entered
-  unsigned pending_closes_ = 0;  // CloseLater's among them
-  bool wakeup_polled_ = false;   // a poll of the wakeup eventfd in flight
-  bool wakeup_seen_ = false;     // that poll completed since Wait began
+  unsigned unsubmitted_ = 0;      // prepared submissions not yet entered
+  unsigned unreaped_closes_ = 0;  // CloseLater's, not reaped yet
+  bool wakeup_polled_ = false;    // a poll of the wakeup eventfd in flight
+  bool wakeup_seen_ = false;      // that poll completed since Wait began
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
 };
