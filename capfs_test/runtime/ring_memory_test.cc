@@ -8,13 +8,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/io_uring.h>
 #include <seccomp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <string>
@@ -53,13 +51,7 @@ constexpr Case kCases[] = {
 
 // True when this process may set a ring up: checked with the raw syscall,
 // so that the test process never caches capfs's probe.
-bool KernelSetsRingsUp() {
-  struct io_uring_params params = {};
-  long fd = syscall(__NR_io_uring_setup, 4, &params);
-  if (fd < 0) return false;
-  close(static_cast<int>(fd));
-  return true;
-}
+bool KernelSetsRingsUp() { return testing::RawRingSetupErrno() == 0; }
 
 absl::Status InstallFilter(const Case& c) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);

@@ -113,6 +113,17 @@ Task<absl::Status> YieldUntilWaitingIn(internal::Fiber* const* fiber) {
   }
 }
 
+// 0 when the kernel sets a small ring up for this process now, else the
+// errno io_uring_setup(2) gave. The raw syscall, never capfs's probe (whose
+// answer a process caches).
+inline int RawRingSetupErrno() {
+  struct io_uring_params params = {};
+  long fd = syscall(__NR_io_uring_setup, 4, &params);
+  if (fd < 0) return errno;
+  close(static_cast<int>(fd));
+  return 0;
+}
+
 // IoUringAvailable(), asked again for up to 20 s while the kernel's only
 // objection to a ring is a resource spent for now (ENOMEM from the user's
 // locked memory, which parallel test processes share; EMFILE, ENFILE): that
@@ -122,14 +133,12 @@ inline bool IoUringUsable() {
   int raw_ok = 0;
   for (int i = 0; i < 200; ++i) {
     if (IoUringAvailable()) return true;
-    struct io_uring_params params = {};
-    long fd = syscall(__NR_io_uring_setup, 4, &params);
-    if (fd >= 0) {
-      close(static_cast<int>(fd));
+    const int err = RawRingSetupErrno();
+    if (err == 0) {
       // The kernel sets rings up, and capfs said no past its back-off:
       // refused for good (CAPFS_IO_URING=0, a missing opcode).
       if (++raw_ok > 2) return false;
-    } else if (errno != ENOMEM && errno != EMFILE && errno != ENFILE) {
+    } else if (err != ENOMEM && err != EMFILE && err != ENFILE) {
       return false;  // ENOSYS, EPERM: refused for good
     }
     usleep(110'000);  // past the probe's 100 ms back-off

@@ -52,12 +52,13 @@ void Scheduler::SetUpRing() {
   if (ring_retry_at_ns_ != 0 && MonotonicNowNs() < ring_retry_at_ns_) return;
   ring_tried_ = true;
   if (!fs_options_.io_uring) return;
-  bool short_of_memory = false;
-  std::unique_ptr<UringRing> ring = UringRing::Create(this, &short_of_memory);
+  bool short_of_resources = false;
+  std::unique_ptr<UringRing> ring =
+      UringRing::Create(this, &short_of_resources);
   if (ring == nullptr) {
-    if (short_of_memory) {
-      // The user's locked memory is spent for now (uring_ring.h): the
-      // calls go to the workers until a later try succeeds.
+    if (short_of_resources) {
+      // Locked memory or descriptors are spent for now (uring_ring.h):
+      // the calls go to the workers until a later try succeeds.
       ring_tried_ = false;
       ring_retry_at_ns_ = MonotonicNowNs() + kRingRetryNs;
     }

@@ -103,10 +103,9 @@ class Scheduler {
   void set_fs_options(const AsyncFsOptions& options) { fs_options_ = options; }
   // The loop's io_uring, set up on the first call; nullptr when
   // fs_options().io_uring is off or io_uring cannot be used here. When the
-  // kernel had no memory or descriptor for it (ENOMEM, EMFILE, ENFILE), it is
-  // tried again on a call at
-  // least kRingRetryNs later, so a long-lived loop gets its ring once
-  // memory is free.
+  // kernel had no memory or descriptor for it (ENOMEM, EMFILE, ENFILE), it
+  // is tried again on a call at least kRingRetryNs later, so a long-lived
+  // loop gets its ring once the resource is free.
   UringRing* ring() {
     if (ring_ == nullptr && !ring_tried_) SetUpRing();
     return ring_.get();
@@ -195,7 +194,7 @@ class Scheduler {
   AsyncFsOptions fs_options_;
   std::unique_ptr<UringRing> ring_;
   bool ring_tried_ = false;       // true unless a retry may come
-  int64_t ring_retry_at_ns_ = 0;  // after an ENOMEM: no retry before this
+  int64_t ring_retry_at_ns_ = 0;  // after a shortage: no retry before this
   bool ring_watched_ = false;     // the backend watches the ring's descriptor
   char ring_token_;               // its backend token
 

@@ -39,9 +39,9 @@ constexpr uint64_t kCloseTag = 2;
 // until it is submitted, then a completion until it is reaped).
 constexpr unsigned kMaxPendingCloses = 64;
 
-enum Support : int { kUnknown, kAvailable, kUnavailable, kShortOfMemory };
+enum Support : int { kUnknown, kAvailable, kUnavailable, kShortOfResources };
 std::atomic<int> g_support{kUnknown};
-// After a probe that met kShortOfMemory: none again before this (a probe's
+// After a probe that met kShortOfResources: none again before this (a probe's
 // ring stays counted a while after it is closed).
 std::atomic<int64_t> g_probe_again_at_ns{0};
 
@@ -56,7 +56,7 @@ bool ShortOfResources(int r) {
   return r == -ENOMEM || r == -EMFILE || r == -ENFILE;
 }
 
-// kAvailable or kUnavailable, probed once and cached; kShortOfMemory, not
+// kAvailable or kUnavailable, probed once and cached; kShortOfResources, not
 // cached: a probe Scheduler::kRingRetryNs later or more tries again.
 int Support() {
   int s = g_support.load(std::memory_order_relaxed);
@@ -67,7 +67,7 @@ int Support() {
     const int64_t again_at =
         g_probe_again_at_ns.load(std::memory_order_relaxed);
     if (again_at != 0 && internal::MonotonicNowNs() < again_at) {
-      return kShortOfMemory;
+      return kShortOfResources;
     }
     std::unique_ptr<SysUring> ring;
     int r = SysUring::Create(4, 8, &ring);
@@ -75,7 +75,7 @@ int Support() {
       g_probe_again_at_ns.store(
           internal::MonotonicNowNs() + internal::Scheduler::kRingRetryNs,
           std::memory_order_relaxed);
-      return kShortOfMemory;
+      return kShortOfResources;
     }
     s = r == 0 ? kAvailable : kUnavailable;
   }
@@ -140,9 +140,9 @@ void UringOp::Finish(int res) {
 }
 
 std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
-                                             bool* short_of_memory) {
+                                             bool* short_of_resources) {
   const int support = Support();
-  *short_of_memory = support == kShortOfMemory;
+  *short_of_resources = support == kShortOfResources;
   if (support != kAvailable) return nullptr;
   for (const RingSize& size : kRingSizes) {
     std::unique_ptr<SysUring> ring;
@@ -152,10 +152,10 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
           new UringRing(scheduler, std::move(ring)));
     }
     if (r == -ENOMEM) continue;  // a smaller one may fit
-    *short_of_memory = ShortOfResources(r);
+    *short_of_resources = ShortOfResources(r);
     return nullptr;
   }
-  *short_of_memory = true;
+  *short_of_resources = true;
   return nullptr;  // the loop's calls go to its workers
 }
 

@@ -134,10 +134,10 @@ class UringCall final : public UringOp {
 class UringRing final : public ::capfs::internal::FdCloser {
  public:
   // A ring for `scheduler`, or nullptr when io_uring cannot be used; then
-  // `*short_of_memory` says whether only a resource spent for now was
+  // `*short_of_resources` says whether only a resource spent for now was
   // lacking (ENOMEM for every size, or EMFILE, ENFILE; or so at the probe).
   static std::unique_ptr<UringRing> Create(Scheduler* scheduler,
-                                           bool* short_of_memory);
+                                           bool* short_of_resources);
   UringRing(const UringRing&) = delete;
   UringRing& operator=(const UringRing&) = delete;
   ~UringRing();
