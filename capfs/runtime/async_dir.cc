@@ -37,6 +37,8 @@ std::atomic<uint64_t> g_io_uring{0};
 std::atomic<uint64_t> g_workers{0};
 std::atomic<uint64_t> g_loop_misses{0};
 std::atomic<uint64_t> g_io_uring_misses{0};
+std::atomic<uint64_t> g_rings_set_up{0};
+std::atomic<uint64_t> g_rings_reused{0};
 
 void Count(std::atomic<uint64_t>& counter) {
   counter.fetch_add(1, std::memory_order_relaxed);
@@ -247,6 +249,10 @@ void CountFsPath(FsPath path) {
   }
 }
 
+void CountRing(RingEvent event) {
+  Count(event == RingEvent::kSetUp ? g_rings_set_up : g_rings_reused);
+}
+
 }  // namespace internal
 
 AsyncFsCounts AsyncFsCountsNow() {
@@ -256,6 +262,8 @@ AsyncFsCounts AsyncFsCountsNow() {
   c.workers = g_workers.load(std::memory_order_relaxed);
   c.loop_misses = g_loop_misses.load(std::memory_order_relaxed);
   c.io_uring_misses = g_io_uring_misses.load(std::memory_order_relaxed);
+  c.rings_set_up = g_rings_set_up.load(std::memory_order_relaxed);
+  c.rings_reused = g_rings_reused.load(std::memory_order_relaxed);
   return c;
 }
 

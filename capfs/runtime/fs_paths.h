@@ -32,6 +32,10 @@ namespace runtime {
 struct AsyncFsOptions {
   bool on_loop = true;   // path 1
   bool io_uring = true;  // path 2, when IoUringAvailable()
+  // When the loop is destroyed, its thread keeps the loop's ring for the
+  // thread's next loop, rather than closing it (see IoUringAvailable): for
+  // code that runs many short loops on a thread, such as a Run per request.
+  bool keep_ring = false;
 };
 
 // Calls finished by each path since the process started, over every loop.
@@ -43,6 +47,10 @@ struct AsyncFsCounts {
   uint64_t loop_misses = 0;      // tried on the loop, then sent on (2 or 3)
   uint64_t io_uring_misses = 0;  // answered by io_uring with what only the
                                  // blocking call settles: sent to 3
+  // How loops got their rings (path 2): set up anew, or the one their
+  // thread kept from its last loop (see IoUringAvailable).
+  uint64_t rings_set_up = 0;
+  uint64_t rings_reused = 0;
 };
 AsyncFsCounts AsyncFsCountsNow();
 
@@ -53,11 +61,31 @@ AsyncFsCounts AsyncFsCountsNow();
 // not cached, while the kernel has no memory for even a small ring (ENOMEM:
 // see docs/runtime.md on RLIMIT_MEMLOCK).
 //
-// Each loop sets its own ring up the first time a call needs it; a loop
+// Each loop gets its own ring the first time a call needs it; a loop
 // whose ring the kernel refuses serves its calls on its workers (counted in
 // AsyncFsCounts::workers) although this says true, and tries again on a
 // call 100 ms later or more when memory was what lacked.
+//
+// Setting a ring up and tearing it down costs far more than a call through
+// it (about 150 us against 2 to 5 us: docs/runtime.md). A loop's ring lives
+// as long as the loop (a Loop keeps it across its own Run calls). A loop
+// whose AsyncFsOptions::keep_ring is set leaves its ring, when the loop is
+// destroyed, to its thread: the next loop on the thread that sets a ring up
+// takes that one instead (AsyncFsCounts::rings_reused), whatever its own
+// options say, and closes it at its end unless it has keep_ring too. A
+// thread keeps one ring at most: one descriptor (close-on-exec) and about
+// 84 KiB of locked memory, until the thread exits or calls
+// ReleaseThreadRing. A forked child never uses a ring its parent kept, nor
+// closes its descriptor (the child's copy stays open until exec or exit, as
+// any inherited one).
 bool IoUringAvailable();
+
+// Closes the ring this thread kept from its last loop (keep_ring), if any;
+// the next loop on the thread sets a new one up. For a thread done with
+// loops for a while, which should not hold the ring's descriptor and locked
+// memory meanwhile. A loop that exists on the thread is not affected: its
+// ring is kept only once the loop is destroyed.
+void ReleaseThreadRing();
 
 }  // namespace runtime
 }  // namespace capfs

@@ -7,6 +7,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -492,6 +493,21 @@ int SysPidfdGetInfo(int pidfd, PidfdInfo* info) {
   constexpr unsigned long kPidfdGetInfo = _IOWR(0xFF, 11, PidfdInfo);
   return RetryEintr([&] { return ::ioctl(pidfd, kPidfdGetInfo, info); });
 }
+
+int SysMapWipeOnFork(size_t size, void** out) {
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) return -errno;
+  if (::madvise(p, size, MADV_WIPEONFORK) != 0) {
+    const int saved = errno;
+    ::munmap(p, size);
+    return -saved;
+  }
+  *out = p;
+  return 0;
+}
+
+void SysUnmap(void* addr, size_t size) { ::munmap(addr, size); }
 
 }  // namespace internal
 }  // namespace capfs

@@ -167,6 +167,14 @@ inline constexpr uint64_t kPidfdInfoExit = 1u << 3;
 // gave. -ENOTTY or -EINVAL on kernels without PIDFD_GET_INFO.
 int SysPidfdGetInfo(int pidfd, PidfdInfo* info);
 
+// `size` bytes of fresh memory (private, anonymous, zeroed) that every child
+// made by fork(2), or by clone(2) without CLONE_VM, sees zeroed again
+// (madvise MADV_WIPEONFORK, Linux 4.14): into `*out`, 0, or -errno (EINVAL
+// on a kernel without MADV_WIPEONFORK; nothing stays mapped then).
+int SysMapWipeOnFork(size_t size, void** out);
+// munmap(2) of what SysMapWipeOnFork gave.
+void SysUnmap(void* addr, size_t size);
+
 }  // namespace internal
 }  // namespace capfs
 

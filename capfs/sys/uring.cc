@@ -97,6 +97,23 @@ unsigned SysUring::unsubmitted() const {
   return io_uring_sq_ready(ring_.get());
 }
 
+int SysUring::Ping() {
+  int r;
+  do {
+    r = io_uring_enter(ring_->ring_fd, 0, 0, 0, nullptr);
+  } while (r == -EINTR);
+  return r < 0 ? r : 0;
+}
+
+void SysUring::Abandon() {
+  if (!live_) return;
+  // io_uring_queue_exit unmaps, then closes ring_fd: -1 makes that close
+  // fail harmlessly (EBADF) instead of closing a descriptor not ours.
+  ring_->ring_fd = -1;
+  io_uring_queue_exit(ring_.get());
+  live_ = false;
+}
+
 bool SysUring::PeekOne(uint64_t* user_data, int* res) {
   struct io_uring* ring = ring_.get();
   struct io_uring_cqe* cqe = nullptr;

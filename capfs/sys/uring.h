@@ -1,7 +1,8 @@
 // io_uring(7) through liburing: a ring, its submissions and its completions.
 //
-// The runtime keeps one ring per loop (capfs/runtime/internal/uring_ring.h);
-// this is the part that talks to the kernel. Preparing a submission and
+// The runtime gives each loop a ring, kept by its thread for the next loop
+// (capfs/runtime/internal/uring_ring.h); this is the part that talks to the
+// kernel. Preparing a submission and
 // taking completions only touch memory; Submit and SubmitAndWait are the
 // syscalls. The ring's descriptor is close-on-exec (the kernel makes it so)
 // and readable (poll(2), epoll(7)) while completions wait to be taken.
@@ -59,6 +60,16 @@ class SysUring {
   int SubmitAndWait(int64_t timeout_ns);
   // Prepared submissions the kernel has not taken yet.
   unsigned unsubmitted() const;
+  // io_uring_enter(2) with nothing to submit and nothing to wait for: 0 when
+  // the descriptor is still a ring this thread may enter, else -errno (EPERM
+  // or ENOSYS from a seccomp filter installed since, EBADF or EOPNOTSUPP
+  // when the descriptor was closed, or its number reused by something else).
+  int Ping();
+  // Unmaps the ring's memory without closing its descriptor, which is no
+  // longer this ring's to close (the process is a fork of the one that set
+  // it up, or the number was closed behind capfs's back); the destructor
+  // then does nothing more.
+  void Abandon();
 
   // Calls `fn(user_data, res)` for every completion posted now and consumes
   // them; returns how many there were.

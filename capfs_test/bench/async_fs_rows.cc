@@ -215,6 +215,38 @@ void BM_Liburing(benchmark::State& state, Op op, int depth, bool inflight) {
   state.SetItemsProcessed(state.iterations() * batch);
 }
 
+// A loop of its own (Run) per iteration, making one O_PATH open, as a
+// program that starts a loop per request would: with the open on the loop,
+// through the ring its thread kept from the last iteration (keep_ring), or
+// through a ring set up anew (the default).
+enum class RunRing { kNone, kKept, kFresh };
+
+void BM_RunOnce(benchmark::State& state, RunRing ring) {
+  const Dir& dir = TheTree().dir();
+  const std::string& path = TheTree().paths(1)[0];
+  LoopOptions options;
+  if (ring != RunRing::kNone) {
+    options.fs.on_loop = false;
+    options.fs.keep_ring = ring == RunRing::kKept;
+  }
+  const AsyncFsCounts before = AsyncFsCountsNow();
+  for (auto _ : state) {
+    absl::Status s = Run(
+        [&]() -> Task<absl::Status> {
+          co_return (co_await OpenAt(dir, path, O_PATH)).status();
+        }(),
+        options);
+    if (!s.ok()) return Fail(state, s);
+  }
+  ReleaseThreadRing();
+  state.SetItemsProcessed(state.iterations());
+  ReportPaths(state, before, state.iterations());
+  const AsyncFsCounts after = AsyncFsCountsNow();
+  state.counters["rings_set_up"] =
+      static_cast<double>(after.rings_set_up - before.rings_set_up) /
+      state.iterations();
+}
+
 void Repeated(benchmark::internal::Benchmark* b) {
   b->UseRealTime()->Repetitions(5)->ReportAggregatesOnly(true);
 }
@@ -223,6 +255,12 @@ void Repeated(benchmark::internal::Benchmark* b) {
 
 void RegisterAsyncFsBenchmarks() {
   using benchmark::RegisterBenchmark;
+  Repeated(RegisterBenchmark("async_fs_run/openat_path/loop", BM_RunOnce,
+                             RunRing::kNone));
+  Repeated(RegisterBenchmark("async_fs_run/openat_path/kept_ring", BM_RunOnce,
+                             RunRing::kKept));
+  Repeated(RegisterBenchmark("async_fs_run/openat_path/new_ring", BM_RunOnce,
+                             RunRing::kFresh));
   for (Op op : {Op::kStat, Op::kOpenAt, Op::kOpenAtPath}) {
     for (int depth : {1, 16}) {
       for (bool inflight : {false, true}) {
@@ -295,17 +333,24 @@ void AsyncFsRatios::Print() const {
       }
     }
   }
+  Ratio("async_fs_run/openat_path/kept_ring", "async_fs_run/openat_path/loop",
+        0);
+  Ratio("async_fs_run/openat_path/new_ring", "async_fs_run/openat_path/loop",
+        0);
   const AsyncFsCounts c = AsyncFsCountsNow();
   std::printf(
       "\nio_uring available: %s. Paths that served the awaitable calls "
       "(AsyncFsCountsNow): on the loop %llu, io_uring %llu, workers %llu; "
-      "loop misses %llu, io_uring misses %llu\n",
+      "loop misses %llu, io_uring misses %llu; loop rings set up %llu, "
+      "reused %llu\n",
       IoUringAvailable() ? "yes" : "no",
       static_cast<unsigned long long>(c.on_loop),
       static_cast<unsigned long long>(c.io_uring),
       static_cast<unsigned long long>(c.workers),
       static_cast<unsigned long long>(c.loop_misses),
-      static_cast<unsigned long long>(c.io_uring_misses));
+      static_cast<unsigned long long>(c.io_uring_misses),
+      static_cast<unsigned long long>(c.rings_set_up),
+      static_cast<unsigned long long>(c.rings_reused));
 }
 
 void AsyncFsRatios::Ratio(const std::string& num, const std::string& den,

@@ -27,6 +27,15 @@
 // Each async benchmark reports which path served its calls (counters
 // on_loop, io_uring, workers per call). AsyncFsRatios prints the ratios the
 // issue set, with their targets.
+//
+// And a loop per call, as a program running one Run per request pays it:
+//   async_fs_run/openat_path/loop       one O_PATH open, on the loop
+//   async_fs_run/openat_path/new_ring   through a ring each loop sets up
+//                                       and closes (the default)
+//   async_fs_run/openat_path/kept_ring  through the ring the thread kept
+//                                       from the last loop (keep_ring)
+// (counter rings_set_up: rings set up per loop), with the two ring rows'
+// ratios to the loop row.
 
 #ifndef CAPFS_TEST_BENCH_ASYNC_FS_ROWS_H_
 #define CAPFS_TEST_BENCH_ASYNC_FS_ROWS_H_
@@ -41,8 +50,8 @@ namespace capfs {
 namespace runtime {
 
 // Registers every row above (sync_fs, async_fs, async_fs_uring,
-// async_fs_workers, liburing; 5 repetitions each, wall time). The tree of
-// files they use is made by the first of them that runs.
+// async_fs_workers, liburing, async_fs_run; 5 repetitions each, wall time). The
+// tree of files they use is made by the first of them that runs.
 void RegisterAsyncFsBenchmarks();
 
 // Removes the tree of files the rows made, if any (call once the benchmarks

@@ -251,17 +251,6 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
             before.on_loop + before.io_uring + before.workers);
 }
 
-// Opens the FIFO at `fifo` for writing once a reader waits in the kernel
-// (ENXIO until then): bounded retries. The descriptor, or -1.
-int OpenFifoWriter(const std::string& fifo) {
-  for (int i = 0; i < 2000; ++i) {
-    int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd >= 0) return fd;
-    usleep(1000);
-  }
-  return -1;
-}
-
 // A call waiting in the kernel (opening a FIFO nobody writes to blocks
 // until a writer comes) is cancelled there: kCancelled, and no descriptor
 // is left behind. A watchdog opens the other end should the cancellation
@@ -269,7 +258,8 @@ int OpenFifoWriter(const std::string& fifo) {
 TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
-    int fd = OpenFifoWriter(fifo);  // bounded: the open may never have come
+    int fd =
+        testing::OpenFifoWriter(fifo);  // bounded: the open may never have come
     if (fd >= 0) close(fd);
   });
   absl::StatusOr<Fd> opened;
@@ -338,7 +328,7 @@ TEST_P(AsyncDirPathsTest, OpeningAFifoWaitsForTheOtherEnd) {
       // reader opens at once (O_NONBLOCK) and wakes a waiting writer; a
       // writer is opened once a reader waits, within bounded retries.
       int fd = (c.other_flags & O_ACCMODE) == O_WRONLY
-                   ? OpenFifoWriter(fifo)
+                   ? testing::OpenFifoWriter(fifo)
                    : open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
       if (fd >= 0) close(fd);
     });
@@ -497,7 +487,7 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
   if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
-    int fd = OpenFifoWriter(fifo);
+    int fd = testing::OpenFifoWriter(fifo);
     if (fd >= 0) close(fd);
   });
   absl::StatusOr<Fd> opened;
@@ -519,7 +509,7 @@ TEST_P(AsyncDirRingTest, AWorkerJobEndsWhileACallWaitsInTheKernel) {
           absl::StatusOr<int> job =
               co_await RunBlocking([] { return absl::StatusOr<int>(7); });
           EXPECT_EQ(job.value_or(0), 7);
-          Fd writer(OpenFifoWriter(fifo));
+          Fd writer(testing::OpenFifoWriter(fifo));
           EXPECT_TRUE(writer.valid());
           co_return co_await scope.Join();
         });
@@ -640,7 +630,7 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
   }
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
-    int fd = OpenFifoWriter(fifo);
+    int fd = testing::OpenFifoWriter(fifo);
     if (fd >= 0) close(fd);
   });
   uint64_t slept_before = 0, slept_after = 0, done_before = 0, done_after = 0;
@@ -664,7 +654,7 @@ TEST_P(AsyncDirRingTest, APostEndsTheSleepOfACall) {
               return absl::StatusOr<bool>(false);
             });
             job_saw_sleep = saw.value_or(false);
-            writer = Fd(OpenFifoWriter(fifo));
+            writer = Fd(testing::OpenFifoWriter(fifo));
             co_return absl::OkStatus();
           });
           // The job's task runs first and waits for it.
@@ -730,7 +720,8 @@ TEST_P(AsyncDirRingTest, ACompletionWakesALoopWaitingOnADescriptor) {
               !y.ok()) {
             co_return y;
           }
-          writer = std::thread([&] { writer_end = Fd(OpenFifoWriter(fifo)); });
+          writer = std::thread(
+              [&] { writer_end = Fd(testing::OpenFifoWriter(fifo)); });
           absl::Status joined = co_await scope.Join();
           rescue_fd.store(-1);  // the scope closes the pipe
           co_return joined;

@@ -89,6 +89,7 @@ std::string CheckUnderFilter(const Case& c, const std::string& path) {
   if (!dir.ok()) return dir.status().ToString();
   LoopOptions options;
   options.fs.on_loop = false;  // the ring, else the workers
+  options.fs.keep_ring = true;
   const AsyncFsCounts before = AsyncFsCountsNow();
   // Opens only: whether the other calls may use the ring depends on the
   // filesystem (docs/runtime.md); an open's does not.
@@ -118,6 +119,22 @@ std::string CheckUnderFilter(const Case& c, const std::string& path) {
     return absl::StrCat("served by the ring ", ring, ", by the workers ",
                         workers, "; expected ", want_ring, " and ",
                         3 - want_ring);
+  }
+  // The loop asked to keep its ring, but one smaller than the first size
+  // is never kept: the next loop tries the first size again.
+  if (after.rings_reused != before.rings_reused) {
+    return "the loop took a ring kept before it";
+  }
+  if (c.ring_serves) {
+    absl::Status again = Run(
+        [&]() -> Task<absl::Status> {
+          co_return (co_await OpenAt(*dir, "d", O_PATH)).status();
+        }(),
+        options);
+    if (!again.ok()) return again.ToString();
+    if (AsyncFsCountsNow().rings_reused != after.rings_reused) {
+      return "a ring smaller than the first size was kept";
+    }
   }
   return "";
 }

@@ -4,6 +4,7 @@
 #define CAPFS_TEST_RUNTIME_RUNTIME_TEST_UTIL_H_
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/io_uring.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -176,6 +177,17 @@ T RunWithRing(Task<T> task, const LoopOptions& options, bool ring) {
         co_return co_await std::move(task);
       }(std::move(task), ring),
       options);
+}
+
+// Opens the FIFO at `fifo` for writing once a reader waits in the kernel
+// (ENXIO until then): bounded retries, about 2 s. The descriptor, or -1.
+inline int OpenFifoWriter(const std::string& fifo) {
+  for (int i = 0; i < 2000; ++i) {
+    int fd = open(fifo.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd >= 0) return fd;
+    usleep(1000);
+  }
+  return -1;
 }
 
 // Sets `*done` when it goes out of scope: shows that a task's frame ended.

@@ -1,5 +1,6 @@
 // Counting which path served an awaitable filesystem call (fs_paths.h's
-// AsyncFsCounts), for the calls outside async_dir.cc: regular-file I/O.
+// AsyncFsCounts), for the calls outside async_dir.cc (regular-file I/O), and
+// how loops got their rings.
 //
 // Not part of the API.
 
@@ -14,6 +15,10 @@ enum class FsPath { kOnLoop, kIoUring, kWorkers, kLoopMiss, kIoUringMiss };
 
 // Adds one to the count of `path`. Any thread.
 void CountFsPath(FsPath path);
+
+// A loop got its ring: a new one, or the one its thread kept.
+enum class RingEvent { kSetUp, kReused };
+void CountRing(RingEvent event);
 
 }  // namespace internal
 }  // namespace runtime

@@ -101,11 +101,12 @@ class Scheduler {
   // Which paths serve the awaitable Dir calls (fs_paths.h).
   const AsyncFsOptions& fs_options() const { return fs_options_; }
   void set_fs_options(const AsyncFsOptions& options) { fs_options_ = options; }
-  // The loop's io_uring, set up on the first call; nullptr when
-  // fs_options().io_uring is off or io_uring cannot be used here. When the
-  // kernel had no memory or descriptor for it (ENOMEM, EMFILE, ENFILE), it
-  // is tried again on a call at least kRingRetryNs later, so a long-lived
-  // loop gets its ring once the resource is free.
+  // The loop's io_uring, set up (or taken from the thread's kept one) on
+  // the first call; nullptr when fs_options().io_uring is off or io_uring
+  // cannot be used here. When the kernel had no memory or descriptor for it
+  // (ENOMEM, EMFILE, ENFILE), it is tried again on a call at least
+  // kRingRetryNs later, so a long-lived loop gets its ring once the
+  // resource is free.
   UringRing* ring() {
     if (ring_ == nullptr && !ring_tried_) SetUpRing();
     return ring_.get();

@@ -8,6 +8,8 @@
 #include <atomic>
 
 #include "capfs/runtime/fs_paths.h"
+#include "capfs/runtime/internal/fork_epoch.h"
+#include "capfs/runtime/internal/fs_counts.h"
 #include "capfs/runtime/internal/scheduler.h"
 
 namespace capfs {
@@ -29,8 +31,8 @@ struct RingSize {
 };
 constexpr RingSize kRingSizes[] = {{256, 4096}, {256, 1024}, {64, 256}};
 // The tag of cancellation requests, whose completions say nothing a task
-// waits for.
-constexpr uint64_t kUntrackedTag = 0;
+// waits for (they are only counted, until reaped).
+constexpr uint64_t kCancelTag = 0;
 // The tag of the poll of the loop's wakeup eventfd (no UringOp is at 1).
 constexpr uint64_t kWakeupTag = 1;
 // The tag of CloseLater's closes (nor at 2: UringOps are aligned).
@@ -91,9 +93,91 @@ unsigned MaxInFlight(unsigned sq_entries, unsigned cq_entries) {
   return (cq_entries - sq_entries - kMaxPendingCloses - 1) / 2;
 }
 
+// How long a loop's end waits, at most, for what its ring still has in
+// flight (cancellation requests, closes, the wakeup poll's cancellation):
+// they complete inline, so the first wait normally finds them done. A ring
+// that is not idle by then is closed rather than kept.
+constexpr int64_t kQuiesceWaitNs = 10'000'000;
+constexpr int kQuiesceWaits = 3;
+
+// The ring a thread's last loop left (AsyncFsOptions::keep_ring), for the
+// thread's next loop: a ring of the first size, idle (nothing in flight,
+// nothing to reap), set up in this process. Setting a ring up and tearing
+// it down costs about 125 us of the kernel's time (zeroing and unmapping
+// its 84 KiB), as much as dozens of calls through it, and its locked memory
+// stays counted a while after it is closed; a program that runs many short
+// loops on a thread pays that once. Closed when the thread exits. In a
+// forked child (ForkEpoch) the ring is the parent's: it is unmapped, never
+// entered, and its descriptor, which the child may have closed and reused
+// since, is left alone.
+class KeptRing {
+ public:
+  KeptRing() = default;
+  KeptRing(const KeptRing&) = delete;
+  KeptRing& operator=(const KeptRing&) = delete;
+  ~KeptRing();
+
+  // Keeps `ring`, set up in epoch `epoch`, closing any ring kept before.
+  void Keep(std::unique_ptr<SysUring> ring, uint64_t epoch) {
+    Drop();
+    ring_ = std::move(ring);
+    epoch_ = epoch;
+  }
+
+  // The kept ring, when it is still this thread's to use; else nullptr,
+  // having let go of it.
+  std::unique_ptr<SysUring> Take() {
+    if (ring_ == nullptr) return nullptr;
+    if (epoch_ != internal::ForkEpoch()) {
+      Drop();
+      return nullptr;
+    }
+    std::unique_ptr<SysUring> ring = std::move(ring_);
+    const int r = ring->Ping();
+    if (r == 0) return ring;
+    // A seccomp filter installed since refuses io_uring_enter (EPERM,
+    // ENOSYS, or whatever errno it was told): the descriptor is still the
+    // ring, closed here. EBADF or EOPNOTSUPP: the number was closed, and
+    // perhaps reused, behind capfs's back: not ours to close.
+    if (r == -EBADF || r == -EOPNOTSUPP) ring->Abandon();
+    return nullptr;
+  }
+
+  // Lets go of the kept ring, if any.
+  void Release() { Drop(); }
+
+ private:
+  void Drop() {
+    if (ring_ != nullptr && epoch_ != internal::ForkEpoch()) ring_->Abandon();
+    ring_.reset();
+  }
+
+  std::unique_ptr<SysUring> ring_;
+  uint64_t epoch_ = 0;
+};
+
+thread_local KeptRing t_kept_ring;
+std::atomic<uint64_t> g_stray_completions{0};
+// Set once the thread's KeptRing is destroyed, at its exit: a loop ending
+// later (in another thread_local's destructor, say) must not touch it. A
+// bool, so that it outlives every thread_local with a destructor.
+thread_local bool t_kept_ring_gone = false;
+
+KeptRing::~KeptRing() {
+  Drop();
+  t_kept_ring_gone = true;
+}
+
+// The thread's KeptRing, or nullptr once the thread is exiting past it.
+KeptRing* ThreadKeptRing() { return t_kept_ring_gone ? nullptr : &t_kept_ring; }
+
 }  // namespace
 
 bool IoUringAvailable() { return Support() == kAvailable; }
+
+void ReleaseThreadRing() {
+  if (KeptRing* kept = ThreadKeptRing()) kept->Release();
+}
 
 namespace internal {
 
@@ -144,10 +228,18 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
   const int support = Support();
   *short_of_resources = support == kShortOfResources;
   if (support != kAvailable) return nullptr;
+  if (KeptRing* thread_kept = ThreadKeptRing()) {
+    if (std::unique_ptr<SysUring> kept = thread_kept->Take()) {
+      CountRing(RingEvent::kReused);
+      return std::unique_ptr<UringRing>(
+          new UringRing(scheduler, std::move(kept)));
+    }
+  }
   for (const RingSize& size : kRingSizes) {
     std::unique_ptr<SysUring> ring;
     int r = SysUring::Create(size.sq_entries, size.cq_entries, &ring);
     if (r == 0) {
+      CountRing(RingEvent::kSetUp);
       return std::unique_ptr<UringRing>(
           new UringRing(scheduler, std::move(ring)));
     }
@@ -162,15 +254,71 @@ std::unique_ptr<UringRing> UringRing::Create(Scheduler* scheduler,
 UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring)
     : scheduler_(scheduler),
       ring_(std::move(ring)),
+      epoch_(ForkEpoch()),
+      keep_(scheduler->fs_options().keep_ring),
       max_in_flight_(MaxInFlight(ring_->sq_entries(), ring_->cq_entries())) {}
 
 UringRing::~UringRing() {
-  // Every task has finished, so nothing of theirs is queued or in flight;
-  // tearing the ring down ends what cancellation requests and wakeup poll
-  // remain. Closes still prepared are handed over first (they run inline).
+  // Every task has finished, so nothing of theirs is queued or in flight.
   while (queue_.PopFront() != nullptr) {
   }
+  if (epoch_ != 0 && epoch_ != ForkEpoch()) {
+    // A forked child ending its copy of its parent's loop: the ring is the
+    // parent's, whose own wakeup poll and closes carry the same tags.
+    ring_->Abandon();
+    return;
+  }
+  // With keep_ring, a ring of the first size that is idle is kept for the
+  // thread's next loop; a smaller one, set up when memory was short, is
+  // not, so that the next loop tries the first size again.
+  KeptRing* thread_kept = keep_ ? ThreadKeptRing() : nullptr;
+  if (thread_kept != nullptr && epoch_ != 0 && in_flight_ == 0 &&
+      !stray_seen_ && ring_->sq_entries() == kRingSizes[0].sq_entries &&
+      ring_->cq_entries() == kRingSizes[0].cq_entries && Quiesce()) {
+    thread_kept->Keep(std::move(ring_), epoch_);
+    return;
+  }
+  // Closed: tearing the ring down ends what cancellation requests and
+  // wakeup poll remain. Closes still prepared are handed over first (they
+  // run inline).
   if (unsubmitted_ > 0) ring_->Submit();
+}
+
+void UringRing::CountStray() {
+  // A completion of a submission this loop did not make: one an earlier
+  // loop left behind. Never expected; the ring is then not kept.
+  stray_seen_ = true;
+  g_stray_completions.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t UringRing::StrayCompletions() {
+  return g_stray_completions.load(std::memory_order_relaxed);
+}
+
+bool UringRing::Idle() const {
+  return queue_.empty() && in_flight_ == 0 && unsubmitted_ == 0 &&
+         unreaped_closes_ == 0 && unreaped_cancels_ == 0 && !wakeup_polled_;
+}
+
+bool UringRing::Quiesce() {
+  if (!ring_->waits_with_timeout()) return false;  // no bounded wait
+  if (wakeup_polled_) {
+    // The poll of this loop's wakeup eventfd must not outlive the loop.
+    struct io_uring_sqe* sqe = NextSqe();
+    SysUring::PrepCancel(sqe, kWakeupTag);
+    SysUring::SetUserData(sqe, kCancelTag);
+    ++unsubmitted_;
+    ++unreaped_cancels_;
+  }
+  if (unsubmitted_ > 0) Enter();
+  Reap();
+  for (int i = 0; i < kQuiesceWaits && !Idle(); ++i) {
+    int r = ring_->SubmitAndWait(kQuiesceWaitNs);
+    if (r < 0 && r != -EAGAIN && r != -EBUSY) return false;
+    CountUnsubmitted();
+    Reap();
+  }
+  return Idle();
 }
 
 void UringRing::CloseLater(Fd fd) {
@@ -201,8 +349,9 @@ void UringRing::Cancel(UringOp* op) {
   }
   struct io_uring_sqe* sqe = NextSqe();
   SysUring::PrepCancel(sqe, reinterpret_cast<uintptr_t>(op));
-  SysUring::SetUserData(sqe, kUntrackedTag);
+  SysUring::SetUserData(sqe, kCancelTag);
   ++unsubmitted_;
+  ++unreaped_cancels_;
 }
 
 struct io_uring_sqe* UringRing::NextSqe() {
@@ -292,12 +441,18 @@ void UringRing::OnReady() {
 
 void UringRing::Reap() {
   ring_->Reap([&](uint64_t user_data, int res) {
-    if (user_data == kUntrackedTag) return;
+    if (user_data == kCancelTag) {
+      if (unreaped_cancels_ == 0) return CountStray();
+      --unreaped_cancels_;
+      return;
+    }
     if (user_data == kCloseTag) {
+      if (unreaped_closes_ == 0) return CountStray();
       --unreaped_closes_;
       return;
     }
     if (user_data == kWakeupTag) {
+      if (!wakeup_polled_) return CountStray();
       wakeup_polled_ = false;
       wakeup_seen_ = true;
       return;

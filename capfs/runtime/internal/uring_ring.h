@@ -4,13 +4,18 @@
 // ring) when io_uring is available (fs_paths.h): smaller when the kernel is
 // short of memory for the first size (ENOMEM: the user's RLIMIT_MEMLOCK is
 // spent), and none, the loop's calls going to its workers, when even the
-// smallest is refused (tried again later: Scheduler::ring). The ring's own
-// descriptor, readable while completions wait, is watched by the loop's backend
-// like any descriptor (for reading only) once the loop has had to look at the
-// backend while ring calls were in flight, so epoll and poll both wake for
-// completions; completions the loop took meanwhile leave nothing behind to
-// read, so they cause no further wakeup. A loop that only ever waits on the
-// ring never has it watched: its completions then wake no one else.
+// smallest is refused (tried again later: Scheduler::ring). A loop with
+// AsyncFsOptions::keep_ring leaves its ring, once idle, to its thread's
+// next loop, which takes it instead of setting one up (fork_epoch.h keeps a
+// forked child off its parent's).
+//
+// The ring's own descriptor, readable while completions wait, is watched by
+// the loop's backend like any descriptor (for reading only) once the loop
+// has had to look at the backend while ring calls were in flight, so epoll
+// and poll both wake for completions; completions the loop took meanwhile
+// leave nothing behind to read, so they cause no further wakeup. A loop
+// that only ever waits on the ring never has it watched: its completions
+// then wake no one else.
 //
 // A task awaits a UringCall: the call is queued in user space, and the
 // scheduler hands every queued call to the kernel in one io_uring_enter at
@@ -176,6 +181,11 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
   uint64_t calls_done_in_own_sleep() const { return calls_done_in_own_sleep_; }
 
+  // For tests: completions reaped, over every ring of the process, whose
+  // tag said a close, a cancellation or the wakeup poll this ring had not
+  // made (left by an earlier loop on the same ring). Always 0.
+  static uint64_t StrayCompletions();
+
   // Closes `fd` with the turn's submissions (FdCloser).
   void CloseLater(Fd fd) override;
 
@@ -197,17 +207,29 @@ class UringRing final : public ::capfs::internal::FdCloser {
   void Reap();
   // After a submission that may have stopped short: what is left.
   void CountUnsubmitted();
+  // Counts a completion no submission of this loop's stands for.
+  void CountStray();
+  // True when nothing is queued, prepared, in flight or left to reap.
+  bool Idle() const;
+  // At the loop's end: cancels the wakeup poll, hands over what is
+  // prepared and waits (boundedly) for every completion still due. True
+  // when the ring is then Idle, so that the thread may keep it.
+  bool Quiesce();
 
   Scheduler* scheduler_;
   std::unique_ptr<::capfs::internal::SysUring> ring_;
+  uint64_t epoch_;  // ForkEpoch() when this loop got the ring
+  bool keep_;       // kept for the thread's next loop at the end (keep_ring)
   IntrusiveList<UringOp, UringQueueTag> queue_;  // not handed over yet
   unsigned waits_ = 0;                           // calls queued or in flight
   unsigned in_flight_ = 0;
   unsigned max_in_flight_;
-  unsigned unsubmitted_ = 0;      // prepared submissions not yet entered
-  unsigned unreaped_closes_ = 0;  // CloseLater's, not reaped yet
-  bool wakeup_polled_ = false;    // a poll of the wakeup eventfd in flight
-  bool wakeup_seen_ = false;      // that poll completed since Wait began
+  unsigned unsubmitted_ = 0;       // prepared submissions not yet entered
+  unsigned unreaped_closes_ = 0;   // CloseLater's, not reaped yet
+  unsigned unreaped_cancels_ = 0;  // cancellation requests, not reaped yet
+  bool wakeup_polled_ = false;     // a poll of the wakeup eventfd in flight
+  bool wakeup_seen_ = false;       // that poll completed since Wait began
+  bool stray_seen_ = false;        // CountStray ran: the ring is not kept
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
 };
