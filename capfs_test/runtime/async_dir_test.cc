@@ -258,8 +258,8 @@ TEST_P(AsyncDirPathsTest, CancelledBeforeSubmittingDoesNothing) {
 TEST_P(AsyncDirPathsTest, CancelledWhileInFlight) {
   const std::string fifo = absl::StrCat(path_, "/fifo");
   testing::Watchdog watchdog(absl::Seconds(20), [&] {
-    int fd =
-        testing::OpenFifoWriter(fifo);  // bounded: the open may never have come
+    // Bounded: the open may never have come.
+    int fd = testing::OpenFifoWriter(fifo);
     if (fd >= 0) close(fd);
   });
   absl::StatusOr<Fd> opened;

@@ -50,8 +50,19 @@ constexpr Case kCases[] = {
 };
 
 // True when this process may set a ring up: checked with the raw syscall,
-// so that the test process never caches capfs's probe.
-bool KernelSetsRingsUp() { return testing::RawRingSetupErrno() == 0; }
+// so that the test process never caches capfs's probe. A resource spent for
+// now (the user's locked memory, which parallel test processes share;
+// descriptors) is waited out, up to 20 s, rather than taken for a kernel
+// that refuses rings.
+bool KernelSetsRingsUp() {
+  for (int i = 0; i < 200; ++i) {
+    const int err = testing::RawRingSetupErrno();
+    if (err == 0) return true;
+    if (err != ENOMEM && err != EMFILE && err != ENFILE) return false;
+    usleep(100'000);
+  }
+  return false;
+}
 
 absl::Status InstallFilter(const Case& c) {
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);

@@ -207,6 +207,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   void Reap();
   // After a submission that may have stopped short: what is left.
   void CountUnsubmitted();
+  // Prepares the cancellation of the wakeup eventfd's poll.
+  void CancelWakeupPoll();
   // Counts a completion no submission of this loop's stands for.
   void CountStray();
   // True when nothing is queued, prepared, in flight or left to reap.
