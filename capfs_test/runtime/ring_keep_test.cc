@@ -371,25 +371,62 @@ TEST_F(RingKeepTest, AForkedChildNeverUsesItsParentsRing) {
   });
 }
 
-// A seccomp filter installed after the thread kept its ring refuses
-// io_uring_enter (and io_uring_setup): the next loop lets the kept ring go
-// and serves its call on its workers, rather than failing on its first
+// Refuses io_uring_enter and io_uring_setup (EPERM) in this process from
+// now on. "" or what failed.
+std::string ForbidIoUring() {
+  scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+  if (ctx == nullptr) return "seccomp_init failed";
+  int r =
+      seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_enter), 0);
+  if (r == 0) {
+    r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup),
+                         0);
+  }
+  if (r == 0) r = seccomp_load(ctx);
+  seccomp_release(ctx);
+  return r == 0 ? "" : absl::StrCat("seccomp filter: ", strerror(-r));
+}
+
+// A seccomp filter that refuses io_uring_enter (and io_uring_setup),
+// installed after the thread kept its ring, or while a keep_ring loop that
+// took it still runs: that loop ends without keeping it (and without
+// failing on its last submissions), and the next loop lets the ring go and
+// serves its call on its workers rather than failing on its first
 // submission. In a child: a filter cannot be removed.
-TEST_F(RingKeepTest, ARingASeccompFilterForbadeSinceIsLetGo) {
+struct SeccompCase {
+  const char* name;
+  bool in_loop;  // installed by the task of a loop that took the kept ring
+};
+
+constexpr SeccompCase kSeccompCases[] = {
+    {"installed_between_loops", false},
+    {"installed_while_a_loop_runs", true},
+};
+
+class RingKeepSeccompTest : public RingKeepTest,
+                            public ::testing::WithParamInterface<SeccompCase> {
+};
+
+TEST_P(RingKeepSeccompTest, ARingAFilterForbadeSinceIsLetGo) {
+  const SeccompCase c = GetParam();
   absl::StatusOr<std::string> report = capfs_test::RunInChild({}, [&] {
     const int kept = KeepARing(dir());
     if (kept < 0) return std::string("no ring of the first size was kept");
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
-    if (ctx == nullptr) return std::string("seccomp_init failed");
-    int r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
-                             SCMP_SYS(io_uring_enter), 0);
-    if (r == 0) {
-      r = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup),
-                           0);
+    if (!c.in_loop) {
+      if (std::string e = ForbidIoUring(); !e.empty()) return e;
+    } else {
+      std::string failure;
+      absl::Status s = ::capfs::runtime::Run(
+          [&]() -> Task<absl::Status> {
+            absl::StatusOr<Fd> f = co_await OpenAt(dir(), "f", O_PATH);
+            if (!f.ok()) co_return f.status();
+            failure = ForbidIoUring();
+            co_return absl::OkStatus();
+          }(),
+          RingOptions(/*keep=*/true));
+      if (!s.ok()) return s.ToString();
+      if (!failure.empty()) return failure;
     }
-    if (r == 0) r = seccomp_load(ctx);
-    seccomp_release(ctx);
-    if (r != 0) return absl::StrCat("seccomp filter: ", strerror(-r));
     LoopResult next = OneOpen(dir(), /*keep=*/true, /*wait=*/false);
     if (!next.status.ok()) return next.status.ToString();
     if (next.moved.workers != 1 || next.moved.io_uring != 0 ||
@@ -406,6 +443,12 @@ TEST_F(RingKeepTest, ARingASeccompFilterForbadeSinceIsLetGo) {
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(*report, "");
 }
+
+INSTANTIATE_TEST_SUITE_P(Cases, RingKeepSeccompTest,
+                         ::testing::ValuesIn(kSeccompCases),
+                         [](const ::testing::TestParamInfo<SeccompCase>& info) {
+                           return std::string(info.param.name);
+                         });
 
 }  // namespace
 }  // namespace runtime

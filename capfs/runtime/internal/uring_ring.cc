@@ -287,12 +287,21 @@ UringRing::~UringRing() {
   if (unsubmitted_ > 0) ring_->Submit();
 }
 
-void UringRing::CancelWakeupPoll() {
-  struct io_uring_sqe* sqe = NextSqe();
+bool UringRing::CancelWakeupPoll() {
+  // Not NextSqe, which gives up on the process when io_uring_enter fails:
+  // at the loop's end a failure only means the ring is not kept.
+  struct io_uring_sqe* sqe = ring_->GetSqe();
+  if (sqe == nullptr) {
+    ring_->Submit();
+    CountUnsubmitted();
+    sqe = ring_->GetSqe();
+    if (sqe == nullptr) return false;
+  }
   SysUring::PrepCancel(sqe, kWakeupTag);
   SysUring::SetUserData(sqe, kCancelTag);
   ++unsubmitted_;
   ++unreaped_cancels_;
+  return true;
 }
 
 void UringRing::CountStray() {
@@ -314,8 +323,12 @@ bool UringRing::Idle() const {
 bool UringRing::Quiesce() {
   if (!ring_->waits_with_timeout()) return false;  // no bounded wait
   // The poll of this loop's wakeup eventfd must not outlive the loop.
-  if (wakeup_polled_) CancelWakeupPoll();
-  if (unsubmitted_ > 0) Enter();
+  if (wakeup_polled_ && !CancelWakeupPoll()) return false;
+  if (unsubmitted_ > 0) {
+    int r = ring_->Submit();
+    if (r < 0 && r != -EAGAIN && r != -EBUSY) return false;
+    CountUnsubmitted();
+  }
   Reap();
   for (int i = 0; i < kQuiesceWaits && !Idle(); ++i) {
     int r = ring_->SubmitAndWait(kQuiesceWaitNs);

@@ -207,8 +207,9 @@ class UringRing final : public ::capfs::internal::FdCloser {
   void Reap();
   // After a submission that may have stopped short: what is left.
   void CountUnsubmitted();
-  // Prepares the cancellation of the wakeup eventfd's poll.
-  void CancelWakeupPoll();
+  // Prepares the cancellation of the wakeup eventfd's poll; false when the
+  // submission queue has no room (the kernel refused to take it).
+  bool CancelWakeupPoll();
   // Counts a completion no submission of this loop's stands for.
   void CountStray();
   // True when nothing is queued, prepared, in flight or left to reap.
