@@ -315,6 +315,70 @@ TEST_F(RingKeepTest, ClosesPreparedAtALoopsEndAreReapedBeforeItsRingIsKept) {
   });
 }
 
+// The kept ring's descriptor closed behind capfs's back and its number
+// reused (dup2 of /dev/null onto it), between loops or while a loop that
+// took the ring runs: the ring is let go without closing that number, which
+// still names /dev/null afterwards, and the next loop sets up its own.
+struct LostCase {
+  const char* name;
+  bool in_loop;  // replaced by the task of a loop that took the kept ring
+};
+
+constexpr LostCase kLostCases[] = {
+    {"replaced_between_loops", false},
+    {"replaced_while_a_loop_runs", true},
+};
+
+class RingKeepLostTest : public RingKeepTest,
+                         public ::testing::WithParamInterface<LostCase> {};
+
+// What descriptor `fd` names now ("" when it is closed).
+std::string FdTarget(int fd) {
+  char target[64] = {};
+  const std::string link = absl::StrCat("/proc/self/fd/", fd);
+  if (readlink(link.c_str(), target, sizeof(target) - 1) < 0) return "";
+  return target;
+}
+
+TEST_P(RingKeepLostTest, ARingWhoseNumberWasReusedIsLetGoUnclosed) {
+  const LostCase c = GetParam();
+  OnNewThread([&] {
+    const int kept = KeepARing(dir());
+    ASSERT_GE(kept, 0) << "no ring of the first size was kept";
+    Fd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ASSERT_TRUE(devnull.valid());
+    if (!c.in_loop) {
+      ASSERT_EQ(dup3(devnull.get(), kept, O_CLOEXEC), kept);
+    } else {
+      const AsyncFsCounts before = AsyncFsCountsNow();
+      int duped = -1;
+      absl::Status s = ::capfs::runtime::Run(
+          [&]() -> Task<absl::Status> {
+            absl::StatusOr<Fd> f = co_await OpenAt(dir(), "f", O_PATH);
+            if (!f.ok()) co_return f.status();
+            duped = dup3(devnull.get(), kept, O_CLOEXEC);
+            co_return absl::OkStatus();
+          }(),
+          RingOptions(/*keep=*/true));
+      ASSERT_TRUE(s.ok()) << s;
+      ASSERT_EQ(duped, kept);
+      EXPECT_EQ(Minus(AsyncFsCountsNow(), before).rings_reused, 1u);
+      EXPECT_EQ(FdTarget(kept), "/dev/null") << "the loop's end closed it";
+    }
+    LoopResult next = OneOpen(dir(), /*keep=*/false, /*wait=*/false);
+    EXPECT_TRUE(next.status.ok()) << next.status;
+    EXPECT_EQ(next.moved.rings_reused, 0u);
+    EXPECT_EQ(FdTarget(kept), "/dev/null") << "capfs closed a number not its";
+    Fd reused(kept);  // the test's own: closed here
+  });
+}
+
+INSTANTIATE_TEST_SUITE_P(Cases, RingKeepLostTest,
+                         ::testing::ValuesIn(kLostCases),
+                         [](const ::testing::TestParamInfo<LostCase>& info) {
+                           return std::string(info.param.name);
+                         });
+
 // A Loop kept in a thread_local that was set before the thread's kept-ring
 // slot was first used is destroyed after that slot, at the thread's exit:
 // its ring, which it would keep, is closed instead.
@@ -416,6 +480,7 @@ TEST_P(RingKeepSeccompTest, ARingAFilterForbadeSinceIsLetGo) {
       if (std::string e = ForbidIoUring(); !e.empty()) return e;
     } else {
       std::string failure;
+      const AsyncFsCounts before = AsyncFsCountsNow();
       absl::Status s = ::capfs::runtime::Run(
           [&]() -> Task<absl::Status> {
             absl::StatusOr<Fd> f = co_await OpenAt(dir(), "f", O_PATH);
@@ -426,6 +491,18 @@ TEST_P(RingKeepSeccompTest, ARingAFilterForbadeSinceIsLetGo) {
           RingOptions(/*keep=*/true));
       if (!s.ok()) return s.ToString();
       if (!failure.empty()) return failure;
+      const AsyncFsCounts moved = Minus(AsyncFsCountsNow(), before);
+      if (moved.rings_reused != 1 || moved.io_uring != 1) {
+        return absl::StrCat(
+            "the loop that installed the filter: rings "
+            "reused ",
+            moved.rings_reused, ", calls through a ring ", moved.io_uring);
+      }
+      // Its end, which could not hand the ring its last submissions,
+      // closed it rather than keep it.
+      if (RingFds().count(kept)) {
+        return std::string("the forbidden ring outlived its loop");
+      }
     }
     LoopResult next = OneOpen(dir(), /*keep=*/true, /*wait=*/false);
     if (!next.status.ok()) return next.status.ToString();

@@ -49,19 +49,24 @@ constexpr Case kCases[] = {
     {"kernel_without_io_uring", ENOSYS, 0, false, false},
 };
 
-// True when this process may set a ring up: checked with the raw syscall,
-// so that the test process never caches capfs's probe. A resource spent for
-// now (the user's locked memory, which parallel test processes share;
-// descriptors) is waited out, up to 20 s, rather than taken for a kernel
-// that refuses rings.
-bool KernelSetsRingsUp() {
+// "" when this process may set a ring up, else why not (for the skip):
+// checked with the raw syscall, so that the test process never caches
+// capfs's probe. A resource spent for now (the user's locked memory, which
+// parallel test processes share; descriptors) is waited out, up to 20 s,
+// rather than taken for a kernel that refuses rings.
+std::string WhyNoRings() {
+  int err = 0;
   for (int i = 0; i < 200; ++i) {
-    const int err = testing::RawRingSetupErrno();
-    if (err == 0) return true;
-    if (err != ENOMEM && err != EMFILE && err != ENFILE) return false;
+    err = testing::RawRingSetupErrno();
+    if (err == 0) return "";
+    if (err != ENOMEM && err != EMFILE && err != ENFILE) {
+      return absl::StrCat("io_uring is not usable here: ", strerror(err));
+    }
     usleep(100'000);
   }
-  return false;
+  return absl::StrCat("no ring could be set up for 20 s (", strerror(err),
+                      "): the user's locked memory or descriptors stayed "
+                      "spent");
 }
 
 absl::Status InstallFilter(const Case& c) {
@@ -153,7 +158,7 @@ std::string CheckUnderFilter(const Case& c, const std::string& path) {
 class RingMemoryTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(RingMemoryTest, CallsAreServedAndCountedWhereTheyRan) {
-  if (!KernelSetsRingsUp()) GTEST_SKIP() << "io_uring is not usable here";
+  if (std::string why = WhyNoRings(); !why.empty()) GTEST_SKIP() << why;
   const char* base = getenv("TEST_TMPDIR");
   std::string path = absl::StrCat(base ? base : "/tmp", "/ring_memory_XXXXXX");
   ASSERT_NE(mkdtemp(path.data()), nullptr);
@@ -267,7 +272,7 @@ std::string CheckRetryOnceMemoryIsFree(const std::string& path) {
 // and IoUringAvailable() did not cache the first answer. A regular file
 // whose reads went to the workers keeps them there; a new one uses the ring.
 TEST(RingRetryTest, ALoopGetsItsRingOnceMemoryIsFree) {
-  if (!KernelSetsRingsUp()) GTEST_SKIP() << "io_uring is not usable here";
+  if (std::string why = WhyNoRings(); !why.empty()) GTEST_SKIP() << why;
   const char* base = getenv("TEST_TMPDIR");
   std::string path = absl::StrCat(base ? base : "/tmp", "/ring_retry_XXXXXX");
   ASSERT_NE(mkdtemp(path.data()), nullptr);

@@ -283,17 +283,31 @@ UringRing::~UringRing() {
   // took 50 ms here to release the ring's memory, still counted against
   // RLIMIT_MEMLOCK meanwhile, against 16 ms without. Closes still prepared
   // are handed over with it (they run inline).
-  if (wakeup_polled_) CancelWakeupPoll();
-  if (unsubmitted_ > 0) ring_->Submit();
+  if (!ring_lost_ && wakeup_polled_) CancelWakeupPoll();
+  if (!ring_lost_ && unsubmitted_ > 0) SubmitAtEnd();
+  // A ring whose descriptor was lost is unmapped, its number left alone.
+}
+
+bool UringRing::SubmitAtEnd() {
+  const int r = ring_->Submit();
+  if (r >= 0 || r == -EAGAIN || r == -EBUSY) {
+    if (r >= 0) CountUnsubmitted();
+    return true;
+  }
+  if (r == -EBADF || r == -EOPNOTSUPP) {
+    // The descriptor was closed behind capfs's back, its number perhaps
+    // reused: not ours to close.
+    ring_->Abandon();
+    ring_lost_ = true;
+  }
+  return false;
 }
 
 bool UringRing::CancelWakeupPoll() {
-  // Not NextSqe, which gives up on the process when io_uring_enter fails:
-  // at the loop's end a failure only means the ring is not kept.
+  // Not NextSqe, which stops the process when io_uring_enter fails.
   struct io_uring_sqe* sqe = ring_->GetSqe();
   if (sqe == nullptr) {
-    ring_->Submit();
-    CountUnsubmitted();
+    if (!SubmitAtEnd()) return false;
     sqe = ring_->GetSqe();
     if (sqe == nullptr) return false;
   }
@@ -324,14 +338,14 @@ bool UringRing::Quiesce() {
   if (!ring_->waits_with_timeout()) return false;  // no bounded wait
   // The poll of this loop's wakeup eventfd must not outlive the loop.
   if (wakeup_polled_ && !CancelWakeupPoll()) return false;
-  if (unsubmitted_ > 0) {
-    int r = ring_->Submit();
-    if (r < 0 && r != -EAGAIN && r != -EBUSY) return false;
-    CountUnsubmitted();
-  }
+  if (unsubmitted_ > 0 && !SubmitAtEnd()) return false;
   Reap();
   for (int i = 0; i < kQuiesceWaits && !Idle(); ++i) {
     int r = ring_->SubmitAndWait(kQuiesceWaitNs);
+    if (r == -EBADF || r == -EOPNOTSUPP) {
+      ring_->Abandon();  // as in SubmitAtEnd
+      ring_lost_ = true;
+    }
     if (r < 0 && r != -EAGAIN && r != -EBUSY) return false;
     CountUnsubmitted();
     Reap();
@@ -437,8 +451,10 @@ void UringRing::CountUnsubmitted() { unsubmitted_ = ring_->unsubmitted(); }
 void UringRing::Enter() {
   int r = ring_->Submit();
   if (r < 0 && r != -EAGAIN && r != -EBUSY) {
-    // Only a bug (a bad submission) gets here: going on would hang the
-    // tasks waiting on the ring.
+    // A bug (a bad submission), or a ring the process may no longer enter
+    // (a seccomp filter installed while the loop runs, its descriptor
+    // closed behind capfs's back): going on would hang the tasks waiting
+    // on the ring.
     fprintf(stderr, "capfs runtime: io_uring_enter failed: %s\n", strerror(-r));
     abort();
   }

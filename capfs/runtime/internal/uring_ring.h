@@ -207,8 +207,14 @@ class UringRing final : public ::capfs::internal::FdCloser {
   void Reap();
   // After a submission that may have stopped short: what is left.
   void CountUnsubmitted();
-  // Prepares the cancellation of the wakeup eventfd's poll; false when the
-  // submission queue has no room (the kernel refused to take it).
+  // At the loop's end: hands the prepared submissions over; false, never
+  // stopping the process, when io_uring_enter fails (a seccomp filter
+  // installed since). When the descriptor is no longer the ring's (EBADF,
+  // EOPNOTSUPP), the ring is abandoned (ring_lost_).
+  bool SubmitAtEnd();
+  // At the loop's end: prepares the cancellation of the wakeup eventfd's
+  // poll; false when the submission queue has no room and the kernel
+  // refused to take it.
   bool CancelWakeupPoll();
   // Counts a completion no submission of this loop's stands for.
   void CountStray();
@@ -216,7 +222,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   bool Idle() const;
   // At the loop's end: cancels the wakeup poll, hands over what is
   // prepared and waits (boundedly) for every completion still due. True
-  // when the ring is then Idle, so that the thread may keep it.
+  // when the ring is then Idle, so that the thread may keep it; false,
+  // never stopping the process, when io_uring_enter fails.
   bool Quiesce();
 
   Scheduler* scheduler_;
@@ -233,6 +240,7 @@ class UringRing final : public ::capfs::internal::FdCloser {
   bool wakeup_polled_ = false;     // a poll of the wakeup eventfd in flight
   bool wakeup_seen_ = false;       // that poll completed since Wait began
   bool stray_seen_ = false;        // CountStray ran: the ring is not kept
+  bool ring_lost_ = false;         // its descriptor was not ours: abandoned
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
 };
