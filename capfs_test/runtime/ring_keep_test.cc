@@ -23,6 +23,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -84,18 +85,23 @@ AsyncFsCounts Minus(const AsyncFsCounts& a, const AsyncFsCounts& b) {
   return d;
 }
 
-// One loop (after WaitForRing when `wait`) making an O_PATH open of "f":
-// its status, and what the counters moved by.
+// One loop (after WaitForRing when `wait`) making an O_PATH open of "f",
+// then, once the open succeeded, calling `then` from its task: the open's
+// status, and what the counters moved by.
 struct LoopResult {
   absl::Status status;
   AsyncFsCounts moved;
 };
 
-LoopResult OneOpen(const Dir& dir, bool keep, bool wait = true) {
+LoopResult OneOpen(
+    const Dir& dir, bool keep, bool wait = true,
+    absl::FunctionRef<void()> then = [] {}) {
   const AsyncFsCounts before = AsyncFsCountsNow();
   absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
-        co_return (co_await OpenAt(dir, "f", O_PATH)).status();
+        absl::Status opened = (co_await OpenAt(dir, "f", O_PATH)).status();
+        if (opened.ok()) then();
+        co_return opened;
       }(),
       RingOptions(keep), wait);
   return {s, Minus(AsyncFsCountsNow(), before)};
@@ -315,22 +321,29 @@ TEST_F(RingKeepTest, ClosesPreparedAtALoopsEndAreReapedBeforeItsRingIsKept) {
   });
 }
 
+// When a test does what it does to the kept ring: between loops, or from
+// the task of a keep_ring loop that took the ring (after its open through
+// it).
+struct WhenCase {
+  const char* name;
+  bool in_loop;
+};
+
+constexpr WhenCase kWhenCases[] = {
+    {"between_loops", false},
+    {"while_a_loop_runs", true},
+};
+
+std::string WhenCaseName(const ::testing::TestParamInfo<WhenCase>& info) {
+  return info.param.name;
+}
+
 // The kept ring's descriptor closed behind capfs's back and its number
-// reused (dup2 of /dev/null onto it), between loops or while a loop that
+// reused (dup3 of /dev/null onto it), between loops or while a loop that
 // took the ring runs: the ring is let go without closing that number, which
 // still names /dev/null afterwards, and the next loop sets up its own.
-struct LostCase {
-  const char* name;
-  bool in_loop;  // replaced by the task of a loop that took the kept ring
-};
-
-constexpr LostCase kLostCases[] = {
-    {"replaced_between_loops", false},
-    {"replaced_while_a_loop_runs", true},
-};
-
 class RingKeepLostTest : public RingKeepTest,
-                         public ::testing::WithParamInterface<LostCase> {};
+                         public ::testing::WithParamInterface<WhenCase> {};
 
 // What descriptor `fd` names now ("" when it is closed).
 std::string FdTarget(int fd) {
@@ -341,7 +354,7 @@ std::string FdTarget(int fd) {
 }
 
 TEST_P(RingKeepLostTest, ARingWhoseNumberWasReusedIsLetGoUnclosed) {
-  const LostCase c = GetParam();
+  const WhenCase c = GetParam();
   OnNewThread([&] {
     const int kept = KeepARing(dir());
     ASSERT_GE(kept, 0) << "no ring of the first size was kept";
@@ -350,19 +363,13 @@ TEST_P(RingKeepLostTest, ARingWhoseNumberWasReusedIsLetGoUnclosed) {
     if (!c.in_loop) {
       ASSERT_EQ(dup3(devnull.get(), kept, O_CLOEXEC), kept);
     } else {
-      const AsyncFsCounts before = AsyncFsCountsNow();
       int duped = -1;
-      absl::Status s = ::capfs::runtime::Run(
-          [&]() -> Task<absl::Status> {
-            absl::StatusOr<Fd> f = co_await OpenAt(dir(), "f", O_PATH);
-            if (!f.ok()) co_return f.status();
-            duped = dup3(devnull.get(), kept, O_CLOEXEC);
-            co_return absl::OkStatus();
-          }(),
-          RingOptions(/*keep=*/true));
-      ASSERT_TRUE(s.ok()) << s;
+      LoopResult r = OneOpen(dir(), /*keep=*/true, /*wait=*/false, [&] {
+        duped = dup3(devnull.get(), kept, O_CLOEXEC);
+      });
+      ASSERT_TRUE(r.status.ok()) << r.status;
       ASSERT_EQ(duped, kept);
-      EXPECT_EQ(Minus(AsyncFsCountsNow(), before).rings_reused, 1u);
+      EXPECT_EQ(r.moved.rings_reused, 1u);
       EXPECT_EQ(FdTarget(kept), "/dev/null") << "the loop's end closed it";
     }
     LoopResult next = OneOpen(dir(), /*keep=*/false, /*wait=*/false);
@@ -374,10 +381,7 @@ TEST_P(RingKeepLostTest, ARingWhoseNumberWasReusedIsLetGoUnclosed) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RingKeepLostTest,
-                         ::testing::ValuesIn(kLostCases),
-                         [](const ::testing::TestParamInfo<LostCase>& info) {
-                           return std::string(info.param.name);
-                         });
+                         ::testing::ValuesIn(kWhenCases), WhenCaseName);
 
 // A Loop kept in a thread_local that was set before the thread's kept-ring
 // slot was first used is destroyed after that slot, at the thread's exit:
@@ -457,41 +461,23 @@ std::string ForbidIoUring() {
 // failing on its last submissions), and the next loop lets the ring go and
 // serves its call on its workers rather than failing on its first
 // submission. In a child: a filter cannot be removed.
-struct SeccompCase {
-  const char* name;
-  bool in_loop;  // installed by the task of a loop that took the kept ring
-};
-
-constexpr SeccompCase kSeccompCases[] = {
-    {"installed_between_loops", false},
-    {"installed_while_a_loop_runs", true},
-};
-
 class RingKeepSeccompTest : public RingKeepTest,
-                            public ::testing::WithParamInterface<SeccompCase> {
-};
+                            public ::testing::WithParamInterface<WhenCase> {};
 
 TEST_P(RingKeepSeccompTest, ARingAFilterForbadeSinceIsLetGo) {
-  const SeccompCase c = GetParam();
+  const WhenCase c = GetParam();
   absl::StatusOr<std::string> report = capfs_test::RunInChild({}, [&] {
     const int kept = KeepARing(dir());
     if (kept < 0) return std::string("no ring of the first size was kept");
     if (!c.in_loop) {
       if (std::string e = ForbidIoUring(); !e.empty()) return e;
     } else {
-      std::string failure;
-      const AsyncFsCounts before = AsyncFsCountsNow();
-      absl::Status s = ::capfs::runtime::Run(
-          [&]() -> Task<absl::Status> {
-            absl::StatusOr<Fd> f = co_await OpenAt(dir(), "f", O_PATH);
-            if (!f.ok()) co_return f.status();
-            failure = ForbidIoUring();
-            co_return absl::OkStatus();
-          }(),
-          RingOptions(/*keep=*/true));
-      if (!s.ok()) return s.ToString();
+      std::string failure = "the filter was not installed";
+      LoopResult r = OneOpen(dir(), /*keep=*/true, /*wait=*/false,
+                             [&] { failure = ForbidIoUring(); });
+      if (!r.status.ok()) return r.status.ToString();
       if (!failure.empty()) return failure;
-      const AsyncFsCounts moved = Minus(AsyncFsCountsNow(), before);
+      const AsyncFsCounts& moved = r.moved;
       if (moved.rings_reused != 1 || moved.io_uring != 1) {
         return absl::StrCat(
             "the loop that installed the filter: rings "
@@ -522,10 +508,7 @@ TEST_P(RingKeepSeccompTest, ARingAFilterForbadeSinceIsLetGo) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Cases, RingKeepSeccompTest,
-                         ::testing::ValuesIn(kSeccompCases),
-                         [](const ::testing::TestParamInfo<SeccompCase>& info) {
-                           return std::string(info.param.name);
-                         });
+                         ::testing::ValuesIn(kWhenCases), WhenCaseName);
 
 }  // namespace
 }  // namespace runtime
