@@ -569,6 +569,69 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
   EXPECT_GE(done_after, done_before + (GetParam().paths.on_loop ? 1 : 3));
 }
 
+// A burst larger than the ring's batch (128 calls in one io_uring_enter):
+// every call gives the sync call's result, and no call is left queued
+// unsubmitted while the loop sleeps (the test would hang). An O_PATH open
+// completes inline in its enter, and the loop runs a batch's tasks, which
+// close their descriptors, before it hands over more: the burst holds two
+// batches of descriptors at once at most (the turn's end hands one over
+// while the last one's tasks wait to run), so the highest number given
+// stays below the first free one plus 256 and the loop's own few (handed
+// over at once, the burst's 1,000 would all be open together). A plain
+// open runs in the kernel's workers, so when its descriptor is closed
+// depends on them: only its results are checked.
+struct BatchCase {
+  const char* name;
+  int flags;
+  bool bounded;  // descriptors held at once bounded by two batches
+};
+
+TEST_P(AsyncDirRingTest, ABurstHoldsTwoBatchesOfDescriptorsAtMost) {
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
+  const BatchCase cases[] = {
+      {"o_path", O_PATH, true},
+      {"o_rdonly", O_RDONLY, false},
+  };
+  for (const BatchCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    constexpr int kCalls = 1000;
+    struct Call {
+      absl::Status got = absl::UnknownError("not run");
+      int fd = -1;
+    };
+    std::vector<Call> calls(kCalls);
+    // The lowest free number now: the loop's own descriptors (its backend,
+    // wakeup eventfd and ring: fewer than 16) and the burst's are numbered
+    // from it up.
+    int first_free = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(first_free, 0);
+    close(first_free);
+    const AsyncFsCounts before = AsyncFsCountsNow();
+    absl::Status s = RunAllAtOnce(calls, [&](Call& call) -> Task<absl::Status> {
+      absl::StatusOr<Fd> fd = co_await OpenAt(dir(), "d/file", c.flags);
+      call.got = fd.status();
+      if (fd.ok()) call.fd = fd->get();
+      co_return absl::OkStatus();  // the descriptor is closed here
+    });
+    ASSERT_TRUE(s.ok()) << s;
+    const AsyncFsCounts after = AsyncFsCountsNow();
+    int highest = -1;
+    for (const Call& call : calls) {
+      ASSERT_TRUE(call.got.ok()) << call.got;
+      highest = std::max(highest, call.fd);
+    }
+    // Most of the burst went to the ring (its last 16 O_PATH opens, with
+    // fewer than 16 others ready, may open on the loop), unless the loop's
+    // own path serves plain opens.
+    if (c.flags == O_PATH || !GetParam().paths.on_loop) {
+      EXPECT_GE(after.io_uring - before.io_uring, 900u);
+    }
+    if (c.bounded) {
+      EXPECT_LT(highest, first_free + 256 + 16);
+    }
+  }
+}
+
 // A call whose WithTimeout deadline has already passed is withdrawn before
 // the kernel sees it, although nothing else would run first: the timer
 // fires in the loop's turn, so the call does not sleep in the ring itself.

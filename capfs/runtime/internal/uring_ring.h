@@ -18,10 +18,13 @@
 // then wake no one else.
 //
 // A task awaits a UringCall: the call is queued in user space, and the
-// scheduler hands every queued call to the kernel in one io_uring_enter at
-// the end of the loop's turn (Flush), so a thousand calls started in one
-// turn cost one syscall. Completions the kernel posted inline during that
-// submission are taken at once; the rest when the loop next looks. When the
+// scheduler hands the queued calls to the kernel at the end of the loop's
+// turn (Flush), 128 in one io_uring_enter, so a thousand calls started in
+// one turn cost eight syscalls, not a thousand. Completions the kernel
+// posted inline during a submission are taken at once; the rest when the
+// loop next looks. When a batch's completions made tasks runnable, the
+// rest of the queue waits for the next turn: those tasks run first, so a
+// burst of opens holds two batches of descriptors at once at most. When the
 // loop has nothing to run and every task waiting on a descriptor waits on
 // the ring, it submits and sleeps in that same io_uring_enter (Wait), as a
 // program using liburing by hand does, rather than submit, sleep in the
@@ -199,9 +202,15 @@ class UringRing final : public ::capfs::internal::FdCloser {
   UringRing(Scheduler* scheduler,
             std::unique_ptr<::capfs::internal::SysUring> ring);
   struct io_uring_sqe* NextSqe();
-  // Prepares a submission for each queued call, as long as there is room in
-  // flight.
-  void PrepareQueued();
+  // Prepares a submission for each queued call, `max` at most, as long as
+  // there is room in flight; returns how many.
+  size_t PrepareQueued(size_t max = SIZE_MAX);
+  // While more calls are queued than one batch (kSubmitBatch), hands them
+  // to the kernel a batch at a time and takes the completions posted inline;
+  // true, leaving the rest queued, once those made tasks runnable (the loop
+  // runs them first). False when the rest fits in one batch or in flight is
+  // full: the caller hands it over.
+  bool HandOverAllButLast();
   // Hands every prepared submission to the kernel.
   void Enter();
   void Reap();
