@@ -281,7 +281,7 @@ constexpr size_t kRingBurst = 16;
 // The loop's ring when the loop is in a burst of calls (kRingBurst tasks or
 // more ready besides this one) and the ring may serve `dir`, else nullptr.
 // An open the loop makes costs a syscall of its own; through the ring, one
-// io_uring_enter submits the whole turn's opens, which the kernel makes
+// io_uring_enter submits 128 of the turn's opens, which the kernel makes
 // inline in it (an O_PATH open of a cached path never blocks), and the
 // turn's tasks resume on their completions. On a kernel that flushes
 // the TLB at every syscall entry (page-table isolation without PCID), 1,000

@@ -570,8 +570,8 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
 }
 
 // A burst larger than the ring's batch (128 calls in one io_uring_enter):
-// every call gives the sync call's result, and no call is left queued
-// unsubmitted while the loop sleeps (the test would hang). An O_PATH open
+// every call succeeds, and no call is left queued unsubmitted while the
+// loop sleeps (the test would hang). An O_PATH open
 // completes inline in its enter, and the loop runs a batch's tasks, which
 // close their descriptors, before it hands over more: the burst holds two
 // batches of descriptors at once at most (the turn's end hands one over
@@ -579,27 +579,31 @@ TEST_P(AsyncDirRingTest, ACallAloneSleepsInTheRingItself) {
 // stays below the first free one plus 256 and the loop's own few (handed
 // over at once, the burst's 1,000 would all be open together). A plain
 // open runs in the kernel's workers, so when its descriptor is closed
-// depends on them: only its results are checked.
+// depends on them: only its results are checked, over fewer calls (all of
+// them may be open at once; the test must stay far from RLIMIT_NOFILE).
+// The bound tells the two apart on the ring of the first size (1,887 calls
+// in flight at most) and the second (351), not on the smallest (63), which
+// a loop gets only when locked memory is short.
 struct BatchCase {
   const char* name;
   int flags;
+  int calls;
   bool bounded;  // descriptors held at once bounded by two batches
 };
 
 TEST_P(AsyncDirRingTest, ABurstHoldsTwoBatchesOfDescriptorsAtMost) {
   if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
   const BatchCase cases[] = {
-      {"o_path", O_PATH, true},
-      {"o_rdonly", O_RDONLY, false},
+      {"o_path", O_PATH, 1000, true},
+      {"o_rdonly", O_RDONLY, 300, false},
   };
   for (const BatchCase& c : cases) {
     SCOPED_TRACE(c.name);
-    constexpr int kCalls = 1000;
     struct Call {
       absl::Status got = absl::UnknownError("not run");
       int fd = -1;
     };
-    std::vector<Call> calls(kCalls);
+    std::vector<Call> calls(c.calls);
     // The lowest free number now: the loop's own descriptors (its backend,
     // wakeup eventfd and ring: fewer than 16) and the burst's are numbered
     // from it up.
@@ -624,7 +628,7 @@ TEST_P(AsyncDirRingTest, ABurstHoldsTwoBatchesOfDescriptorsAtMost) {
     // fewer than 16 others ready, may open on the loop), unless the loop's
     // own path serves plain opens.
     if (c.flags == O_PATH || !GetParam().paths.on_loop) {
-      EXPECT_GE(after.io_uring - before.io_uring, 900u);
+      EXPECT_GE(after.io_uring - before.io_uring, c.calls - 20u);
     }
     if (c.bounded) {
       EXPECT_LT(highest, first_free + 256 + 16);

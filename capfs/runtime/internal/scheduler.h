@@ -16,7 +16,9 @@
 //      extra call); else until the next timer, a post, or a descriptor
 //      wakes it. When every task waiting on a descriptor waits on the
 //      loop's io_uring, that sleep is in the ring's own io_uring_enter,
-//      which also hands it the turn's calls (uring_ring.h: Wait). A task
+//      which also hands it the turn's calls, or their last batch (when an
+//      earlier batch completed inline, its tasks run first instead:
+//      uring_ring.h, Wait). A task
 //      whose ring call would lead straight to that sleep makes it itself,
 //      without suspending (SleepInRingFromCall).
 //
@@ -138,7 +140,9 @@ class Scheduler {
   // every descriptor wait on the ring: step 4 above), sleeps there now, in
   // the task's own turn, so that a call that completes needs no suspension,
   // run-queue round or resume. Completions taken queue their tasks as
-  // usual. True when it slept; false, having done nothing, when the loop has
+  // usual. True when it went to the ring's Wait (which slept, or handed a
+  // batch of queued calls over whose tasks now run first); false, having
+  // done nothing, when the loop has
   // anything else to do first (a timer due now fires in the turn, so a call
   // it cancels is still withdrawn before it reaches the kernel).
   bool SleepInRingFromCall();

@@ -22,10 +22,11 @@
 // turn (Flush), 128 in one io_uring_enter, so a thousand calls started in
 // one turn cost eight syscalls, not a thousand. Completions the kernel
 // posted inline during a submission are taken at once; the rest when the
-// loop next looks. When a batch's completions made tasks runnable, the
-// rest of the queue waits for the next turn: those tasks run first, so a
-// burst of opens holds two batches of descriptors at once at most. When the
-// loop has nothing to run and every task waiting on a descriptor waits on
+// loop next looks. When most of a batch (half or more) completed inline, the
+// rest of the queue waits until those tasks have run (the turn's end may
+// hand one more batch over meanwhile), so a burst of O_PATH opens whose
+// tasks close their descriptors holds two batches of them at once at most. When
+// the loop has nothing to run and every task waiting on a descriptor waits on
 // the ring, it submits and sleeps in that same io_uring_enter (Wait), as a
 // program using liburing by hand does, rather than submit, sleep in the
 // backend and be woken through it: a post from another thread still wakes
@@ -164,14 +165,18 @@ class UringRing final : public ::capfs::internal::FdCloser {
   }
 
   // Hands the queued calls to the kernel, then takes the completions
-  // already posted.
+  // already posted; stops after a batch that completed inline
+  // (HandOverAllButLast), leaving the rest queued for the next turn.
   void Flush();
   // Hands the queued calls to the kernel and, in the same syscall, sleeps
   // until a completion is posted, `wakeup_fd` (the loop's wakeup eventfd)
   // becomes readable, or `timeout_ns` passes (CanWait); then takes the
   // completions. True when `wakeup_fd` was seen readable (the caller drains
-  // it).
+  // it). Does not sleep when a batch handed over first completed inline
+  // (HandOverAllButLast): its tasks run first (slept() is then false).
   bool Wait(int64_t timeout_ns, int wakeup_fd);
+  // Whether the last Wait slept in the ring.
+  bool slept() const { return slept_; }
   // The ring's descriptor was reported readable: takes the posted
   // completions.
   void OnReady();
@@ -207,9 +212,10 @@ class UringRing final : public ::capfs::internal::FdCloser {
   size_t PrepareQueued(size_t max = SIZE_MAX);
   // While more calls are queued than one batch (kSubmitBatch), hands them
   // to the kernel a batch at a time and takes the completions posted inline;
-  // true, leaving the rest queued, once those made tasks runnable (the loop
-  // runs them first). False when the rest fits in one batch or in flight is
-  // full: the caller hands it over.
+  // true, leaving the rest queued, once half a batch or more completed so
+  // (the loop runs those tasks first). False when the rest fits in one
+  // batch (the caller hands it over) or in flight is full (the rest waits
+  // for completions).
   bool HandOverAllButLast();
   // Hands every prepared submission to the kernel.
   void Enter();
@@ -250,6 +256,7 @@ class UringRing final : public ::capfs::internal::FdCloser {
   bool wakeup_seen_ = false;       // that poll completed since Wait began
   bool stray_seen_ = false;        // CountStray ran: the ring is not kept
   bool ring_lost_ = false;         // its descriptor was not ours: abandoned
+  bool slept_ = false;             // the last Wait slept
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
 };
