@@ -59,7 +59,7 @@ std::string WhyNoRings() {
   for (int i = 0; i < 200; ++i) {
     err = testing::RawRingSetupErrno();
     if (err == 0) return "";
-    if (err != ENOMEM && err != EMFILE && err != ENFILE) {
+    if (!testing::TransientRingErrno(err)) {
       return absl::StrCat("io_uring is not usable here: ", strerror(err));
     }
     usleep(100'000);

@@ -125,6 +125,13 @@ inline int RawRingSetupErrno() {
   return 0;
 }
 
+// True for what io_uring_setup(2) says when a resource is spent for now:
+// the user's locked memory (ENOMEM), which parallel test processes share,
+// or descriptors (EMFILE, ENFILE).
+inline bool TransientRingErrno(int err) {
+  return err == ENOMEM || err == EMFILE || err == ENFILE;
+}
+
 // IoUringAvailable(), asked again for up to 20 s while the kernel's only
 // objection to a ring is a resource spent for now (ENOMEM from the user's
 // locked memory, which parallel test processes share; EMFILE, ENFILE): that
@@ -139,7 +146,7 @@ inline bool IoUringUsable() {
       // The kernel sets rings up, and capfs said no past its back-off:
       // refused for good (CAPFS_IO_URING=0, a missing opcode).
       if (++raw_ok > 2) return false;
-    } else if (err != ENOMEM && err != EMFILE && err != ENFILE) {
+    } else if (!TransientRingErrno(err)) {
       return false;  // ENOSYS, EPERM: refused for good
     }
     usleep(110'000);  // past the probe's 100 ms back-off

@@ -58,6 +58,12 @@ bool ShortOfResources(int r) {
   return r == -ENOMEM || r == -EMFILE || r == -ENFILE;
 }
 
+// True for what io_uring_enter(2) says when the ring's descriptor is no
+// longer the ring: its number was closed behind capfs's back (EBADF), and
+// perhaps reused for something else (EOPNOTSUPP). Not capfs's to close: the
+// ring is only unmapped (SysUring::Abandon).
+bool DescriptorLost(int r) { return r == -EBADF || r == -EOPNOTSUPP; }
+
 // kAvailable or kUnavailable, probed once and cached; kShortOfResources, not
 // cached: a probe Scheduler::kRingRetryNs later or more tries again.
 int Support() {
@@ -131,7 +137,7 @@ class KeptRing {
 
   // Keeps `ring`, set up in epoch `epoch`, closing any ring kept before.
   void Keep(std::unique_ptr<SysUring> ring, uint64_t epoch) {
-    Drop();
+    Release();
     ring_ = std::move(ring);
     epoch_ = epoch;
   }
@@ -141,7 +147,7 @@ class KeptRing {
   std::unique_ptr<SysUring> Take() {
     if (ring_ == nullptr) return nullptr;
     if (epoch_ != internal::ForkEpoch()) {
-      Drop();
+      Release();
       return nullptr;
     }
     std::unique_ptr<SysUring> ring = std::move(ring_);
@@ -149,21 +155,19 @@ class KeptRing {
     if (r == 0) return ring;
     // A seccomp filter installed since refuses io_uring_enter (EPERM,
     // ENOSYS, or whatever errno it was told): the descriptor is still the
-    // ring, closed here. EBADF or EOPNOTSUPP: the number was closed, and
-    // perhaps reused, behind capfs's back: not ours to close.
-    if (r == -EBADF || r == -EOPNOTSUPP) ring->Abandon();
+    // ring, closed here; unless it was lost.
+    if (DescriptorLost(r)) ring->Abandon();
     return nullptr;
   }
 
-  // Lets go of the kept ring, if any.
-  void Release() { Drop(); }
-
- private:
-  void Drop() {
+  // Lets go of the kept ring, if any: closed, or only unmapped when it is
+  // a forked parent's.
+  void Release() {
     if (ring_ != nullptr && epoch_ != internal::ForkEpoch()) ring_->Abandon();
     ring_.reset();
   }
 
+ private:
   std::unique_ptr<SysUring> ring_;
   uint64_t epoch_ = 0;
 };
@@ -176,7 +180,7 @@ std::atomic<uint64_t> g_stray_completions{0};
 thread_local bool t_kept_ring_gone = false;
 
 KeptRing::~KeptRing() {
-  Drop();
+  Release();
   t_kept_ring_gone = true;
 }
 
@@ -300,15 +304,14 @@ UringRing::~UringRing() {
   // A ring whose descriptor was lost is unmapped, its number left alone.
 }
 
-bool UringRing::SubmitAtEnd() {
-  const int r = ring_->Submit();
+bool UringRing::SubmitAtEnd() { return EnteredAtEnd(ring_->Submit()); }
+
+bool UringRing::EnteredAtEnd(int r) {
   if (r >= 0 || r == -EAGAIN || r == -EBUSY) {
-    if (r >= 0) CountUnsubmitted();
+    CountUnsubmitted();
     return true;
   }
-  if (r == -EBADF || r == -EOPNOTSUPP) {
-    // The descriptor was closed behind capfs's back, its number perhaps
-    // reused: not ours to close.
+  if (DescriptorLost(r)) {
     ring_->Abandon();
     ring_lost_ = true;
   }
@@ -353,13 +356,7 @@ bool UringRing::Quiesce() {
   if (unsubmitted_ > 0 && !SubmitAtEnd()) return false;
   Reap();
   for (int i = 0; i < kQuiesceWaits && !Idle(); ++i) {
-    int r = ring_->SubmitAndWait(kQuiesceWaitNs);
-    if (r == -EBADF || r == -EOPNOTSUPP) {
-      ring_->Abandon();  // as in SubmitAtEnd
-      ring_lost_ = true;
-    }
-    if (r < 0 && r != -EAGAIN && r != -EBUSY) return false;
-    CountUnsubmitted();
+    if (!EnteredAtEnd(ring_->SubmitAndWait(kQuiesceWaitNs))) return false;
     Reap();
   }
   return Idle();

@@ -227,6 +227,10 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // installed since). When the descriptor is no longer the ring's (EBADF,
   // EOPNOTSUPP), the ring is abandoned (ring_lost_).
   bool SubmitAtEnd();
+  // At the loop's end: what an io_uring_enter that returned `r` leaves. True
+  // when it went through (or the kernel asked to try again later); false
+  // when it failed, the ring then abandoned if its descriptor was lost.
+  bool EnteredAtEnd(int r);
   // At the loop's end: prepares the cancellation of the wakeup eventfd's
   // poll; false when the submission queue has no room and the kernel
   // refused to take it.
