@@ -107,8 +107,8 @@ unsigned MaxInFlight(unsigned sq_entries, unsigned cq_entries) {
 // close their descriptors holds two batches of them at once at most, not
 // 1,000, and the kernel reuses the file objects the last batch freed while
 // they are still in its caches: against liburing by hand, 1,000 O_PATH
-// opens in flight went from 1.12-1.15 to 1.07-1.10 of its time
-// (async_fs_bench, docs/runtime.md).
+// opens in flight went from 1.12-1.16 to 1.03-1.09 of its time at depth 1
+// (async_fs_bench, alternated runs; docs/runtime.md).
 constexpr size_t kSubmitBatch = 128;
 
 // How long a loop's end waits, at most, for what its ring still has in

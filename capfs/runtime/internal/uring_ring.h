@@ -166,17 +166,15 @@ class UringRing final : public ::capfs::internal::FdCloser {
 
   // Hands the queued calls to the kernel, then takes the completions
   // already posted; stops after a batch that completed inline
-  // (HandOverAllButLast), leaving the rest queued for the next turn.
+  // (HandOverAllButLast), leaving the rest queued until its tasks have run.
   void Flush();
   // Hands the queued calls to the kernel and, in the same syscall, sleeps
   // until a completion is posted, `wakeup_fd` (the loop's wakeup eventfd)
   // becomes readable, or `timeout_ns` passes (CanWait); then takes the
   // completions. True when `wakeup_fd` was seen readable (the caller drains
   // it). Does not sleep when a batch handed over first completed inline
-  // (HandOverAllButLast): its tasks run first (slept() is then false).
+  // (HandOverAllButLast): its tasks run first (slept_ is then false).
   bool Wait(int64_t timeout_ns, int wakeup_fd);
-  // Whether the last Wait slept in the ring.
-  bool slept() const { return slept_; }
   // The ring's descriptor was reported readable: takes the posted
   // completions.
   void OnReady();
