@@ -21,6 +21,8 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "capfs/capfs.h"
 #include "capfs_test/testing/child.h"
@@ -96,16 +98,27 @@ std::string Details(mode_t mode, uint64_t size, uint64_t nlink) {
                          mode & 07777, size, nlink);
 }
 
-// The case directories of all twins. A host path in a link target or a
-// message is shown as "<CASE>" whichever twin's it is: a program's raw bytes
-// may spell another twin's path (the fuzzer learns it from comparisons),
-// which is text to capfs like any other.
+// The case directories of all twins (absolute paths). A host path in a link
+// target or a message is shown as "<CASE>" whichever twin's it is: a
+// program's raw bytes may spell another twin's path (the fuzzer learns it
+// from comparisons), which is text to capfs like any other.
 using CaseDirs = std::vector<std::string>;
 
+// `s` with every case directory hidden: "<CASE>" in its absolute spelling,
+// "<CASE-REL>" in its relative one (without the leading "/"; told apart, so
+// that a result that gains or loses the slash still differs). The relative
+// spelling is how a host path made inside the tree reads from the tree's
+// top: MkdirAll of "/dev/shm/capfs.X/A/..." in InRoot scope makes
+// "dev/shm/capfs.X/A/...", and a Walk from there names its entries so.
 std::string HideCaseDirs(absl::string_view s, const CaseDirs& dirs) {
   std::string out(s);
   for (const std::string& d : dirs) {
     out = absl::StrReplaceAll(out, {{d, "<CASE>"}});
+  }
+  for (const std::string& d : dirs) {
+    absl::string_view relative = absl::StripPrefix(d, "/");
+    if (relative.empty()) continue;
+    out = absl::StrReplaceAll(out, {{relative, "<CASE-REL>"}});
   }
   return out;
 }
@@ -967,10 +980,14 @@ std::string Differential::Run(const Program& prog, std::string* log) {
     // The kernel's own walk says ELOOP now and then for a path within the
     // 40-symlink budget: an RCU walk aborted by a mount or rename anywhere
     // on the system restarts with the links it followed still counted
-    // (kernel_resolver.cc). A failed call changed nothing: ask again.
-    for (int retry = 0; retry < 3 && capfs::ErrnoOf(r.status) == ELOOP &&
+    // (kernel_resolver.cc). A failed call changed nothing: ask again, a
+    // millisecond apart, for 20 ms at most. Mounts come in bursts (Bazel's
+    // sandbox sets up a namespace for each test it starts): four calls in
+    // a row said ELOOP during a run of the whole suite.
+    for (int retry = 0; retry < 20 && capfs::ErrnoOf(r.status) == ELOOP &&
                         capfs::ErrnoOf(kernel_raw.status) != ELOOP;
          ++retry) {
+      absl::SleepFor(absl::Milliseconds(1));
       r = ExecutePlain(op, slot, c);
     }
     if (MayChangeTree(op)) c.Rescan();
