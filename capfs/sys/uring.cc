@@ -227,6 +227,10 @@ void SysUring::ForceAsync(struct io_uring_sqe* sqe) {
   io_uring_sqe_set_flags(sqe, sqe->flags | IOSQE_ASYNC);
 }
 
+void SysUring::HardLinkToNext(struct io_uring_sqe* sqe) {
+  io_uring_sqe_set_flags(sqe, sqe->flags | IOSQE_IO_HARDLINK);
+}
+
 void SysUring::SetUserData(struct io_uring_sqe* sqe, uint64_t user_data) {
   io_uring_sqe_set_data64(sqe, user_data);
 }

@@ -127,6 +127,12 @@ class SysUring {
   // Makes the kernel run the submission from its workers rather than try it
   // inline without blocking first (IOSQE_ASYNC).
   static void ForceAsync(struct io_uring_sqe* sqe);
+  // Makes the kernel start the next submission of the same io_uring_enter
+  // only once this one has completed, whatever its result
+  // (IOSQE_IO_HARDLINK): from its workers, the same worker runs the next
+  // without queueing it again. The next submission must be handed over in
+  // the same io_uring_enter as this one.
+  static void HardLinkToNext(struct io_uring_sqe* sqe);
   static void SetUserData(struct io_uring_sqe* sqe, uint64_t user_data);
 
  private:

@@ -44,6 +44,11 @@
 // the loop's own, so posts, timers and other completions end it as they
 // would; the task suspends if its call is still queued or in flight.
 //
+// Calls that allow chaining (UringOp::AllowChaining: a burst's STATX on
+// tmpfs) wait in a queue of their own and go to the kernel after the
+// others, hard-linked in chains of 8 that one of the kernel's workers makes
+// one after another, 16 chains in flight at most.
+//
 // Cancellation: a call still queued is withdrawn and never reaches the
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
 // the task waits for the call's own completion, which says whether the
@@ -93,10 +98,27 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   Outcome outcome() const { return outcome_; }
   int result() const { return result_; }
 
+  // Before the call is awaited: it may be chained to the calls queued just
+  // before and after it that allow it too. The kernel then makes a chain's
+  // calls one after another on one of its workers, which takes the next
+  // without being woken for it (IOSQE_IO_HARDLINK; each call keeps its own
+  // result), kChainLength calls at most in a chain. Only for a call the
+  // kernel always makes on its workers and that seldom waits long (a STATX
+  // of a name on an in-memory filesystem, where only a mount point reaches
+  // a slower filesystem): the calls behind it in its chain wait for it, and
+  // a cancellation of one of them, which the kernel cannot find before its
+  // turn comes, loses the race (kDoneCancelled). A call cancelled on a
+  // worker does not cancel the rest of its chain (hard links), but one the
+  // kernel failed to submit does: the calls after it complete with
+  // -ECANCELED, which the caller must take for "not made".
+  void AllowChaining() { chainable_ = true; }
+
  protected:
   UringOp() = default;
   UringOp(UringOp&& other) noexcept
-      : Waiter(std::move(other)), ListLink<UringQueueTag>(std::move(other)) {}
+      : Waiter(std::move(other)),
+        ListLink<UringQueueTag>(std::move(other)),
+        chainable_(other.chainable_) {}
   ~UringOp() = default;
 
   // From await_suspend: queues the call on `ring` for `fiber`, and sleeps in
@@ -117,7 +139,9 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   int result_ = 0;
   bool submitted_ = false;
   bool cancel_requested_ = false;
-  bool in_start_ = false;  // Start is sleeping: the task has not suspended
+  bool in_start_ = false;    // Start is sleeping: the task has not suspended
+  bool chainable_ = false;   // AllowChaining
+  bool ends_chain_ = false;  // the last call of its chain (chainable_ only)
 };
 
 // The awaitable: `fill(sqe)` fills the submission.
@@ -156,7 +180,7 @@ class UringRing final : public ::capfs::internal::FdCloser {
   int fd() const { return ring_->fd(); }
 
   // True when calls wait to be handed to the kernel.
-  bool has_work() const { return !queue_.empty() || unsubmitted_ > 0; }
+  bool has_work() const { return queued() || unsubmitted_ > 0; }
   // Calls queued or in flight: each is one of the scheduler's fd waits.
   unsigned waits() const { return waits_; }
   // True when Wait may be given `timeout_ns` (-1: no limit).
@@ -186,6 +210,10 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // them completed there, their tasks going on without suspending.
   uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
   uint64_t calls_done_in_own_sleep() const { return calls_done_in_own_sleep_; }
+  // For tests: calls handed over hard-linked to the call before them
+  // (AllowChaining), and the most chains that were in flight at once.
+  uint64_t chained_calls() const { return chained_calls_; }
+  unsigned peak_chains_in_flight() const { return peak_chains_in_flight_; }
 
   // For tests: completions reaped, over every ring of the process, whose
   // tag said a close, a cancellation or the wakeup poll this ring had not
@@ -205,9 +233,18 @@ class UringRing final : public ::capfs::internal::FdCloser {
   UringRing(Scheduler* scheduler,
             std::unique_ptr<::capfs::internal::SysUring> ring);
   struct io_uring_sqe* NextSqe();
+  // True when calls wait in either queue.
+  bool queued() const { return !queue_.empty() || !chained_queue_.empty(); }
   // Prepares a submission for each queued call, `max` at most, as long as
-  // there is room in flight; returns how many.
+  // there is room in flight; returns how many. The calls that allow
+  // chaining come after the others, in chains of kChainLength at most, and
+  // only while fewer than kMaxChainsInFlight chains are in flight; the rest
+  // wait in their queue for a chain to complete.
   size_t PrepareQueued(size_t max = SIZE_MAX);
+  // Fills `sqe` for `op`, tagged with it, and counts it in flight.
+  void PrepareOne(UringOp* op, struct io_uring_sqe* sqe);
+  // `last` ends the chain being prepared: one more chain in flight.
+  void EndChain(UringOp* last);
   // While more calls are queued than one batch (kSubmitBatch), hands them
   // to the kernel a batch at a time and takes the completions posted inline;
   // true, leaving the rest queued, once half a batch or more completed so
@@ -248,9 +285,14 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t epoch_;  // ForkEpoch() when this loop got the ring
   bool keep_;       // kept for the thread's next loop at the end (keep_ring)
   IntrusiveList<UringOp, UringQueueTag> queue_;  // not handed over yet
-  unsigned waits_ = 0;                           // calls queued or in flight
+  // Calls that allow chaining, not handed over yet.
+  IntrusiveList<UringOp, UringQueueTag> chained_queue_;
+  unsigned waits_ = 0;  // calls queued or in flight
   unsigned in_flight_ = 0;
+  unsigned chains_in_flight_ = 0;  // their last call not completed yet
   unsigned max_in_flight_;
+  // kMaxChainsInFlight, or fewer on a ring with less room in flight.
+  unsigned max_chains_in_flight_;
   unsigned unsubmitted_ = 0;       // prepared submissions not yet entered
   unsigned unreaped_closes_ = 0;   // CloseLater's, not reaped yet
   unsigned unreaped_cancels_ = 0;  // cancellation requests, not reaped yet
@@ -261,6 +303,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   bool slept_ = false;             // the last Wait slept
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
+  uint64_t chained_calls_ = 0;
+  unsigned peak_chains_in_flight_ = 0;
 };
 
 }  // namespace internal
