@@ -491,49 +491,6 @@ TEST_P(AsyncDirRingTest, CancellationLosingTheRaceReleasesTheResult) {
   }
 }
 
-// A burst of Stats cancelled while its statx calls are in the ring (queued
-// or on the kernel's workers): each call ends with its result or with
-// kCancelled, nothing else, and the loop ends (no completion is lost).
-TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
-  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
-  constexpr int kCalls = 64;
-  std::vector<absl::StatusOr<FileStat>> got(kCalls,
-                                            absl::UnknownError("not run"));
-  absl::Status s = testing::RunWithRing(
-      [&]() -> Task<absl::Status> {
-        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-          internal::Fiber* first = nullptr;
-          for (int i = 0; i < kCalls; ++i) {
-            scope.Spawn([&, i]() -> Task<absl::Status> {
-              if (i == 0) first = co_await internal::CurrentFiber();
-              got[i] = co_await Stat(dir(), "d");
-              co_return absl::OkStatus();
-            });
-          }
-          if (absl::Status y =
-                  co_await testing::YieldUntilWaitingIn<internal::UringOp>(
-                      &first);
-              !y.ok()) {
-            co_return y;
-          }
-          scope.Cancel();
-          co_return co_await scope.Join();
-        });
-      }(),
-      Options(), uses_ring());
-  EXPECT_TRUE(absl::IsCancelled(s)) << s;
-  // Which calls finished before the cancellation reached them is the
-  // kernel's timing; that each one either finished right or was cancelled
-  // (not left "not run", not another error) is not.
-  for (const absl::StatusOr<FileStat>& g : got) {
-    if (g.ok()) {
-      EXPECT_EQ(g->kind, FileKind::kDirectory);
-    } else {
-      EXPECT_TRUE(absl::IsCancelled(g.status())) << g.status();
-    }
-  }
-}
-
 // A loop whose only descriptor wait is a call in the ring sleeps in the
 // ring's own io_uring_enter: a worker job that ends meanwhile (a post from
 // another thread) must still wake it. The open in the kernel waits for a
@@ -1081,65 +1038,86 @@ TEST_P(AsyncDirPathsTest, ChainedStatsOnTmpfsGiveTheSyncResults) {
   }
 }
 
-// A burst of chained Stats (tmpfs) cancelled once chains of it were handed
-// to the kernel: its calls are then queued in the ring, done, or in the
-// kernel (in a chain on a worker, or behind another call of their chain,
-// where the kernel's cancellation cannot find them), as the kernel's timing
-// has it. Each call ends with the sync call's result or with kCancelled,
-// nothing else, and the loop ends: no completion is lost, and the chains
-// still in flight are waited for.
-TEST_P(AsyncDirRingTest, ChainedStatsCancelledInFlight) {
+// A burst of Stats of plain names cancelled while its calls are in the
+// ring: queued, done, or in the kernel, as the kernel's timing has it. On
+// the test's directory each is a STATX of its own on the kernel's workers;
+// on tmpfs they go in chains, and the cancellation comes once chains were
+// handed to the kernel, where a call waiting behind another of its chain
+// cannot be found by the kernel's cancellation. A third of the names are
+// missing. Each call ends with the sync call's result or with kCancelled,
+// nothing else, and the loop ends: no completion is lost, and what is
+// still in flight is waited for.
+struct CancelledBurstCase {
+  const char* name;
+  bool on_tmpfs;
+  int calls;
+};
+
+TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
   if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
-  TmpfsDir tmp;
-  ASSERT_FALSE(tmp.path().empty()) << "mkdtemp in /dev/shm failed";
-  ASSERT_TRUE(tmp.on_tmpfs()) << tmp.path() << " is not on tmpfs";
-  ASSERT_EQ(mkdir(absl::StrCat(tmp.path(), "/d").c_str(), 0755), 0);
-  absl::StatusOr<Dir> shm = Dir::Open(tmp.path());
-  ASSERT_TRUE(shm.ok()) << shm.status();
-  constexpr int kCalls = 400;
-  std::vector<absl::StatusOr<FileStat>> got(kCalls,
-                                            absl::UnknownError("not run"));
-  uint64_t chained_at_cancel = 0;
-  absl::Status s = testing::RunWithRing(
-      [&]() -> Task<absl::Status> {
-        co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-          internal::Fiber* first = nullptr;
-          for (int i = 0; i < kCalls; ++i) {
-            scope.Spawn([&, i]() -> Task<absl::Status> {
-              if (i == 0) first = co_await internal::CurrentFiber();
-              got[i] = co_await Stat(*shm, i % 3 == 1 ? "missing" : "d");
-              co_return absl::OkStatus();
-            });
-          }
-          if (absl::Status y =
-                  co_await testing::YieldUntilWaitingIn<internal::UringOp>(
-                      &first);
-              !y.ok()) {
-            co_return y;
-          }
-          // The calls are queued in this turn and handed over at its end.
-          internal::UringRing* ring = co_await CurrentRing();
-          if (ring == nullptr) co_return absl::InternalError("no ring");
-          for (int i = 0; i < 1000 && ring->chained_calls() == 0; ++i) {
-            if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
-          }
-          chained_at_cancel = ring->chained_calls();
-          scope.Cancel();
-          co_return co_await scope.Join();
-        });
-      }(),
-      Options(), uses_ring());
-  EXPECT_TRUE(absl::IsCancelled(s)) << s;
-  EXPECT_GT(chained_at_cancel, 0u);
-  for (int i = 0; i < kCalls; ++i) {
-    SCOPED_TRACE(i);
-    if (absl::IsCancelled(got[i].status())) continue;
-    if (i % 3 == 1) {
-      ASSERT_FALSE(got[i].ok());
-      EXPECT_EQ(ErrnoOf(got[i].status()), ENOENT) << got[i].status();
-    } else {
-      ASSERT_TRUE(got[i].ok()) << got[i].status();
-      EXPECT_EQ(got[i]->kind, FileKind::kDirectory);
+  const CancelledBurstCase cases[] = {
+      {"one_statx_each", false, 64},
+      {"chained_on_tmpfs", true, 400},
+  };
+  for (const CancelledBurstCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::optional<TmpfsDir> tmp;
+    std::optional<Dir> tmpfs_dir;
+    if (c.on_tmpfs) {
+      tmp.emplace();
+      ASSERT_FALSE(tmp->path().empty()) << "mkdtemp in /dev/shm failed";
+      ASSERT_TRUE(tmp->on_tmpfs()) << tmp->path() << " is not on tmpfs";
+      ASSERT_EQ(mkdir(absl::StrCat(tmp->path(), "/d").c_str(), 0755), 0);
+      absl::StatusOr<Dir> opened = Dir::Open(tmp->path());
+      ASSERT_TRUE(opened.ok()) << opened.status();
+      tmpfs_dir.emplace(*std::move(opened));
+    }
+    const Dir& d = c.on_tmpfs ? *tmpfs_dir : dir();
+    std::vector<absl::StatusOr<FileStat>> got(c.calls,
+                                              absl::UnknownError("not run"));
+    uint64_t chained_at_cancel = 0;
+    absl::Status s = testing::RunWithRing(
+        [&]() -> Task<absl::Status> {
+          co_return co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+            internal::Fiber* first = nullptr;
+            for (int i = 0; i < c.calls; ++i) {
+              scope.Spawn([&, i]() -> Task<absl::Status> {
+                if (i == 0) first = co_await internal::CurrentFiber();
+                got[i] = co_await Stat(d, i % 3 == 1 ? "missing" : "d");
+                co_return absl::OkStatus();
+              });
+            }
+            if (absl::Status y =
+                    co_await testing::YieldUntilWaitingIn<internal::UringOp>(
+                        &first);
+                !y.ok()) {
+              co_return y;
+            }
+            // The calls were queued in this turn, handed over at its end.
+            internal::UringRing* ring = co_await CurrentRing();
+            if (ring == nullptr) co_return absl::InternalError("no ring");
+            for (int i = 0;
+                 c.on_tmpfs && i < 1000 && ring->chained_calls() == 0; ++i) {
+              if (absl::Status y = co_await Yield(); !y.ok()) co_return y;
+            }
+            chained_at_cancel = ring->chained_calls();
+            scope.Cancel();
+            co_return co_await scope.Join();
+          });
+        }(),
+        Options(), uses_ring());
+    EXPECT_TRUE(absl::IsCancelled(s)) << s;
+    if (c.on_tmpfs) EXPECT_GT(chained_at_cancel, 0u);
+    for (int i = 0; i < c.calls; ++i) {
+      SCOPED_TRACE(i);
+      if (absl::IsCancelled(got[i].status())) continue;
+      if (i % 3 == 1) {
+        ASSERT_FALSE(got[i].ok());
+        EXPECT_EQ(ErrnoOf(got[i].status()), ENOENT) << got[i].status();
+      } else {
+        ASSERT_TRUE(got[i].ok()) << got[i].status();
+        EXPECT_EQ(got[i]->kind, FileKind::kDirectory);
+      }
     }
   }
 }
