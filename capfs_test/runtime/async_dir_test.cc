@@ -25,6 +25,7 @@
 #include "capfs/runtime/runtime.h"
 #include "capfs/status.h"
 #include "capfs_test/runtime/runtime_test_util.h"
+#include "capfs_test/testing/temp_tree.h"
 #include "gtest/gtest.h"
 
 namespace capfs {
@@ -176,33 +177,14 @@ void ExpectSameStat(const absl::StatusOr<FileStat>& got,
   EXPECT_EQ(got->ctime, want->ctime);
 }
 
-// A directory on tmpfs (/dev/shm), removed with what it holds at the end:
-// where a burst's Stats of plain names go to the kernel's workers in
-// chains (AllowChaining), which they do on no other filesystem.
-class TmpfsDir {
- public:
-  TmpfsDir() {
-    std::string templ = "/dev/shm/capfs_async_dir_XXXXXX";
-    if (mkdtemp(templ.data()) == nullptr) return;
-    path_ = templ;
-    struct statfs fs;
-    on_tmpfs_ = statfs(path_.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
-  }
-  TmpfsDir(const TmpfsDir&) = delete;
-  TmpfsDir& operator=(const TmpfsDir&) = delete;
-  ~TmpfsDir() {
-    if (path_.empty()) return;
-    std::string cmd = absl::StrCat("rm -rf '", path_, "'");
-    EXPECT_EQ(system(cmd.c_str()), 0);
-  }
-  // Empty when it could not be made.
-  const std::string& path() const { return path_; }
-  bool on_tmpfs() const { return on_tmpfs_; }
-
- private:
-  std::string path_;
-  bool on_tmpfs_ = false;
-};
+// True when `path` is on tmpfs: where a burst's Stats of plain names go to
+// the kernel's workers in chains (AllowChaining), which they do on no other
+// filesystem. capfs_test::TempDir makes its directories on /dev/shm when
+// that is a writable tmpfs.
+bool OnTmpfs(const std::string& path) {
+  struct statfs fs;
+  return statfs(path.c_str(), &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+}
 
 class AsyncDirPathsTest : public ::testing::TestWithParam<PathsCase> {
  protected:
@@ -967,9 +949,8 @@ TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
 // Where the ring serves, most calls went in chains, and never more than 16
 // chains were in flight (128 calls; without that bound, 29 to 36 were).
 TEST_P(AsyncDirPathsTest, ChainedStatsOnTmpfsGiveTheSyncResults) {
-  TmpfsDir tmp;
-  ASSERT_FALSE(tmp.path().empty()) << "mkdtemp in /dev/shm failed";
-  ASSERT_TRUE(tmp.on_tmpfs()) << tmp.path() << " is not on tmpfs";
+  capfs_test::TempDir tmp;
+  ASSERT_TRUE(OnTmpfs(tmp.path())) << tmp.path() << " is not on tmpfs";
   const std::string& p = tmp.path();
   ASSERT_EQ(mkdir(absl::StrCat(p, "/d").c_str(), 0755), 0);
   ASSERT_EQ(mkfifo(absl::StrCat(p, "/fifo").c_str(), 0600), 0);
@@ -1062,12 +1043,11 @@ TEST_P(AsyncDirRingTest, BurstOfStatsCancelledInFlight) {
   };
   for (const CancelledBurstCase& c : cases) {
     SCOPED_TRACE(c.name);
-    std::optional<TmpfsDir> tmp;
+    std::optional<capfs_test::TempDir> tmp;
     std::optional<Dir> tmpfs_dir;
     if (c.on_tmpfs) {
       tmp.emplace();
-      ASSERT_FALSE(tmp->path().empty()) << "mkdtemp in /dev/shm failed";
-      ASSERT_TRUE(tmp->on_tmpfs()) << tmp->path() << " is not on tmpfs";
+      ASSERT_TRUE(OnTmpfs(tmp->path())) << tmp->path() << " is not on tmpfs";
       ASSERT_EQ(mkdir(absl::StrCat(tmp->path(), "/d").c_str(), 0755), 0);
       absl::StatusOr<Dir> opened = Dir::Open(tmp->path());
       ASSERT_TRUE(opened.ok()) << opened.status();

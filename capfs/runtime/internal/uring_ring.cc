@@ -397,14 +397,14 @@ void UringRing::CloseLater(Fd fd) {
 }
 
 void UringRing::Queue(UringOp* op) {
-  (op->chainable_ ? chained_queue_ : queue_).PushBack(op);
+  QueueOf(op).PushBack(op);
   ++waits_;
   scheduler_->AddFdWaits(1);  // keeps the loop looking at completions
 }
 
 void UringRing::Cancel(UringOp* op) {
   if (!op->submitted_) {
-    (op->chainable_ ? chained_queue_ : queue_).Remove(op);
+    QueueOf(op).Remove(op);
     --waits_;
     scheduler_->AddFdWaits(-1);
     return;

@@ -235,11 +235,16 @@ class UringRing final : public ::capfs::internal::FdCloser {
   struct io_uring_sqe* NextSqe();
   // True when calls wait in either queue.
   bool queued() const { return !queue_.empty() || !chained_queue_.empty(); }
+  // The queue `op` waits in until it is handed over.
+  IntrusiveList<UringOp, UringQueueTag>& QueueOf(const UringOp* op) {
+    return op->chainable_ ? chained_queue_ : queue_;
+  }
   // Prepares a submission for each queued call, `max` at most, as long as
   // there is room in flight; returns how many. The calls that allow
-  // chaining come after the others, in chains of kChainLength at most, and
-  // only while fewer than kMaxChainsInFlight chains are in flight; the rest
-  // wait in their queue for a chain to complete.
+  // chaining come after the others, in chains of kChainLength at most. A
+  // chain starts only while fewer than max_chains_in_flight_ are in flight,
+  // and, unless none is, with room in flight for all of it; the rest wait
+  // in their queue for a chain to complete.
   size_t PrepareQueued(size_t max = SIZE_MAX);
   // Fills `sqe` for `op`, tagged with it, and counts it in flight.
   void PrepareOne(UringOp* op, struct io_uring_sqe* sqe);
