@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace capfs {
 namespace internal {
@@ -50,8 +51,26 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
   }
   io_uring_free_probe(probe);
   if (!supported) return -EOPNOTSUPP;
+  ring->RaiseBoundWorkers();
   *out = std::move(ring);
   return 0;
+}
+
+void SysUring::RaiseBoundWorkers() {
+  // [bound, unbound]; {0, 0} asks for the limits in force.
+  unsigned limits[2] = {0, 0};
+  int r;
+  do {
+    r = io_uring_register_iowq_max_workers(ring_.get(), limits);
+  } while (r == -EINTR);
+  if (r < 0 || limits[1] <= limits[0]) return;  // before Linux 5.15: EINVAL
+  unsigned raised[2] = {
+      std::min(limits[1],
+               static_cast<unsigned>(std::numeric_limits<int>::max())),
+      0};  // 0: the unbound limit unchanged
+  do {
+    r = io_uring_register_iowq_max_workers(ring_.get(), raised);
+  } while (r == -EINTR);
 }
 
 unsigned SysUring::sq_entries() const { return ring_->sq.ring_entries; }

@@ -137,6 +137,21 @@ class SysUring {
 
  private:
   SysUring();
+  // The kernel's workers (io-wq) of the calling thread make at most min(SQ
+  // entries of the thread's first ring, 4 x online CPUs) "bound" calls at
+  // once, the rest waiting in the kernel's queue behind them; "unbound" ones
+  // (reads of pipes and sockets) are limited by RLIMIT_NPROC. An open is
+  // bound work whatever it opens, and a plain open of a FIFO waits in a
+  // worker for the other end, so 4 FIFOs opened at once on a loop's thread
+  // (whose first ring was the 4-entry probe of capfs/runtime's Support; 8 on
+  // a 2-CPU machine otherwise) stalled every later open, stat, mkdir, ... of
+  // the thread's rings until a writer came: an untrusted tree could wedge a
+  // loop that way. The bound limit is raised to the unbound one, as if each
+  // waiting open had a thread of its own, as a blocking open(2) does. The
+  // kernel starts a worker only when none is free, so a burst of calls that
+  // never wait still has few (6 here for 1,000 opens in flight, against 4
+  // before). The limit is the thread's: its other rings get it too.
+  void RaiseBoundWorkers();
   bool PeekOne(uint64_t* user_data, int* res);
 
   std::unique_ptr<struct io_uring> ring_;
