@@ -57,20 +57,18 @@ int SysUring::Create(unsigned sq_entries, unsigned cq_entries,
 }
 
 void SysUring::RaiseBoundWorkers() {
-  // [bound, unbound]; {0, 0} asks for the limits in force.
-  unsigned limits[2] = {0, 0};
+  // [bound, unbound]: INT_MAX, which the kernel lowers to RLIMIT_NPROC (the
+  // most it takes), and 0, which leaves the unbound limit alone. Not asked
+  // first: the kernel reports an unbound limit above INT_MAX (RLIMIT_NPROC
+  // unlimited, as in many containers) as 0.
+  unsigned limits[2] = {static_cast<unsigned>(std::numeric_limits<int>::max()),
+                        0};
   int r;
   do {
     r = io_uring_register_iowq_max_workers(ring_.get(), limits);
   } while (r == -EINTR);
-  if (r < 0 || limits[1] <= limits[0]) return;  // before Linux 5.15: EINVAL
-  unsigned raised[2] = {
-      std::min(limits[1],
-               static_cast<unsigned>(std::numeric_limits<int>::max())),
-      0};  // 0: the unbound limit unchanged
-  do {
-    r = io_uring_register_iowq_max_workers(ring_.get(), raised);
-  } while (r == -EINTR);
+  // Failure (EINVAL before Linux 5.15, a seccomp filter's errno) leaves the
+  // kernel's limit: the ring works, with the stall described in uring.h.
 }
 
 unsigned SysUring::sq_entries() const { return ring_->sq.ring_entries; }

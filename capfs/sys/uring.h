@@ -34,6 +34,9 @@ class SysUring {
   // completions at once, whose every opcode the runtime uses is supported.
   // 0, or -errno: ENOSYS (no io_uring), EPERM (seccomp,
   // kernel.io_uring_disabled), EOPNOTSUPP (an opcode is missing), ...
+  // Raises the calling thread's limit on the kernel's workers for bound
+  // work (RaiseBoundWorkers, below), for all its rings; a kernel that
+  // refuses (before Linux 5.15) keeps its own.
   static int Create(unsigned sq_entries, unsigned cq_entries,
                     std::unique_ptr<SysUring>* out);
   SysUring(const SysUring&) = delete;
@@ -139,18 +142,23 @@ class SysUring {
   SysUring();
   // The kernel's workers (io-wq) of the calling thread make at most min(SQ
   // entries of the thread's first ring, 4 x online CPUs) "bound" calls at
-  // once, the rest waiting in the kernel's queue behind them; "unbound" ones
-  // (reads of pipes and sockets) are limited by RLIMIT_NPROC. An open is
-  // bound work whatever it opens, and a plain open of a FIFO waits in a
-  // worker for the other end, so 4 FIFOs opened at once on a loop's thread
-  // (whose first ring was the 4-entry probe of capfs/runtime's Support; 8 on
-  // a 2-CPU machine otherwise) stalled every later open, stat, mkdir, ... of
-  // the thread's rings until a writer came: an untrusted tree could wedge a
-  // loop that way. The bound limit is raised to the unbound one, as if each
-  // waiting open had a thread of its own, as a blocking open(2) does. The
-  // kernel starts a worker only when none is free, so a burst of calls that
-  // never wait still has few (6 here for 1,000 opens in flight, against 4
-  // before). The limit is the thread's: its other rings get it too.
+  // once (opens, stats, mkdir, unlink, rename, link, symlink, reads and
+  // writes of regular files), the rest waiting in the kernel's queue behind
+  // them; "unbound" ones (reads and writes of pipes, sockets, ttys) are
+  // limited by RLIMIT_NPROC. An open is bound work whatever it opens, and a
+  // plain open of a FIFO waits in a worker for the other end, so 4 FIFOs
+  // opened at once on the thread that made capfs/runtime's 4-entry probe
+  // ring first (8 on a 2-CPU machine otherwise) stalled every later bound
+  // call of the thread's rings until a writer came: an untrusted tree could
+  // wedge a loop that way. The thread's bound limit is raised to
+  // RLIMIT_NPROC, as if each waiting call had a thread of its own, as a
+  // blocking open(2) does; the thread's other rings get it too. The kernel
+  // starts a worker for a call (IOSQE_ASYNC) when none is free, so a burst
+  // of calls that wait for I/O (a cold disk, NFS) may now start up to one
+  // per call in flight (the loop keeps 1,887 in flight at most), each
+  // counted against RLIMIT_NPROC until it has been idle for about 5 s; a
+  // burst of calls that never wait starts fewer, but more than before (6 to
+  // 41 here for 1,000 opens in flight on tmpfs, against 4).
   void RaiseBoundWorkers();
   bool PeekOne(uint64_t* user_data, int* res);
 
