@@ -121,6 +121,7 @@ class RingOpenCall final : public UringOp {
     // plain open goes straight to the kernel's workers, which open as
     // open(2) does.
     force_async_ = !(flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
+    if (force_async_) GoesToWorkers();
   }
 
   bool await_ready() noexcept { return !checked_.ok(); }

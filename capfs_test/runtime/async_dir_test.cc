@@ -534,6 +534,15 @@ bool OpenWritersOnce(const std::vector<std::string>& fifos,
   return all;
 }
 
+// A watchdog's action: OpenWritersOnce, 1 ms apart, until every reader has
+// opened or 10 s have passed.
+void OpenWritersForAWhile(const std::vector<std::string>& fifos,
+                          const std::vector<std::atomic<bool>>& opened) {
+  for (int i = 0; i < 10000 && !OpenWritersOnce(fifos, opened); ++i) {
+    usleep(1000);
+  }
+}
+
 // Plain opens of FIFOs waiting for their other end, more of them than the
 // kernel's workers make bound calls at once by default (min(SQ entries of
 // the thread's first ring, 4 x online CPUs): 4 on this test's thread, whose
@@ -571,11 +580,8 @@ TEST_P(AsyncDirRingTest, WaitingFifoOpensDoNotStallOtherCalls) {
     SCOPED_TRACE(c.name);
     std::vector<std::atomic<bool>> opened(kFifos);
     std::vector<absl::Status> results(kFifos);
-    testing::Watchdog watchdog(absl::Seconds(20), [&] {
-      for (int i = 0; i < 10000 && !OpenWritersOnce(fifos, opened); ++i) {
-        usleep(1000);
-      }
-    });
+    testing::Watchdog watchdog(absl::Seconds(20),
+                               [&] { OpenWritersForAWhile(fifos, opened); });
     absl::Status call_result = absl::UnknownError("not made");
     int opened_before_the_call_returned = -1;
     absl::Status s = testing::RunWithRing(
@@ -644,6 +650,118 @@ class CurrentRing {
  private:
   internal::UringRing* ring_ = nullptr;
 };
+
+// More plain opens than the ring hands over at once (they go to the
+// kernel's workers 32 at a time: kPacedBatch, uring_ring.cc), all of FIFOs
+// waiting for a writer, started in one turn, and a plain open of a regular
+// file started after them: the file's open completes while they all wait.
+// The loop sleeps in its ring (nothing else waits), or in its backend (a
+// task also waits to read a pipe); either way the calls held back go to the
+// kernel, after a bounded sleep or before the backend's: the loop never
+// begins a sleep in its backend while calls are held back (an incidental
+// wakeup, such as the kernel starting a worker through the loop's thread,
+// could otherwise hide one). A call held back for good is never answered,
+// and the watchdog's writers end the test. 40 FIFOs: fewer than the
+// smallest ring keeps in flight (63).
+struct HeldBackCase {
+  const char* name;
+  bool backend_wait;
+};
+
+TEST_P(AsyncDirRingTest, OpensQueuedBehindWaitingOnesAreHandedOver) {
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
+  constexpr int kFifos = 40;
+  std::vector<std::string> fifos;
+  for (int i = 0; i < kFifos; ++i) {
+    fifos.push_back(absl::StrCat(path_, "/fifo", i));
+    ASSERT_EQ(mkfifo(fifos.back().c_str(), 0600), 0);
+  }
+  const HeldBackCase cases[] = {
+      {"the loop sleeps in its ring", false},
+      {"the loop sleeps in its backend", true},
+  };
+  for (const HeldBackCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::atomic<bool>> opened(kFifos);
+    std::vector<absl::Status> results(kFifos);
+    testing::Watchdog watchdog(absl::Seconds(20),
+                               [&] { OpenWritersForAWhile(fifos, opened); });
+    absl::StatusOr<Fd> file = absl::UnknownError("not opened");
+    int opened_before_the_file = -1;
+    absl::Status read_result;
+    uint64_t held_back_sleeps = 1;
+    absl::Status s = testing::RunWithRing(
+        [&]() -> Task<absl::Status> {
+          internal::UringRing* ring = co_await CurrentRing();
+          if (ring == nullptr) co_return absl::InternalError("no ring");
+          const uint64_t held_back_before = ring->backend_sleeps_holding_back();
+          absl::Status scoped =
+              co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+                absl::StatusOr<PipeEnds> pipe =
+                    absl::FailedPreconditionError("no pipe in this case");
+                if (c.backend_wait) {
+                  pipe = Pipe(scope);
+                  if (!pipe.ok()) co_return pipe.status();
+                  internal::Fiber* reader = nullptr;
+                  scope.Spawn([&]() -> Task<absl::Status> {
+                    reader = co_await internal::CurrentFiber();
+                    char ch;
+                    read_result =
+                        (co_await Read(pipe->read, absl::MakeSpan(&ch, 1)))
+                            .status();
+                    co_return absl::OkStatus();
+                  });
+                  // The opens start once the loop waits on the pipe too.
+                  if (absl::Status y = co_await testing::YieldUntilWaitingIn<
+                          internal::FdReadyAwaiter>(&reader);
+                      !y.ok()) {
+                    co_return y;
+                  }
+                }
+                for (int i = 0; i < kFifos; ++i) {
+                  scope.Spawn([&, i]() -> Task<absl::Status> {
+                    absl::StatusOr<Fd> fd = co_await OpenAt(
+                        dir(), absl::StrCat("fifo", i), O_RDONLY);
+                    results[i] = fd.status();
+                    opened[i] = true;
+                    co_return absl::OkStatus();
+                  });
+                }
+                scope.Spawn([&]() -> Task<absl::Status> {
+                  file = co_await OpenAt(dir(), "d/file", O_RDONLY);
+                  opened_before_the_file = static_cast<int>(
+                      std::count(opened.begin(), opened.end(), true));
+                  for (int i = 0; i < 10000 && !OpenWritersOnce(fifos, opened);
+                       ++i) {
+                    if (absl::Status z = co_await Sleep(absl::Milliseconds(1));
+                        !z.ok()) {
+                      co_return z;
+                    }
+                  }
+                  if (!pipe.ok()) co_return absl::OkStatus();
+                  co_return co_await WriteAll(pipe->write, "x");
+                });
+                co_return co_await scope.Join();
+              });
+          held_back_sleeps =
+              ring->backend_sleeps_holding_back() - held_back_before;
+          co_return scoped;
+        }(),
+        Options(), uses_ring());
+    watchdog.Disarm();
+    EXPECT_FALSE(watchdog.fired()) << "the file's open was held back";
+    EXPECT_EQ(held_back_sleeps, 0u)
+        << "the loop slept in its backend with calls held back";
+    EXPECT_TRUE(s.ok()) << s;
+    EXPECT_TRUE(file.ok()) << file.status();
+    EXPECT_EQ(opened_before_the_file, 0)
+        << "the file opened once FIFOs had writers";
+    EXPECT_TRUE(read_result.ok()) << read_result;
+    for (int i = 0; i < kFifos; ++i) {
+      EXPECT_TRUE(results[i].ok()) << i << ": " << results[i];
+    }
+  }
+}
 
 // A call made while the loop has nothing else to do sleeps in the ring
 // itself, in its await_suspend (Scheduler::SleepInRingFromCall), and its task

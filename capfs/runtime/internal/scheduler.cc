@@ -222,6 +222,12 @@ void Scheduler::RunUntil(const bool* done) {
     // Calls queued on the ring this turn go to the kernel together.
     if (ring_ != nullptr && ring_->has_work()) ring_->Flush();
     if (*done) break;
+    if (run_queue_.empty() && ring_ != nullptr && ring_->has_work()) {
+      // The loop is about to sleep in its backend, where no completion of
+      // the ring's may end the sleep soon: the calls Flush held back for
+      // the kernel's workers go now.
+      ring_->FlushAll();
+    }
     if (!run_queue_.empty()) {
       // Keep descriptor waiters in the rotation while others run, within a
       // bounded number of resumes; with no such waiter there is nothing to
@@ -240,6 +246,7 @@ void Scheduler::RunUntil(const bool* done) {
     int64_t timeout_ns = SleepTimeout();
     sleeping_.store(true, std::memory_order_seq_cst);
     if (posted_.load(std::memory_order_seq_cst)) timeout_ns = 0;
+    if (ring_ != nullptr) ring_->CountBackendSleep();
     PollIo(timeout_ns);
     sleeping_.store(false, std::memory_order_relaxed);
   }

@@ -49,6 +49,19 @@
 // others, hard-linked in chains of 8 that one of the kernel's workers makes
 // one after another, 16 chains in flight at most.
 //
+// Calls the kernel always makes on its workers (UringOp::GoesToWorkers: a
+// plain open, forced there) wait in a queue of their own too, and go to the
+// kernel kPacedBatch (32) at most per hand-over (each Flush, each Wait):
+// the loop then sleeps for a completion, takes it, and hands over the next
+// ones, as a program using liburing by hand submits a queue's worth and
+// waits for one completion before it submits more. Handed over all at once,
+// a burst of 1,000 such opens was 10 to 15 % slower (async_fs_bench,
+// docs/runtime.md). So that calls in flight that wait long (a FIFO's open
+// waits for a writer) cannot hold the rest back, a loop that sleeps in the
+// ring with such calls still queued sleeps kPacedWaitNs (50 us) at most,
+// and one about to sleep in its backend hands them all over first
+// (FlushAll).
+//
 // Cancellation: a call still queued is withdrawn and never reaches the
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
 // the task waits for the call's own completion, which says whether the
@@ -113,6 +126,11 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // -ECANCELED, which the caller must take for "not made".
   void AllowChaining() { chainable_ = true; }
 
+  // Before the call is awaited: the kernel always makes it on its workers
+  // (it is forced there), so the ring hands such calls over a few at a time
+  // (see the file comment). Not with AllowChaining.
+  void GoesToWorkers() { paced_ = true; }
+
  protected:
   UringOp() = default;
   UringOp(UringOp&& other) noexcept
@@ -141,6 +159,7 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   bool cancel_requested_ = false;
   bool in_start_ = false;    // Start is sleeping: the task has not suspended
   bool chainable_ = false;   // AllowChaining
+  bool paced_ = false;       // GoesToWorkers
   bool ends_chain_ = false;  // the last call of its chain (chainable_ only)
 };
 
@@ -191,13 +210,21 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // Hands the queued calls to the kernel, then takes the completions
   // already posted; stops after a batch that completed inline
   // (HandOverAllButLast), leaving the rest queued until its tasks have run.
+  // Of the calls that go to the kernel's workers, hands over kPacedBatch at
+  // most.
   void Flush();
+  // Flush, handing over every queued call that goes to the kernel's
+  // workers (as long as there is room in flight): before the loop sleeps in
+  // its backend, which no completion of the ring's may end in time.
+  void FlushAll();
   // Hands the queued calls to the kernel and, in the same syscall, sleeps
   // until a completion is posted, `wakeup_fd` (the loop's wakeup eventfd)
   // becomes readable, or `timeout_ns` passes (CanWait); then takes the
   // completions. True when `wakeup_fd` was seen readable (the caller drains
-  // it). Does not sleep when a batch handed over first completed inline
-  // (HandOverAllButLast): its tasks run first (slept_ is then false).
+  // it). Does not sleep when the hand-over made tasks runnable (a batch
+  // that completed inline, HandOverAllButLast, or completions taken
+  // meanwhile): they run first (slept_ is then false). Sleeps kPacedWaitNs
+  // at most while calls that go to the kernel's workers are still queued.
   bool Wait(int64_t timeout_ns, int wakeup_fd);
   // The ring's descriptor was reported readable: takes the posted
   // completions.
@@ -215,6 +242,21 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t chained_calls() const { return chained_calls_; }
   unsigned peak_chains_in_flight() const { return peak_chains_in_flight_; }
 
+  // True when calls that go to the kernel's workers wait in the queue
+  // although there is room in flight for them: Flush held them back.
+  bool holds_back_calls() const {
+    return !paced_queue_.empty() && in_flight_ < max_in_flight_;
+  }
+  // The loop begins to sleep in its backend: counts it when
+  // holds_back_calls(), which FlushAll prevents.
+  void CountBackendSleep() {
+    if (holds_back_calls()) ++backend_sleeps_holding_back_;
+  }
+  // For tests: sleeps in the backend begun while the ring held calls back.
+  // Always 0.
+  uint64_t backend_sleeps_holding_back() const {
+    return backend_sleeps_holding_back_;
+  }
   // For tests: completions reaped, over every ring of the process, whose
   // tag said a close, a cancellation or the wakeup poll this ring had not
   // made (left by an earlier loop on the same ring). Always 0.
@@ -233,18 +275,22 @@ class UringRing final : public ::capfs::internal::FdCloser {
   UringRing(Scheduler* scheduler,
             std::unique_ptr<::capfs::internal::SysUring> ring);
   struct io_uring_sqe* NextSqe();
-  // True when calls wait in either queue.
-  bool queued() const { return !queue_.empty() || !chained_queue_.empty(); }
+  // True when calls wait in any queue.
+  bool queued() const {
+    return !queue_.empty() || !paced_queue_.empty() || !chained_queue_.empty();
+  }
   // The queue `op` waits in until it is handed over.
   IntrusiveList<UringOp, UringQueueTag>& QueueOf(const UringOp* op) {
-    return op->chainable_ ? chained_queue_ : queue_;
+    if (op->chainable_) return chained_queue_;
+    return op->paced_ ? paced_queue_ : queue_;
   }
   // Prepares a submission for each queued call, `max` at most, as long as
-  // there is room in flight; returns how many. The calls that allow
-  // chaining come after the others, in chains of kChainLength at most. A
-  // chain starts only while fewer than max_chains_in_flight_ are in flight,
-  // and, unless none is, with room in flight for all of it; the rest wait
-  // in their queue for a chain to complete.
+  // there is room in flight; returns how many. The calls that go to the
+  // kernel's workers come after the others, paced_room_ of them at most
+  // (then counted off it); the calls that allow chaining come last, in chains
+  // of kChainLength at most. A chain starts only while fewer than
+  // max_chains_in_flight_ are in flight, and, unless none is, with room in
+  // flight for all of it; the rest wait in their queue for a chain to complete.
   size_t PrepareQueued(size_t max = SIZE_MAX);
   // Fills `sqe` for `op`, tagged with it, and counts it in flight.
   void PrepareOne(UringOp* op, struct io_uring_sqe* sqe);
@@ -257,6 +303,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // batch (the caller hands it over) or in flight is full (the rest waits
   // for completions).
   bool HandOverAllButLast();
+  // Flush and FlushAll, once paced_room_ is set.
+  void HandOver();
   // Hands every prepared submission to the kernel.
   void Enter();
   void Reap();
@@ -290,8 +338,13 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t epoch_;  // ForkEpoch() when this loop got the ring
   bool keep_;       // kept for the thread's next loop at the end (keep_ring)
   IntrusiveList<UringOp, UringQueueTag> queue_;  // not handed over yet
+  // Calls that go to the kernel's workers (GoesToWorkers), not handed over
+  // yet.
+  IntrusiveList<UringOp, UringQueueTag> paced_queue_;
   // Calls that allow chaining, not handed over yet.
   IntrusiveList<UringOp, UringQueueTag> chained_queue_;
+  // Of paced_queue_, how many this hand-over may still prepare.
+  size_t paced_room_ = 0;
   unsigned waits_ = 0;  // calls queued or in flight
   unsigned in_flight_ = 0;
   unsigned chains_in_flight_ = 0;  // their last call not completed yet
@@ -309,6 +362,7 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
   uint64_t chained_calls_ = 0;
+  uint64_t backend_sleeps_holding_back_ = 0;
   unsigned peak_chains_in_flight_ = 0;
 };
 
