@@ -654,15 +654,15 @@ class CurrentRing {
 // More plain opens than the ring hands over at once (they go to the
 // kernel's workers 32 at a time: kPacedBatch, uring_ring.cc), all of FIFOs
 // waiting for a writer, started in one turn, and a plain open of a regular
-// file started after them: the file's open completes while they all wait.
-// The loop sleeps in its ring (nothing else waits), or in its backend (a
-// task also waits to read a pipe); either way the calls held back go to the
-// kernel, after a bounded sleep or before the backend's: the loop never
-// begins a sleep in its backend while calls are held back (an incidental
-// wakeup, such as the kernel starting a worker through the loop's thread,
-// could otherwise hide one). A call held back for good is never answered,
-// and the watchdog's writers end the test. 40 FIFOs: fewer than the
-// smallest ring keeps in flight (63).
+// file started after them: the file's open completes while they all wait,
+// and a hand-over held calls back (paced_holds). The loop sleeps in its ring
+// (nothing else waits), or in its backend (a task also waits to read a pipe);
+// either way the calls held back go to the kernel, after a bounded sleep or
+// before the backend's: the loop never begins a sleep in its backend while
+// calls are held back (an incidental wakeup, such as the kernel starting a
+// worker through the loop's thread, could otherwise hide one). A call held back
+// for good is never answered, and the watchdog's writers end the test. 40
+// FIFOs: fewer than the smallest ring keeps in flight (63).
 struct HeldBackCase {
   const char* name;
   bool backend_wait;
@@ -690,11 +690,13 @@ TEST_P(AsyncDirRingTest, OpensQueuedBehindWaitingOnesAreHandedOver) {
     int opened_before_the_file = -1;
     absl::Status read_result;
     uint64_t held_back_sleeps = 1;
+    uint64_t paced_holds = 0;
     absl::Status s = testing::RunWithRing(
         [&]() -> Task<absl::Status> {
           internal::UringRing* ring = co_await CurrentRing();
           if (ring == nullptr) co_return absl::InternalError("no ring");
           const uint64_t held_back_before = ring->backend_sleeps_holding_back();
+          const uint64_t paced_holds_before = ring->paced_holds();
           absl::Status scoped =
               co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
                 absl::StatusOr<PipeEnds> pipe =
@@ -745,6 +747,7 @@ TEST_P(AsyncDirRingTest, OpensQueuedBehindWaitingOnesAreHandedOver) {
               });
           held_back_sleeps =
               ring->backend_sleeps_holding_back() - held_back_before;
+          paced_holds = ring->paced_holds() - paced_holds_before;
           co_return scoped;
         }(),
         Options(), uses_ring());
@@ -752,6 +755,7 @@ TEST_P(AsyncDirRingTest, OpensQueuedBehindWaitingOnesAreHandedOver) {
     EXPECT_FALSE(watchdog.fired()) << "the file's open was held back";
     EXPECT_EQ(held_back_sleeps, 0u)
         << "the loop slept in its backend with calls held back";
+    EXPECT_GE(paced_holds, 1u) << "the 41 opens went over in one hand-over";
     EXPECT_TRUE(s.ok()) << s;
     EXPECT_TRUE(file.ok()) << file.status();
     EXPECT_EQ(opened_before_the_file, 0)

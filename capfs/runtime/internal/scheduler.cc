@@ -222,7 +222,7 @@ void Scheduler::RunUntil(const bool* done) {
     // Calls queued on the ring this turn go to the kernel together.
     if (ring_ != nullptr && ring_->has_work()) ring_->Flush();
     if (*done) break;
-    if (run_queue_.empty() && ring_ != nullptr && ring_->has_work()) {
+    if (run_queue_.empty() && ring_ != nullptr && ring_->holds_back_calls()) {
       // The loop is about to sleep in its backend, where no completion of
       // the ring's may end the sleep soon: the calls Flush held back for
       // the kernel's workers go now.

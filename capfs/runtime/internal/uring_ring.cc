@@ -117,13 +117,15 @@ constexpr size_t kSubmitBatch = 128;
 // at most while more of them are queued. The loop hands a few over, sleeps
 // until one completes, takes it, and hands over the next, as a program
 // using liburing by hand submits a queue's worth and waits for one
-// completion before it submits more; handed over all at once, 1,000 plain
-// opens at depth 16 took 2.99 ms against 2.50 ms paced by 32, and 2.62 to
-// 2.81 ms by 16, 64, 128 or 256 (async_fs_bench, six alternated runs of
-// each; docs/runtime.md). The wait's bound keeps calls that wait long in
-// flight (a FIFO's open waits for a writer) from holding back the rest: a
-// sleep that ends with none of them done is followed by the next hand-over.
-// A plain open of a cached path completes in a few microseconds.
+// completion before it submits more (a Wait hands over before it sleeps and
+// again once it wakes: up to twice this a sleep). Handed over all at once,
+// 1,000 plain opens at depth 16 took 2.99 ms against 2.50 ms paced by 32,
+// and 2.62 to 2.81 ms by 16, 64, 128 or 256 (async_fs_bench, six alternated
+// runs of each, on an experimental build; docs/runtime.md). The wait's bound
+// keeps calls that wait long in flight (a FIFO's open waits for a writer) from
+// holding back the rest: a sleep that ends with none of them done is followed
+// by the next hand-over. A plain open of a cached path completes in a few
+// microseconds.
 constexpr size_t kPacedBatch = 32;
 constexpr int64_t kPacedWaitNs = 50'000;
 
@@ -464,7 +466,7 @@ size_t UringRing::PrepareQueued(size_t max) {
     if (op == nullptr) break;
     PrepareOne(op, NextSqe());
     ++prepared;
-    --paced_room_;
+    if (--paced_room_ == 0 && !paced_queue_.empty()) ++paced_holds_;
   }
   // Then the calls that allow chaining, in chains: each chain's submissions
   // go to the kernel in one io_uring_enter (nothing is handed over between
@@ -570,6 +572,7 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
     // Completions taken in the hand-over: those tasks run first, whatever
     // the calls in flight wait for.
     if (unsubmitted_ > 0) Enter();
+    Reap();
     return false;
   }
   if (!paced_queue_.empty() && in_flight_ < max_in_flight_) {

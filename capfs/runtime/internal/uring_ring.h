@@ -49,18 +49,20 @@
 // others, hard-linked in chains of 8 that one of the kernel's workers makes
 // one after another, 16 chains in flight at most.
 //
-// Calls the kernel always makes on its workers (UringOp::GoesToWorkers: a
-// plain open, forced there) wait in a queue of their own too, and go to the
-// kernel kPacedBatch (32) at most per hand-over (each Flush, each Wait):
-// the loop then sleeps for a completion, takes it, and hands over the next
-// ones, as a program using liburing by hand submits a queue's worth and
-// waits for one completion before it submits more. Handed over all at once,
-// a burst of 1,000 such opens was 10 to 15 % slower (async_fs_bench,
+// Plain opens, which capfs forces to the kernel's workers
+// (UringOp::GoesToWorkers), wait in a queue of their own too, and go to the
+// kernel kPacedBatch (32) at most per hand-over (each Flush, each Wait; a
+// Wait hands over before it sleeps and again once it wakes, so up to 64 a
+// sleep): the loop sleeps for a completion between them, as a program using
+// liburing by hand submits a queue's worth and waits for one completion
+// before it submits more. Handed over all at once, a burst of 1,000 took
+// about 14 % longer (3.07 against 2.69 ms; async_fs_bench,
 // docs/runtime.md). So that calls in flight that wait long (a FIFO's open
-// waits for a writer) cannot hold the rest back, a loop that sleeps in the
-// ring with such calls still queued sleeps kPacedWaitNs (50 us) at most,
-// and one about to sleep in its backend hands them all over first
-// (FlushAll).
+// waits for a writer) cannot hold the rest back for good, a loop that
+// sleeps in the ring with such calls still queued sleeps kPacedWaitNs (50
+// us) at most, and one about to sleep in its backend hands them all over
+// first (FlushAll). A loop that always has tasks to run hands over 32 a
+// turn.
 //
 // Cancellation: a call still queued is withdrawn and never reaches the
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
@@ -126,9 +128,9 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // -ECANCELED, which the caller must take for "not made".
   void AllowChaining() { chainable_ = true; }
 
-  // Before the call is awaited: the kernel always makes it on its workers
-  // (it is forced there), so the ring hands such calls over a few at a time
-  // (see the file comment). Not with AllowChaining.
+  // Before the call is awaited: the call is forced to the kernel's workers
+  // (a plain open, IOSQE_ASYNC), so the ring hands such calls over a few at
+  // a time (see the file comment). Not with AllowChaining.
   void GoesToWorkers() { paced_ = true; }
 
  protected:
@@ -136,7 +138,8 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   UringOp(UringOp&& other) noexcept
       : Waiter(std::move(other)),
         ListLink<UringQueueTag>(std::move(other)),
-        chainable_(other.chainable_) {}
+        chainable_(other.chainable_),
+        paced_(other.paced_) {}
   ~UringOp() = default;
 
   // From await_suspend: queues the call on `ring` for `fiber`, and sleeps in
@@ -214,8 +217,10 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // most.
   void Flush();
   // Flush, handing over every queued call that goes to the kernel's
-  // workers (as long as there is room in flight): before the loop sleeps in
-  // its backend, which no completion of the ring's may end in time.
+  // workers (as long as there is room in flight, and unless a batch that
+  // completed inline made tasks runnable: then the loop does not sleep):
+  // before the loop sleeps in its backend, which no completion of the
+  // ring's may end in time.
   void FlushAll();
   // Hands the queued calls to the kernel and, in the same syscall, sleeps
   // until a completion is posted, `wakeup_fd` (the loop's wakeup eventfd)
@@ -252,6 +257,9 @@ class UringRing final : public ::capfs::internal::FdCloser {
   void CountBackendSleep() {
     if (holds_back_calls()) ++backend_sleeps_holding_back_;
   }
+  // For tests: hand-overs that stopped with calls that go to the kernel's
+  // workers still queued, their kPacedBatch spent.
+  uint64_t paced_holds() const { return paced_holds_; }
   // For tests: sleeps in the backend begun while the ring held calls back.
   // Always 0.
   uint64_t backend_sleeps_holding_back() const {
@@ -363,6 +371,7 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t calls_done_in_own_sleep_ = 0;
   uint64_t chained_calls_ = 0;
   uint64_t backend_sleeps_holding_back_ = 0;
+  uint64_t paced_holds_ = 0;
   unsigned peak_chains_in_flight_ = 0;
 };
 
