@@ -462,13 +462,8 @@ std::optional<absl::StatusOr<Fd>> OpenAtIn(const Dir& dir,
       !s.ok()) {
     return s;
   }
-  if (call_mode == Mode::kNonblocking) {
-    // Only opens that cannot wait in the open itself: see nonblocking.h.
-    constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
-    const bool writes = (flags & O_ACCMODE) != O_RDONLY ||
-                        (flags & (O_CREAT | O_TRUNC | O_APPEND | kTmpfileBit));
-    const bool open_cannot_wait = (flags & (O_PATH | O_DIRECTORY | O_NONBLOCK));
-    if (writes || !open_cannot_wait) return std::nullopt;
+  if (call_mode == Mode::kNonblocking && !internal::OpenCannotWait(flags)) {
+    return std::nullopt;
   }
   CPath p(path);
   Fd out;
@@ -1524,6 +1519,15 @@ bool KernelResolved(const Dir& dir) {
 bool NonblockingEligible(const Dir& dir) {
   return KernelResolved(dir) && dir.fd() >= 0 &&
          FilesystemClassOf(dir) != kFilesystemOther;
+}
+
+bool OpenCannotWait(int flags) {
+  // Only opens that cannot wait in the open itself: see nonblocking.h.
+  flags = NormalizeOpenFlags(flags);
+  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
+  const bool writes = (flags & O_ACCMODE) != O_RDONLY ||
+                      (flags & (O_CREAT | O_TRUNC | O_APPEND | kTmpfileBit));
+  return !writes && (flags & (O_PATH | O_DIRECTORY | O_NONBLOCK)) != 0;
 }
 
 std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,

@@ -77,6 +77,12 @@ bool KernelResolved(const Dir& dir);
 // in-memory or local filesystem: the Try* functions may succeed.
 bool NonblockingEligible(const Dir& dir);
 
+// True when an OpenAt with `flags` (as a caller gives them) is one whose
+// open cannot wait, so that TryOpenAt may make it: O_PATH, O_DIRECTORY or
+// O_NONBLOCK, read only. For any other flags TryOpenAt only checks the
+// call's input and returns nullopt (or the input's error).
+bool OpenCannotWait(int flags);
+
 std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,
                                             absl::string_view path, int flags,
                                             mode_t mode);

@@ -302,7 +302,10 @@ Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
   // the filesystem's (no driver, no FUSE daemon), so it never blocks inline.
   UringRing* burst =
       paths.on_loop && (flags & O_PATH) ? BurstRing(paths, dir) : nullptr;
-  if (paths.on_loop && burst == nullptr) {
+  // An open that may wait (a plain one, one that writes) is not tried on
+  // the loop, nor counted as a loop miss: TryOpenAt would only repeat the
+  // checks the ring's call or the worker's makes.
+  if (paths.on_loop && burst == nullptr && core::OpenCannotWait(flags)) {
     if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) {
       co_return *std::move(r);
     }

@@ -1465,6 +1465,44 @@ TEST_P(AsyncDirPathsTest, CountersSayWhichPathServed) {
   }
 }
 
+// An open that may wait (a plain one; one that writes) is never tried on
+// the loop, so it is no loop miss: the ring or the workers make it. One
+// that cannot wait is made on the loop where the loop's path serves (the
+// file's dentries are cached: the fixture made it).
+struct OpenPathCase {
+  const char* name;
+  int flags;
+  bool on_loop;  // made on the loop where that path serves
+};
+
+TEST_P(AsyncDirPathsTest, OpensThatMayWaitAreNotTriedOnTheLoop) {
+  const OpenPathCase cases[] = {
+      {"plain", O_RDONLY, false},
+      {"writes", O_WRONLY, false},
+      {"creates", O_RDWR | O_CREAT, false},
+      {"o_path", O_PATH, true},
+      {"o_nonblock", O_RDONLY | O_NONBLOCK, true},
+  };
+  const AsyncFsOptions& paths = GetParam().paths;
+  for (const OpenPathCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    const AsyncFsCounts before = AsyncFsCountsNow();
+    absl::Status s = testing::RunWithRing(
+        [&]() -> Task<absl::Status> {
+          co_return (co_await OpenAt(dir(), "d/file", c.flags, 0644)).status();
+        }(),
+        Options(), uses_ring());
+    ASSERT_TRUE(s.ok()) << s;
+    const AsyncFsCounts after = AsyncFsCountsNow();
+    EXPECT_EQ(after.loop_misses, before.loop_misses);
+    EXPECT_EQ(after.io_uring_misses, before.io_uring_misses);
+    const bool loop = c.on_loop && paths.on_loop;
+    EXPECT_EQ(after.on_loop - before.on_loop, loop ? 1u : 0u);
+    EXPECT_EQ(after.io_uring - before.io_uring, !loop && uses_ring() ? 1u : 0u);
+    EXPECT_EQ(after.workers - before.workers, !loop && !uses_ring() ? 1u : 0u);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(
     Paths, AsyncDirPathsTest,
     ::testing::Values(

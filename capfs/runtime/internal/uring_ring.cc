@@ -575,7 +575,7 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
     Reap();
     return false;
   }
-  if (!paced_queue_.empty() && in_flight_ < max_in_flight_) {
+  if (holds_back_calls()) {
     // More wait to go to the kernel's workers: back for them soon, whether
     // or not the ones in flight complete.
     if (ring_->waits_with_timeout()) {
