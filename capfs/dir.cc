@@ -429,14 +429,6 @@ bool SameParent(const Dir& from_dir, absl::string_view from, const Dir& to_dir,
   return is_name(f.last) && is_name(t.last);
 }
 
-// open(2)'s flags as openat(2) takes them: unknown bits dropped, and with
-// O_PATH only the flags that go with it kept.
-int NormalizeOpenFlags(int flags) {
-  flags &= internal::kValidOpenFlags;
-  if (flags & O_PATH) flags &= internal::kPathOpenFlags;
-  return flags | O_CLOEXEC;
-}
-
 // A name-acting call (mkdir, unlink, ...) on `path`: resolves its parent and
 // runs `at(parent_fd, last)`, or returns `root_errno` when the path names
 // the root itself ("/" in InRoot scope), as the kernel does for a chroot.
@@ -1519,15 +1511,6 @@ bool KernelResolved(const Dir& dir) {
 bool NonblockingEligible(const Dir& dir) {
   return KernelResolved(dir) && dir.fd() >= 0 &&
          FilesystemClassOf(dir) != kFilesystemOther;
-}
-
-bool OpenCannotWait(int flags) {
-  // Only opens that cannot wait in the open itself: see nonblocking.h.
-  flags = NormalizeOpenFlags(flags);
-  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
-  const bool writes = (flags & O_ACCMODE) != O_RDONLY ||
-                      (flags & (O_CREAT | O_TRUNC | O_APPEND | kTmpfileBit));
-  return !writes && (flags & (O_PATH | O_DIRECTORY | O_NONBLOCK)) != 0;
 }
 
 std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,

@@ -16,9 +16,9 @@
 //
 // What runs without blocking (NonblockingEligible must hold):
 //  - OpenAt with O_PATH, O_DIRECTORY or (the caller's own) O_NONBLOCK, read
-//    only: their open cannot wait. A plain open may (a FIFO waits for its
-//    other end, a device's driver may wait), and O_CREAT, O_TRUNC and
-//    O_TMPFILE write (RESOLVE_CACHED refuses them).
+//    only (OpenCannotWait, open_flags.h): their open cannot wait. A plain
+//    open may (a FIFO waits for its other end, a device's driver may wait),
+//    and O_CREAT, O_TRUNC and O_TMPFILE write (RESOLVE_CACHED refuses them).
 //  - OpenDir, Stat, Lstat: an O_PATH open and fstat.
 //  - ReadLink on an in-memory filesystem (elsewhere reading a long target
 //    may read a block from disk).
@@ -77,12 +77,9 @@ bool KernelResolved(const Dir& dir);
 // in-memory or local filesystem: the Try* functions may succeed.
 bool NonblockingEligible(const Dir& dir);
 
-// True when an OpenAt with `flags` (as a caller gives them) is one whose
-// open cannot wait, so that TryOpenAt may make it: O_PATH, O_DIRECTORY or
-// O_NONBLOCK, read only. For any other flags TryOpenAt only checks the
-// call's input and returns nullopt (or the input's error).
-bool OpenCannotWait(int flags);
-
+// TryOpenAt makes an open only when OpenCannotWait(flags) (open_flags.h);
+// for any other flags it checks the call's input and returns nullopt, or
+// the input's error.
 std::optional<absl::StatusOr<Fd>> TryOpenAt(const Dir& dir,
                                             absl::string_view path, int flags,
                                             mode_t mode);

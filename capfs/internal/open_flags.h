@@ -22,6 +22,29 @@ inline constexpr int kValidOpenFlags =
     O_NOATIME | O_CLOEXEC | O_SYNC | O_PATH | O_TMPFILE;
 inline constexpr int kPathOpenFlags =
     O_DIRECTORY | O_NOFOLLOW | O_PATH | O_CLOEXEC;
+// What O_TMPFILE adds to O_DIRECTORY's bit.
+inline constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
+
+// open(2)'s flags as openat(2) takes them: unknown bits dropped, and with
+// O_PATH only the flags that go with it kept; O_CLOEXEC always added.
+inline int NormalizeOpenFlags(int flags) {
+  flags &= kValidOpenFlags;
+  if (flags & O_PATH) flags &= kPathOpenFlags;
+  return flags | O_CLOEXEC;
+}
+
+// True when an open with `flags` (as a caller gives them, or normalized)
+// writes nothing and cannot wait in the open itself: read only, with
+// O_PATH, O_DIRECTORY or O_NONBLOCK. A plain open may wait (a FIFO for its
+// other end, a device's driver), and O_CREAT, O_TRUNC, O_APPEND and
+// O_TMPFILE write. The nonblocking Dir calls (nonblocking.h) make only
+// these opens.
+inline bool OpenCannotWait(int flags) {
+  flags = NormalizeOpenFlags(flags);
+  const bool writes = (flags & O_ACCMODE) != O_RDONLY ||
+                      (flags & (O_CREAT | O_TRUNC | O_APPEND | kTmpfileBit));
+  return !writes && (flags & (O_PATH | O_DIRECTORY | O_NONBLOCK)) != 0;
+}
 
 // EINVAL for the open(2) flag combinations the kernel refuses before it reads
 // the path (fs/open.c, build_open_flags), else 0: O_CREAT with O_DIRECTORY
@@ -32,7 +55,6 @@ inline int OpenFlagsError(int flags) {
   if ((flags & (O_DIRECTORY | O_CREAT)) == (O_DIRECTORY | O_CREAT)) {
     return EINVAL;
   }
-  constexpr int kTmpfileBit = O_TMPFILE & ~O_DIRECTORY;
   if ((flags & kTmpfileBit) &&
       (!(flags & O_DIRECTORY) || (flags & O_ACCMODE) == O_RDONLY)) {
     return EINVAL;

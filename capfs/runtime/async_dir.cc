@@ -10,6 +10,7 @@
 
 #include "capfs/internal/file_stat.h"
 #include "capfs/internal/nonblocking.h"
+#include "capfs/internal/open_flags.h"
 #include "capfs/internal/resolve.h"
 #include "capfs/runtime/internal/fiber.h"
 #include "capfs/runtime/internal/fs_counts.h"
@@ -292,6 +293,12 @@ UringRing* BurstRing(const Paths& paths, const Dir& dir) {
   return RingFor(paths, dir);
 }
 
+// Dir::OpenAt's checks, before any syscall: its refusal, or OK.
+absl::Status CheckOpen(const Dir& dir, absl::string_view path, int flags,
+                       mode_t mode) {
+  return core::PrepareOpen(dir, "openat", path, &flags, &mode);
+}
+
 }  // namespace
 
 Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
@@ -302,15 +309,32 @@ Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
   // the filesystem's (no driver, no FUSE daemon), so it never blocks inline.
   UringRing* burst =
       paths.on_loop && (flags & O_PATH) ? BurstRing(paths, dir) : nullptr;
-  // An open that may wait (a plain one, one that writes) is not tried on
-  // the loop, nor counted as a loop miss: TryOpenAt would only repeat the
-  // checks the ring's call or the worker's makes.
-  if (paths.on_loop && burst == nullptr && core::OpenCannotWait(flags)) {
-    if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) {
-      co_return *std::move(r);
+  // The ring is looked up only when the loop does not serve the call: a
+  // loop's first look sets one up.
+  UringRing* ring = burst;
+  bool ring_looked_up = burst != nullptr;
+  if (paths.on_loop && burst == nullptr) {
+    if (core::OpenCannotWait(flags)) {
+      if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) {
+        co_return *std::move(r);
+      }
+    } else {
+      // An open that may wait (a plain one, one that writes) is not tried
+      // on the loop, so it is no loop miss. Dir::OpenAt's checks are still
+      // made here when the workers are to make the open, so that a refusal
+      // is the result at once, as it is through the ring (RingOpenCall).
+      ring = RingFor(paths, dir);
+      ring_looked_up = true;
+      if (ring == nullptr) {
+        if (absl::Status s = CheckOpen(dir, path, flags, mode); !s.ok()) {
+          Count(g_on_loop);
+          co_return s;
+        }
+      }
     }
   }
-  if (UringRing* ring = burst != nullptr ? burst : RingFor(paths, dir)) {
+  if (!ring_looked_up) ring = RingFor(paths, dir);
+  if (ring != nullptr) {
     if (auto r =
             co_await RingOpenCall(ring, dir, "openat", path, flags, mode)) {
       co_return *std::move(r);

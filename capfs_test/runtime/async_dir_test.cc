@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "capfs/dir.h"
 #include "capfs/file.h"
+#include "capfs/internal/nonblocking.h"
 #include "capfs/runtime/internal/uring_ring.h"
 #include "capfs/runtime/runtime.h"
 #include "capfs/status.h"
@@ -1465,41 +1466,59 @@ TEST_P(AsyncDirPathsTest, CountersSayWhichPathServed) {
   }
 }
 
-// An open that may wait (a plain one; one that writes) is never tried on
-// the loop, so it is no loop miss: the ring or the workers make it. One
-// that cannot wait is made on the loop where the loop's path serves (the
-// file's dentries are cached: the fixture made it).
 struct OpenPathCase {
   const char* name;
   int flags;
-  bool on_loop;  // made on the loop where that path serves
+  bool cannot_wait;  // made on the loop where the loop's path serves
+  bool refused;      // Dir::OpenAt refuses it before any syscall (EINVAL)
 };
 
+// An open that may wait (a plain one; one that writes) is never tried on
+// the loop, so it is no loop miss: the ring or the workers make it. One
+// that cannot wait is made on the loop where the loop's path serves (the
+// file's dentries are cached: the fixture made it). A refusal is the
+// result where it is found, before any syscall: on the loop where the
+// loop's path or the ring serves (counted there), else on a worker.
 TEST_P(AsyncDirPathsTest, OpensThatMayWaitAreNotTriedOnTheLoop) {
   const OpenPathCase cases[] = {
-      {"plain", O_RDONLY, false},
-      {"writes", O_WRONLY, false},
-      {"creates", O_RDWR | O_CREAT, false},
-      {"o_path", O_PATH, true},
-      {"o_nonblock", O_RDONLY | O_NONBLOCK, true},
+      {"plain", O_RDONLY, false, false},
+      {"writes", O_WRONLY, false, false},
+      {"creates", O_RDWR | O_CREAT, false, false},
+      {"writes_nonblock", O_WRONLY | O_NONBLOCK, false, false},
+      {"o_path", O_PATH, true, false},
+      {"o_path_wronly", O_PATH | O_WRONLY, true, false},  // O_PATH drops it
+      {"o_nonblock", O_RDONLY | O_NONBLOCK, true, false},
+      {"refused_tmpfile", O_RDONLY | O_TMPFILE, false, true},
   };
-  const AsyncFsOptions& paths = GetParam().paths;
+  const bool loop_serves =
+      GetParam().paths.on_loop && ::capfs::internal::NonblockingEligible(dir());
+  const bool ring_serves =
+      uses_ring() && ::capfs::internal::KernelResolved(dir());
   for (const OpenPathCase& c : cases) {
     SCOPED_TRACE(c.name);
     const AsyncFsCounts before = AsyncFsCountsNow();
+    absl::Status got = absl::UnknownError("not run");
     absl::Status s = testing::RunWithRing(
         [&]() -> Task<absl::Status> {
-          co_return (co_await OpenAt(dir(), "d/file", c.flags, 0644)).status();
+          got = (co_await OpenAt(dir(), "d/file", c.flags, 0644)).status();
+          co_return absl::OkStatus();
         }(),
         Options(), uses_ring());
     ASSERT_TRUE(s.ok()) << s;
+    if (c.refused) {
+      EXPECT_TRUE(absl::IsInvalidArgument(got)) << got;
+    } else {
+      EXPECT_TRUE(got.ok()) << got;
+    }
     const AsyncFsCounts after = AsyncFsCountsNow();
     EXPECT_EQ(after.loop_misses, before.loop_misses);
     EXPECT_EQ(after.io_uring_misses, before.io_uring_misses);
-    const bool loop = c.on_loop && paths.on_loop;
-    EXPECT_EQ(after.on_loop - before.on_loop, loop ? 1u : 0u);
-    EXPECT_EQ(after.io_uring - before.io_uring, !loop && uses_ring() ? 1u : 0u);
-    EXPECT_EQ(after.workers - before.workers, !loop && !uses_ring() ? 1u : 0u);
+    const bool on_loop =
+        c.refused ? loop_serves || ring_serves : c.cannot_wait && loop_serves;
+    const bool by_ring = !on_loop && ring_serves;
+    EXPECT_EQ(after.on_loop - before.on_loop, on_loop ? 1u : 0u);
+    EXPECT_EQ(after.io_uring - before.io_uring, by_ring ? 1u : 0u);
+    EXPECT_EQ(after.workers - before.workers, !on_loop && !by_ring ? 1u : 0u);
   }
 }
 
