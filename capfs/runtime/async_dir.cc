@@ -293,10 +293,32 @@ UringRing* BurstRing(const Paths& paths, const Dir& dir) {
   return RingFor(paths, dir);
 }
 
-// Dir::OpenAt's checks, before any syscall: its refusal, or OK.
-absl::Status CheckOpen(const Dir& dir, absl::string_view path, int flags,
-                       mode_t mode) {
-  return core::PrepareOpen(dir, "openat", path, &flags, &mode);
+// The loop's part of an OpenAt on the loop's path (paths.on_loop): the
+// call's result when the loop settles it, else nullopt with `*ring` the
+// ring that is to make it, or nullptr for the workers. An open that cannot
+// wait is tried on the loop (a decline is a loop miss) and the ring looked
+// up only then, since a loop's first look sets one up. An open that may
+// wait (a plain one, one that writes) is not tried, so it is no loop miss;
+// when the workers are to make it, Dir::OpenAt's checks are made here, so
+// that a refusal is the result at once, as it is through the ring
+// (RingOpenCall). Not a coroutine: its locals take no room in OpenAt's
+// frame.
+std::optional<absl::StatusOr<Fd>> OpenOnLoop(const Paths& paths, const Dir& dir,
+                                             absl::string_view path, int flags,
+                                             mode_t mode, UringRing** ring) {
+  if (core::OpenCannotWait(flags)) {
+    if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) return r;
+    *ring = RingFor(paths, dir);
+    return std::nullopt;
+  }
+  *ring = RingFor(paths, dir);
+  if (*ring != nullptr) return std::nullopt;
+  if (absl::Status s = core::PrepareOpen(dir, "openat", path, &flags, &mode);
+      !s.ok()) {
+    Count(g_on_loop);
+    return absl::StatusOr<Fd>(std::move(s));
+  }
+  return std::nullopt;
 }
 
 }  // namespace
@@ -307,33 +329,15 @@ Task<absl::StatusOr<Fd>> OpenAt(const Dir& dir, std::string path, int flags,
   if (paths.cancelled) co_return absl::CancelledError("openat");
   // Only an O_PATH open goes to the ring in a burst: it opens nothing of
   // the filesystem's (no driver, no FUSE daemon), so it never blocks inline.
-  UringRing* burst =
+  UringRing* ring =
       paths.on_loop && (flags & O_PATH) ? BurstRing(paths, dir) : nullptr;
-  // The ring is looked up only when the loop does not serve the call: a
-  // loop's first look sets one up.
-  UringRing* ring = burst;
-  bool ring_looked_up = burst != nullptr;
-  if (paths.on_loop && burst == nullptr) {
-    if (core::OpenCannotWait(flags)) {
-      if (auto r = Counted(core::TryOpenAt(dir, path, flags, mode))) {
-        co_return *std::move(r);
-      }
-    } else {
-      // An open that may wait (a plain one, one that writes) is not tried
-      // on the loop, so it is no loop miss. Dir::OpenAt's checks are still
-      // made here when the workers are to make the open, so that a refusal
-      // is the result at once, as it is through the ring (RingOpenCall).
+  if (ring == nullptr) {
+    if (!paths.on_loop) {
       ring = RingFor(paths, dir);
-      ring_looked_up = true;
-      if (ring == nullptr) {
-        if (absl::Status s = CheckOpen(dir, path, flags, mode); !s.ok()) {
-          Count(g_on_loop);
-          co_return s;
-        }
-      }
+    } else if (auto r = OpenOnLoop(paths, dir, path, flags, mode, &ring)) {
+      co_return *std::move(r);
     }
   }
-  if (!ring_looked_up) ring = RingFor(paths, dir);
   if (ring != nullptr) {
     if (auto r =
             co_await RingOpenCall(ring, dir, "openat", path, flags, mode)) {
