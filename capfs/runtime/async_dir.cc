@@ -171,6 +171,55 @@ class RingOpenCall final : public UringOp {
   bool force_async_ = false;
 };
 
+// The metadata of `name` in `dir_fd`, not following a symlink, as
+// Dir::Stat's fstatat(AT_SYMLINK_NOFOLLOW) gives it: a STATX through
+// `ring` (AT_STATX_SYNC_AS_STAT, so the fields are stat(2)'s), or, while it
+// is still queued and the loop would sleep (AllowLoopToMake), that very
+// fstatat made by the loop itself. co_await gives the outcome; result() is
+// the call's return value, and with kDone and 0, the rest is read here.
+class RingStatCall final : public UringOp {
+ public:
+  // `name` must stay put until the call is done.
+  RingStatCall(UringRing* ring, int dir_fd, const char* name)
+      : ring_(ring), dir_fd_(dir_fd), name_(name) {}
+
+  bool await_ready() noexcept { return false; }
+  template <internal::RuntimePromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return Start(ring_, self.promise().fiber(), self);
+  }
+  UringOp::Outcome await_resume() noexcept { return outcome(); }
+
+  // True when the loop made the call, not the kernel's workers.
+  bool made_on_loop() const { return made_on_loop_; }
+  bool names_symlink() const {
+    return S_ISLNK(made_on_loop_ ? out_.st.st_mode : out_.stx.stx_mode);
+  }
+  FileStat file_stat() const {
+    return made_on_loop_ ? core::FileStatOf(out_.st)
+                         : core::FileStatOfStatx(out_.stx);
+  }
+
+ private:
+  void Prepare(struct io_uring_sqe* sqe) override {
+    SysUring::PrepStatx(sqe, dir_fd_, name_,
+                        AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, &out_.stx);
+  }
+  int MakeOnLoop() override {
+    made_on_loop_ = true;
+    return core::SysFstatAt(dir_fd_, name_, &out_.st, AT_SYMLINK_NOFOLLOW);
+  }
+
+  UringRing* ring_;
+  int dir_fd_;
+  const char* name_;
+  union {  // the kernel's STATX fills stx; the loop's fstatat, st
+    struct statx stx;
+    struct stat st;
+  } out_;
+  bool made_on_loop_ = false;
+};
+
 // A name-acting *at call through `ring`: its return value (0 or -errno), or
 // nullopt when the task was cancelled.
 template <typename Prepare>
@@ -386,22 +435,21 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
   // A burst of Stats of plain names on one loop: each a statx through the
   // ring, which the kernel always hands to its workers, so that they run on
   // the other cores while the loop goes on with the rest of the burst
-  // (the loop making each fstatat itself cannot beat a sync loop of them).
+  // (the loop making every fstatat itself cannot beat a sync loop of them).
   // It is the syscall Dir::Stat makes, on the same descriptor and name,
   // with AT_SYMLINK_NOFOLLOW, and AT_STATX_SYNC_AS_STAT so the fields are
   // stat(2)'s. A symlink to follow takes the usual path below.
   if (StatIsOneName(dir, path)) {
     if (UringRing* ring = BurstRing(paths, dir)) {
-      struct statx stx;
-      UringCall call(ring, [&](struct io_uring_sqe* sqe) {
-        SysUring::PrepStatx(sqe, dir.fd(), path.c_str(),
-                            AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, &stx);
-      });
+      RingStatCall call(ring, dir.fd(), path.c_str());
       // On tmpfs a lookup never waits for I/O (only a mount point there
       // reaches another filesystem): the burst's calls go to the kernel's
-      // workers in chains, a worker woken once a chain.
+      // workers in chains, a worker woken once a chain. Where the loop's
+      // path serves, the loop makes those still queued itself rather than
+      // sleep, as it makes a plain fstatat there outside a burst.
       if (core::FilesystemClassOf(dir) == core::kFilesystemInMemory) {
         call.AllowChaining();
+        if (paths.on_loop) call.AllowLoopToMake();
       }
       if (co_await call != UringOp::Outcome::kDone) {
         co_return absl::CancelledError(op);
@@ -411,11 +459,9 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
       // its name, say), which cancels the rest of the chain even when it
       // is hard-linked. This call then goes the usual way, below.
       if (call.result() != -ECANCELED) {
-        Count(g_io_uring);
+        Count(call.made_on_loop() ? g_on_loop : g_io_uring);
         if (call.result() < 0) co_return ErrnoError(-call.result(), op, path);
-        if (!follow || !S_ISLNK(stx.stx_mode)) {
-          co_return core::FileStatOfStatx(stx);
-        }
+        if (!follow || !call.names_symlink()) co_return call.file_stat();
       }
     }
   }

@@ -1121,6 +1121,13 @@ TEST_P(AsyncDirPathsTest, CompletedBeforeResumingKeepsItsResult) {
 // out through "..", and to an absolute path (followed by the resolver,
 // refused as escapes). 160 calls in one scope, so that most of them start
 // with more than the burst's threshold (16) of others ready to run.
+// One Stat (follow) or Lstat of `path` among a burst's, and what it gave.
+struct StatCall {
+  std::string path;
+  bool follow;
+  absl::StatusOr<FileStat> got = absl::UnknownError("not run");
+};
+
 TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
   ASSERT_EQ(symlink("d/file", absl::StrCat(path_, "/link").c_str()), 0);
   ASSERT_EQ(symlink("nowhere", absl::StrCat(path_, "/dangling").c_str()), 0);
@@ -1131,20 +1138,15 @@ TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
   const std::vector<std::string> names = {"d",      "fifo",     ".",  "missing",
                                           "link",   "dangling", "up", "abs",
                                           "d/file", "d/../link"};
-  struct Call {
-    std::string path;
-    bool follow;
-    absl::StatusOr<FileStat> got;
-  };
-  std::vector<Call> calls;
+  std::vector<StatCall> calls;
   for (int round = 0; round < 8; ++round) {
     for (const std::string& n : names) {
-      calls.push_back(Call{n, true, absl::UnknownError("not run")});
-      calls.push_back(Call{n, false, absl::UnknownError("not run")});
+      calls.push_back(StatCall{n, true});
+      calls.push_back(StatCall{n, false});
     }
   }
   const AsyncFsCounts before = AsyncFsCountsNow();
-  absl::Status s = RunAllAtOnce(calls, [&](Call& c) -> Task<absl::Status> {
+  absl::Status s = RunAllAtOnce(calls, [&](StatCall& c) -> Task<absl::Status> {
     // Not a conditional expression with two co_awaits: g++ 12 destroys
     // their temporaries wrongly.
     if (c.follow) {
@@ -1156,7 +1158,7 @@ TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
   });
   ASSERT_TRUE(s.ok()) << s;
   const AsyncFsCounts after = AsyncFsCountsNow();
-  for (const Call& c : calls) {
+  for (const StatCall& c : calls) {
     SCOPED_TRACE(absl::StrCat(c.follow ? "Stat(" : "Lstat(", c.path, ")"));
     ExpectSameStat(c.got, c.follow ? dir().Stat(c.path) : dir().Lstat(c.path));
   }
@@ -1176,6 +1178,25 @@ TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
   }
 }
 
+// Makes, in `path` on tmpfs, a directory "d", a FIFO "fifo", a file "file"
+// of 12,345 bytes, a symlink "link" to it and a dangling one "dangling",
+// and opens `path` as `*dir`.
+void MakeNamesOnTmpfs(const std::string& path, std::optional<Dir>* dir) {
+  ASSERT_TRUE(OnTmpfs(path)) << path << " is not on tmpfs";
+  ASSERT_EQ(mkdir(absl::StrCat(path, "/d").c_str(), 0755), 0);
+  ASSERT_EQ(mkfifo(absl::StrCat(path, "/fifo").c_str(), 0600), 0);
+  int fd = open(absl::StrCat(path, "/file").c_str(),
+                O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, 12345), 0);
+  close(fd);
+  ASSERT_EQ(symlink("file", absl::StrCat(path, "/link").c_str()), 0);
+  ASSERT_EQ(symlink("nowhere", absl::StrCat(path, "/dangling").c_str()), 0);
+  absl::StatusOr<Dir> opened = Dir::Open(path);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  dir->emplace(*std::move(opened));
+}
+
 // A burst of 1,000 Stats and Lstats of plain names in a Dir on tmpfs, where
 // the ring serves them in chains the kernel's workers make one call after
 // another, gives what the sync calls give: names of every kind, and
@@ -1183,46 +1204,38 @@ TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
 // before other calls. The chains are hard-linked so that a failure does not
 // cancel the calls after it: Linux 5.x severed a plain link on a failed
 // STATX, which this test then catches; 6.18 severs it on no STATX result.
-// Where the ring serves, most calls went in chains, and never more than 16
-// chains were in flight (128 calls; without that bound, 29 to 36 were).
+// Where the ring serves, most calls went in chains or, where the loop's
+// path serves too, were made by the loop while still queued
+// (UringRing::MakeQueuedOnLoop; how many depends on how soon the kernel's
+// workers complete the chains, from none to most: see
+// TheLoopMakesQueuedCallsRatherThanSleep), and counted as made on the loop;
+// never more than 16 chains were in flight (128 calls; without that bound,
+// 29 to 36 were).
 TEST_P(AsyncDirPathsTest, ChainedStatsOnTmpfsGiveTheSyncResults) {
   capfs_test::TempDir tmp;
-  ASSERT_TRUE(OnTmpfs(tmp.path())) << tmp.path() << " is not on tmpfs";
-  const std::string& p = tmp.path();
-  ASSERT_EQ(mkdir(absl::StrCat(p, "/d").c_str(), 0755), 0);
-  ASSERT_EQ(mkfifo(absl::StrCat(p, "/fifo").c_str(), 0600), 0);
-  int fd = open(absl::StrCat(p, "/file").c_str(),
-                O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
-  ASSERT_GE(fd, 0);
-  ASSERT_EQ(ftruncate(fd, 12345), 0);
-  close(fd);
-  ASSERT_EQ(symlink("file", absl::StrCat(p, "/link").c_str()), 0);
-  ASSERT_EQ(symlink("nowhere", absl::StrCat(p, "/dangling").c_str()), 0);
-  absl::StatusOr<Dir> shm = Dir::Open(p);
-  ASSERT_TRUE(shm.ok()) << shm.status();
+  std::optional<Dir> shm;
+  ASSERT_NO_FATAL_FAILURE(MakeNamesOnTmpfs(tmp.path(), &shm));
   const std::vector<std::string> names = {
       "d",    "missing", "file",     "fifo",     "gone",
       "link", "absent",  "dangling", "nowhere2", "."};
-  struct Call {
-    std::string path;
-    bool follow;
-    absl::StatusOr<FileStat> got;
-  };
-  std::vector<Call> calls;
+  std::vector<StatCall> calls;
   for (int i = 0; i < 1000; ++i) {
-    calls.push_back(Call{names[i % names.size()], (i / names.size()) % 2 == 0,
-                         absl::UnknownError("not run")});
+    calls.push_back(
+        StatCall{names[i % names.size()], (i / names.size()) % 2 == 0});
   }
   uint64_t chained = 0;
+  uint64_t made_on_loop = 0;
   unsigned peak_chains = 0;
+  const AsyncFsCounts before = AsyncFsCountsNow();
   absl::Status s = testing::RunWithRing(
       [&]() -> Task<absl::Status> {
         internal::UringRing* ring = co_await CurrentRing();
         const uint64_t chained_before =
             ring == nullptr ? 0 : ring->chained_calls();
+        const uint64_t made_before = ring == nullptr ? 0 : ring->made_on_loop();
         absl::Status joined =
             co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
-              for (Call& c : calls) {
+              for (StatCall& c : calls) {
                 scope.Spawn([&c, &shm]() -> Task<absl::Status> {
                   if (c.follow) {
                     c.got = co_await Stat(*shm, c.path);
@@ -1236,24 +1249,244 @@ TEST_P(AsyncDirPathsTest, ChainedStatsOnTmpfsGiveTheSyncResults) {
             });
         if (ring != nullptr) {
           chained = ring->chained_calls() - chained_before;
+          made_on_loop = ring->made_on_loop() - made_before;
           peak_chains = ring->peak_chains_in_flight();
         }
         co_return joined;
       }(),
       Options(), uses_ring());
   ASSERT_TRUE(s.ok()) << s;
-  for (const Call& c : calls) {
+  for (const StatCall& c : calls) {
     SCOPED_TRACE(absl::StrCat(c.follow ? "Stat(" : "Lstat(", c.path, ")"));
     ExpectSameStat(c.got, c.follow ? shm->Stat(c.path) : shm->Lstat(c.path));
   }
+  const AsyncFsCounts after = AsyncFsCountsNow();
   if (uses_ring()) {
-    // All but the burst's last 16 or so are plain names met in a burst;
-    // each chain's first call is not chained to another.
-    EXPECT_GE(chained, 700u);
+    // All but the burst's last 16 or so are plain names met in a burst:
+    // each went in a chain (each chain's first call is not chained to
+    // another) or was made by the loop.
+    EXPECT_GE(chained + made_on_loop, 700u);
     EXPECT_GE(peak_chains, 2u);
     EXPECT_LE(peak_chains, 16u);
+    if (GetParam().paths.on_loop) {
+      EXPECT_GE(after.on_loop - before.on_loop, made_on_loop);
+    } else {
+      EXPECT_EQ(made_on_loop, 0u);
+      EXPECT_EQ(after.on_loop, before.on_loop);
+    }
   } else {
     EXPECT_EQ(chained, 0u);
+  }
+}
+
+// A call for TheLoopMakesQueuedCallsRatherThanSleep that allows chaining: a
+// poll of `poll_fd` for POLLIN, which only the kernel makes, to lead a
+// chain, or, with `poll_fd` -1, a STATX of "." in `dir_fd`, to follow it.
+class TestChainedCall final : public internal::UringOp {
+ public:
+  TestChainedCall(internal::UringRing* ring, int dir_fd, int poll_fd)
+      : ring_(ring), dir_fd_(dir_fd), poll_fd_(poll_fd) {
+    AllowChaining();
+  }
+  bool await_ready() noexcept { return false; }
+  template <internal::RuntimePromise Promise>
+  bool await_suspend(std::coroutine_handle<Promise> self) noexcept {
+    return Start(ring_, self.promise().fiber(), self);
+  }
+  Outcome await_resume() noexcept { return outcome(); }
+
+ private:
+  void Prepare(struct io_uring_sqe* sqe) override {
+    if (poll_fd_ >= 0) {
+      ::capfs::internal::SysUring::PrepPollIn(sqe, poll_fd_);
+    } else {
+      ::capfs::internal::SysUring::PrepStatx(
+          sqe, dir_fd_, ".", AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT,
+          &stx_);
+    }
+  }
+
+  internal::UringRing* ring_;
+  int dir_fd_;
+  int poll_fd_;
+  struct statx stx_ = {};
+};
+
+// A burst of Stats and Lstats of plain names on tmpfs queued behind chains
+// in flight that only a write to a pipe lets go on: every chain the ring
+// takes is led by a poll of a pipe no one writes to yet, so the burst's
+// calls wait in the chains' queue. Where the loop's path serves, the loop
+// makes every one of them itself rather than sleep (the last to finish
+// writes to the pipe, and the chains then complete through the kernel),
+// counted on the loop; with the loop's path off, it makes none, and they go
+// to the kernel once the pipe is written (a task writes it after a short
+// sleep), counted as io_uring's. Either way each gives the sync call's
+// result. The loop sleeps in its ring when only the ring's calls wait, and
+// in its backend when a task waits on a descriptor too: the loop makes the
+// queued calls before either. Without that, the loop would sleep until the
+// test's 20 s timeout. The task waiting on a descriptor (a pipe the first
+// Stat to finish writes to) still gets its turn while the loop makes the
+// queued calls, within kResumesPerPoll (64) resumes, not after all 120.
+// Each call is one STATX or one fstatat: a symlink is only lstat'ed, so no
+// call goes on to another path.
+struct QueuedCallsCase {
+  const char* name;
+  bool descriptor_waits;
+};
+
+TEST_P(AsyncDirRingTest, TheLoopMakesQueuedCallsRatherThanSleep) {
+  if (!uses_ring()) GTEST_SKIP() << "io_uring is not usable here";
+  capfs_test::TempDir tmp;
+  std::optional<Dir> shm;
+  ASSERT_NO_FATAL_FAILURE(MakeNamesOnTmpfs(tmp.path(), &shm));
+  std::vector<StatCall> stat_calls;
+  for (int round = 0; round < 10; ++round) {
+    for (const char* name : {"d", "file", "fifo", ".", "missing"}) {
+      stat_calls.push_back(StatCall{name, true});
+      stat_calls.push_back(StatCall{name, false});
+    }
+    for (const char* name : {"link", "dangling"}) {
+      stat_calls.push_back(StatCall{name, false});
+    }
+  }
+  const uint64_t kStats = stat_calls.size();
+  const bool loop_makes = GetParam().paths.on_loop;
+  constexpr size_t kChainLength = 8;
+  const QueuedCallsCase cases[] = {
+      {"the_loop_sleeps_in_its_ring", false},
+      {"the_loop_sleeps_in_its_backend", true},
+  };
+  for (const QueuedCallsCase& c : cases) {
+    SCOPED_TRACE(c.name);
+    int gate[2];
+    ASSERT_EQ(pipe2(gate, O_CLOEXEC), 0);
+    Fd gate_read(gate[0]), gate_write(gate[1]);
+    for (StatCall& call : stat_calls) call.got = absl::UnknownError("not run");
+    struct ChainResult {
+      internal::UringOp::Outcome outcome = internal::UringOp::Outcome::kPending;
+      int result = 0;
+      bool polls = false;
+    };
+    std::vector<ChainResult> chains;
+    uint64_t stats_left = kStats;
+    uint64_t made = 0;
+    uint64_t made_when_read = 0;
+    AsyncFsCounts before, after;
+    absl::Status s = testing::RunWithRing(
+        [&]() -> Task<absl::Status> {
+          internal::UringRing* ring = co_await CurrentRing();
+          if (ring == nullptr) co_return absl::InternalError("no ring");
+          // As many chains as the ring takes in flight at once: the burst
+          // waits behind them.
+          chains.resize(ring->max_chains_in_flight() * kChainLength);
+          const uint64_t made_before = ring->made_on_loop();
+          before = AsyncFsCountsNow();
+          auto open_gate = [&]() -> absl::Status {
+            if (write(gate_write.get(), "x", 1) != 1) {
+              return absl::InternalError("write to the gate");
+            }
+            return absl::OkStatus();
+          };
+          absl::Status joined =
+              co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
+                absl::StatusOr<PipeEnds> other = Pipe(scope);
+                if (!other.ok()) co_return other.status();
+                if (c.descriptor_waits) {
+                  scope.Spawn([&other, &made_when_read, ring,
+                               made_before]() -> Task<absl::Status> {
+                    char byte;
+                    absl::StatusOr<size_t> n =
+                        co_await Read(other->read, absl::MakeSpan(&byte, 1));
+                    made_when_read = ring->made_on_loop() - made_before;
+                    co_return n.status();
+                  });
+                }
+                absl::Status burst = co_await WithTimeout(
+                    absl::Seconds(20),
+                    WithScope([&](Scope& calls) -> Task<absl::Status> {
+                      for (size_t i = 0; i < chains.size(); ++i) {
+                        const bool polls = i % kChainLength == 0;
+                        calls.Spawn([&, i, polls]() -> Task<absl::Status> {
+                          TestChainedCall call(ring, shm->fd(),
+                                               polls ? gate_read.get() : -1);
+                          chains[i].polls = polls;
+                          chains[i].outcome = co_await call;
+                          chains[i].result = call.result();
+                          co_return absl::OkStatus();
+                        });
+                      }
+                      for (StatCall& sc : stat_calls) {
+                        calls.Spawn([&sc, &shm, &stats_left, &open_gate, &other,
+                                     &c, kStats,
+                                     loop_makes]() -> Task<absl::Status> {
+                          if (sc.follow) {
+                            sc.got = co_await Stat(*shm, sc.path);
+                          } else {
+                            sc.got = co_await Lstat(*shm, sc.path);
+                          }
+                          if (c.descriptor_waits && stats_left == kStats &&
+                              write(other->write.get(), "x", 1) != 1) {
+                            co_return absl::InternalError("write to the pipe");
+                          }
+                          if (--stats_left == 0 && loop_makes) {
+                            co_return open_gate();
+                          }
+                          co_return absl::OkStatus();
+                        });
+                      }
+                      // Ready behind the Stats, so that each meets a burst
+                      // (16 other tasks ready or more) and goes to the ring.
+                      for (int i = 0; i < 16; ++i) {
+                        calls.Spawn([]() -> Task<absl::Status> {
+                          co_return absl::OkStatus();
+                        });
+                      }
+                      if (!loop_makes) {
+                        if (absl::Status z =
+                                co_await Sleep(absl::Milliseconds(10));
+                            !z.ok()) {
+                          co_return z;
+                        }
+                        if (absl::Status g = open_gate(); !g.ok()) co_return g;
+                      }
+                      co_return co_await calls.Join();
+                    }));
+                if (!burst.ok()) co_return burst;
+                co_return co_await scope.Join();
+              });
+          made = ring->made_on_loop() - made_before;
+          after = AsyncFsCountsNow();
+          co_return joined;
+        }(),
+        Options(), /*ring=*/true);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_EQ(stats_left, 0u);
+    EXPECT_EQ(made, loop_makes ? kStats : 0u);
+    EXPECT_EQ(after.on_loop - before.on_loop, loop_makes ? kStats : 0u);
+    EXPECT_EQ(after.io_uring - before.io_uring, loop_makes ? 0u : kStats);
+    EXPECT_EQ(after.workers, before.workers);
+    if (c.descriptor_waits && loop_makes) {
+      EXPECT_LT(made_when_read, kStats)
+          << "the task waiting on the pipe ran only once every queued call "
+             "was made";
+    }
+    for (const StatCall& sc : stat_calls) {
+      SCOPED_TRACE(absl::StrCat(sc.follow ? "Stat(" : "Lstat(", sc.path, ")"));
+      ExpectSameStat(sc.got,
+                     sc.follow ? shm->Stat(sc.path) : shm->Lstat(sc.path));
+      if (::testing::Test::HasFailure()) break;  // the first one says it
+    }
+    for (size_t i = 0; i < chains.size(); ++i) {
+      SCOPED_TRACE(i);
+      const ChainResult& r = chains[i];
+      EXPECT_EQ(r.outcome, internal::UringOp::Outcome::kDone);
+      if (r.polls) {
+        EXPECT_GT(r.result, 0) << "a poll's events";
+      } else {
+        EXPECT_EQ(r.result, 0) << "a STATX of \".\"";
+      }
+      if (::testing::Test::HasFailure()) break;
+    }
   }
 }
 

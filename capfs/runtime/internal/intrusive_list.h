@@ -60,6 +60,10 @@ class IntrusiveList {
   size_t size() const { return size_; }
 
   T* front() { return empty() ? nullptr : FromLink(head_.next_); }
+  T* back() { return empty() ? nullptr : FromLink(head_.prev_); }
+  const T* back() const {
+    return empty() ? nullptr : static_cast<const T*>(head_.prev_);
+  }
 
   void PushBack(T* element) {
     Link* link = element;

@@ -194,7 +194,9 @@ bool Scheduler::SleptInRing() {
 bool Scheduler::SleepInRingFromCall() {
   // The conditions of the turn's steps 1 to 4: nothing would run before
   // SleptInRing, and it would sleep. A timer already due or a post keeps the
-  // call in the turn, which runs them first, as it would have.
+  // call in the turn, which runs them first, as it would have; so do queued
+  // calls the loop may make itself (the ring's Wait makes them).
+  if (ring_->CanMakeQueuedOnLoop()) return false;
   std::optional<int64_t> timeout_ns = ArmRingSleep();
   if (!timeout_ns.has_value()) return false;
   if (*timeout_ns == 0) {
@@ -241,6 +243,19 @@ void Scheduler::RunUntil(const bool* done) {
           PollIo(0);
         }
       }
+      continue;
+    }
+    if (ring_ != nullptr && ring_->CanMakeQueuedOnLoop()) {
+      // Calls the loop can make itself wait for the kernel's workers: it
+      // makes some rather than sleep, the turn's calls handed over first
+      // (Flush, above). A task waiting on another descriptor still gets its
+      // turn within kResumesPerPoll resumes.
+      if (static_cast<int64_t>(ring_->waits()) < fd_waits_ &&
+          resumes_since_poll_ >= kResumesPerPoll) {
+        PollIo(0);
+      }
+      ring_->MakeQueuedOnLoop();
+      ring_->OnReady();  // the completions posted meanwhile
       continue;
     }
     int64_t timeout_ns = SleepTimeout();

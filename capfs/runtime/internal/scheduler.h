@@ -20,7 +20,12 @@
 //      earlier batch completed inline, its tasks run first instead:
 //      uring_ring.h, Wait). A task
 //      whose ring call would lead straight to that sleep makes it itself,
-//      without suspending (SleepInRingFromCall).
+//      without suspending (SleepInRingFromCall). Before any such sleep, while
+//      the ring holds queued calls the loop may make itself (a burst's
+//      STATX on tmpfs: uring_ring.h, MakeQueuedOnLoop), the loop makes up
+//      to 8 of them and turns again instead, looking at the backend within
+//      kResumesPerPoll resumes as in step 4 when other tasks wait on
+//      descriptors.
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep, in the

@@ -575,6 +575,17 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
     Reap();
     return false;
   }
+  if (CanMakeQueuedOnLoop()) {
+    // Rather than sleep, the loop makes queued calls itself, once the
+    // chains prepared above are with the kernel's workers; then takes the
+    // completions posted meanwhile (the wakeup poll's among them: a post
+    // from another thread finds the loop about to sleep).
+    if (unsubmitted_ > 0) Enter();
+    MakeQueuedOnLoop();
+    wakeup_seen_ = false;
+    Reap();
+    return wakeup_seen_;
+  }
   if (holds_back_calls()) {
     // More wait to go to the kernel's workers: back for them soon, whether
     // or not the ones in flight complete.
@@ -608,6 +619,17 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
   // Completions freed room in flight for queued calls.
   if (queued()) Flush();
   return wakeup_seen_;
+}
+
+void UringRing::MakeQueuedOnLoop() {
+  for (size_t made = 0; made < kChainLength && CanMakeQueuedOnLoop(); ++made) {
+    UringOp* op = chained_queue_.back();
+    chained_queue_.Remove(op);
+    --waits_;
+    scheduler_->AddFdWaits(-1);
+    ++made_on_loop_;
+    op->Finish(op->MakeOnLoop());
+  }
 }
 
 void UringRing::CountUnsubmitted() { unsubmitted_ = ring_->unsubmitted(); }

@@ -27,7 +27,8 @@
 // hand one more batch over meanwhile), so a burst of O_PATH opens whose
 // tasks close their descriptors holds two batches of them at once at most. When
 // the loop has nothing to run and every task waiting on a descriptor waits on
-// the ring, it submits and sleeps in that same io_uring_enter (Wait), as a
+// the ring (and no queued call is one the loop may make itself: below), it
+// submits and sleeps in that same io_uring_enter (Wait), as a
 // program using liburing by hand does, rather than submit, sleep in the
 // backend and be woken through it: a post from another thread still wakes
 // it (the loop's wakeup eventfd is polled by the ring), and so does the
@@ -37,7 +38,8 @@
 // the queue.
 //
 // A call made when the loop has nothing else to do (no other task runnable,
-// nothing posted, no timer due, every descriptor wait on the ring) does not
+// nothing posted, no timer due, every descriptor wait on the ring, no queued
+// call the loop may make itself) does not
 // wait for the turn's end: its await_suspend submits it and sleeps in that
 // same io_uring_enter itself (Scheduler::SleepInRingFromCall), and when the
 // call has completed there the task goes on without suspending. The wait is
@@ -47,7 +49,11 @@
 // Calls that allow chaining (UringOp::AllowChaining: a burst's STATX on
 // tmpfs) wait in a queue of their own and go to the kernel after the
 // others, hard-linked in chains of 8 that one of the kernel's workers makes
-// one after another, 16 chains in flight at most.
+// one after another, 16 chains in flight at most. Those the loop may make
+// itself (UringOp::AllowLoopToMake) it makes, the last queued first, when
+// it has nothing to run and would sleep, in the ring or in its backend
+// (MakeQueuedOnLoop): it does not sleep while any is queued, and the loop
+// and the kernel's workers share the burst.
 //
 // Plain opens, which capfs forces to the kernel's workers
 // (UringOp::GoesToWorkers), wait in a queue of their own too, and go to the
@@ -128,6 +134,12 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // -ECANCELED, which the caller must take for "not made".
   void AllowChaining() { chainable_ = true; }
 
+  // Before the call is awaited, with AllowChaining: while it is still
+  // queued, the loop may make the call itself (MakeOnLoop) rather than
+  // sleep (UringRing::MakeQueuedOnLoop). Only for a call that cannot wait
+  // on the loop's thread (a STATX of a name on an in-memory filesystem).
+  void AllowLoopToMake() { loop_may_make_ = true; }
+
   // Before the call is awaited: the call is forced to the kernel's workers
   // (a plain open, IOSQE_ASYNC), so the ring hands such calls over a few at
   // a time (see the file comment). Not with AllowChaining.
@@ -139,7 +151,8 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
       : Waiter(std::move(other)),
         ListLink<UringQueueTag>(std::move(other)),
         chainable_(other.chainable_),
-        paced_(other.paced_) {}
+        paced_(other.paced_),
+        loop_may_make_(other.loop_may_make_) {}
   ~UringOp() = default;
 
   // From await_suspend: queues the call on `ring` for `fiber`, and sleeps in
@@ -152,6 +165,10 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   friend class UringRing;
   // Fills the submission (the ring tags it).
   virtual void Prepare(struct io_uring_sqe* sqe) = 0;
+  // The call made by the loop's thread itself, with the syscall the
+  // submission asks of the kernel: its return value (0 or -errno). Called
+  // only after AllowLoopToMake.
+  virtual int MakeOnLoop() { return -ENOSYS; }
   void OnCancel() noexcept override;
   void Finish(int res);
 
@@ -160,10 +177,11 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   int result_ = 0;
   bool submitted_ = false;
   bool cancel_requested_ = false;
-  bool in_start_ = false;    // Start is sleeping: the task has not suspended
-  bool chainable_ = false;   // AllowChaining
-  bool paced_ = false;       // GoesToWorkers
-  bool ends_chain_ = false;  // the last call of its chain (chainable_ only)
+  bool in_start_ = false;       // Start is sleeping: the task has not suspended
+  bool chainable_ = false;      // AllowChaining
+  bool paced_ = false;          // GoesToWorkers
+  bool loop_may_make_ = false;  // AllowLoopToMake
+  bool ends_chain_ = false;     // the last call of its chain (chainable_ only)
 };
 
 // The awaitable: `fill(sqe)` fills the submission.
@@ -228,8 +246,11 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // completions. True when `wakeup_fd` was seen readable (the caller drains
   // it). Does not sleep when the hand-over made tasks runnable (a batch
   // that completed inline, HandOverAllButLast, or completions taken
-  // meanwhile): they run first (slept_ is then false). Sleeps kPacedWaitNs
-  // at most while calls that go to the kernel's workers are still queued.
+  // meanwhile): they run first (slept_ is then false); nor when calls the
+  // loop may make itself are queued (CanMakeQueuedOnLoop): it submits the
+  // hand-over, makes some of them (MakeQueuedOnLoop) and takes the
+  // completions instead. Sleeps kPacedWaitNs at most while calls that go to
+  // the kernel's workers are still queued.
   bool Wait(int64_t timeout_ns, int wakeup_fd);
   // The ring's descriptor was reported readable: takes the posted
   // completions.
@@ -242,6 +263,25 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // them completed there, their tasks going on without suspending.
   uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
   uint64_t calls_done_in_own_sleep() const { return calls_done_in_own_sleep_; }
+  // For Wait and the scheduler, when the loop has nothing to run and would
+  // sleep, in the ring or in its backend, while CanMakeQueuedOnLoop(): makes
+  // up to kChainLength of the calls still queued for chains itself
+  // (UringOp::MakeOnLoop), the last queued first, as long as each allows it
+  // (AllowLoopToMake); their tasks are then runnable. The kernel's workers
+  // go on with the chains in flight meanwhile, so a burst's calls are
+  // shared between them and the loop.
+  void MakeQueuedOnLoop();
+  // True when MakeQueuedOnLoop would make a call: the last call queued for
+  // chains allows the loop to make it.
+  bool CanMakeQueuedOnLoop() const {
+    const UringOp* op = chained_queue_.back();
+    return op != nullptr && op->loop_may_make_;
+  }
+  // For tests: chains in flight at most (kMaxChainsInFlight, or fewer on a
+  // ring with less room in flight).
+  unsigned max_chains_in_flight() const { return max_chains_in_flight_; }
+  // For tests: calls the loop made itself (MakeQueuedOnLoop).
+  uint64_t made_on_loop() const { return made_on_loop_; }
   // For tests: calls handed over hard-linked to the call before them
   // (AllowChaining), and the most chains that were in flight at once.
   uint64_t chained_calls() const { return chained_calls_; }
@@ -370,6 +410,7 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t sleeps_from_calls_ = 0;
   uint64_t calls_done_in_own_sleep_ = 0;
   uint64_t chained_calls_ = 0;
+  uint64_t made_on_loop_ = 0;
   uint64_t backend_sleeps_holding_back_ = 0;
   uint64_t paced_holds_ = 0;
   unsigned peak_chains_in_flight_ = 0;
