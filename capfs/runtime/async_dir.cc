@@ -173,10 +173,10 @@ class RingOpenCall final : public UringOp {
 
 // The metadata of `name` in `dir_fd`, not following a symlink, as
 // Dir::Stat's fstatat(AT_SYMLINK_NOFOLLOW) gives it: a STATX through
-// `ring` (AT_STATX_SYNC_AS_STAT, so the fields are stat(2)'s), or, while it
-// is still queued and the loop would sleep (AllowLoopToMake), that very
-// fstatat made by the loop itself. co_await gives the outcome; result() is
-// the call's return value, and with kDone and 0, the rest is read here.
+// `ring` (AT_STATX_SYNC_AS_STAT, so the fields are stat(2)'s), or, with
+// AllowLoopToMake, that very fstatat made in user space by the loop or a
+// worker of its pool (call_share.h). co_await gives the outcome; result()
+// is the call's return value, and with kDone and 0, the rest is read here.
 class RingStatCall final : public UringOp {
  public:
   // `name` must stay put until the call is done.
@@ -190,14 +190,15 @@ class RingStatCall final : public UringOp {
   }
   UringOp::Outcome await_resume() noexcept { return outcome(); }
 
-  // True when the loop made the call, not the kernel's workers.
-  bool made_on_loop() const { return made_on_loop_; }
+  // True when the fstatat was made in user space (by the loop, or a worker
+  // when made_by_worker()), not the ring's STATX.
+  bool made_in_user_space() const { return made_in_user_space_; }
   bool names_symlink() const {
-    return S_ISLNK(made_on_loop_ ? out_.st.st_mode : out_.stx.stx_mode);
+    return S_ISLNK(made_in_user_space_ ? out_.st.st_mode : out_.stx.stx_mode);
   }
   FileStat file_stat() const {
-    return made_on_loop_ ? core::FileStatOf(out_.st)
-                         : core::FileStatOfStatx(out_.stx);
+    return made_in_user_space_ ? core::FileStatOf(out_.st)
+                               : core::FileStatOfStatx(out_.stx);
   }
 
  private:
@@ -205,19 +206,19 @@ class RingStatCall final : public UringOp {
     SysUring::PrepStatx(sqe, dir_fd_, name_,
                         AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, &out_.stx);
   }
-  int MakeOnLoop() override {
-    made_on_loop_ = true;
+  int MakeInUserSpace() override {
+    made_in_user_space_ = true;
     return core::SysFstatAt(dir_fd_, name_, &out_.st, AT_SYMLINK_NOFOLLOW);
   }
 
   UringRing* ring_;
   int dir_fd_;
   const char* name_;
-  union {  // the kernel's STATX fills stx; the loop's fstatat, st
+  union {  // the kernel's STATX fills stx; the fstatat in user space, st
     struct statx stx;
     struct stat st;
   } out_;
-  bool made_on_loop_ = false;
+  bool made_in_user_space_ = false;
 };
 
 // A name-acting *at call through `ring`: its return value (0 or -errno), or
@@ -435,7 +436,8 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
   // A burst of Stats of plain names on one loop: each a statx through the
   // ring, which the kernel always hands to its workers, so that they run on
   // the other cores while the loop goes on with the rest of the burst
-  // (the loop making every fstatat itself cannot beat a sync loop of them).
+  // (the loop making every fstatat itself cannot beat a sync loop of them),
+  // or on tmpfs the fstatat shared between the loop and a worker (below).
   // It is the syscall Dir::Stat makes, on the same descriptor and name,
   // with AT_SYMLINK_NOFOLLOW, and AT_STATX_SYNC_AS_STAT so the fields are
   // stat(2)'s. A symlink to follow takes the usual path below.
@@ -443,10 +445,13 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
     if (UringRing* ring = BurstRing(paths, dir)) {
       RingStatCall call(ring, dir.fd(), path.c_str());
       // On tmpfs a lookup never waits for I/O (only a mount point there
-      // reaches another filesystem): the burst's calls go to the kernel's
-      // workers in chains, a worker woken once a chain. Where the loop's
-      // path serves, the loop makes those still queued itself rather than
-      // sleep, as it makes a plain fstatat there outside a burst.
+      // reaches another filesystem). Where the loop's path serves, the
+      // burst's fstatat calls are shared between the loop, which makes a
+      // plain fstatat there outside a burst too, and one worker of its pool
+      // (call_share.h): handing a STATX to the ring costs the loop about
+      // as much as making the fstatat, a list move for the worker next to
+      // nothing. Otherwise they go to the kernel's workers in chains, a
+      // worker woken once a chain.
       if (core::FilesystemClassOf(dir) == core::kFilesystemInMemory) {
         call.AllowChaining();
         if (paths.on_loop) call.AllowLoopToMake();
@@ -459,7 +464,9 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
       // its name, say), which cancels the rest of the chain even when it
       // is hard-linked. This call then goes the usual way, below.
       if (call.result() != -ECANCELED) {
-        Count(call.made_on_loop() ? g_on_loop : g_io_uring);
+        Count(call.made_by_worker()       ? g_workers
+              : call.made_in_user_space() ? g_on_loop
+                                          : g_io_uring);
         if (call.result() < 0) co_return ErrnoError(-call.result(), op, path);
         if (!follow || !call.names_symlink()) co_return call.file_stat();
       }

@@ -6,6 +6,9 @@
 //      (openat2 with RESOLVE_CACHED; see docs/runtime.md for which calls);
 //   2. through the loop's io_uring, whose kernel workers may block;
 //   3. on the loop's worker pool (RunBlocking), as every call was before.
+// A burst of Stats of plain names on tmpfs is shared between 1 and 3: one
+// worker of the pool and the loop make the fstatat calls, each counted
+// where it was made (docs/runtime.md).
 // A call that path 1 cannot finish (a walk not in the dentry cache, an
 // answer only the blocking call settles) goes on to 2 or 3; so does one that
 // io_uring cannot (then 3). Each path gives exactly the Dir call's result.

@@ -19,7 +19,9 @@
 //
 // Thread-safe. Destroying the pool waits for its threads to exit; no job may
 // be pending then (a loop's tasks have all finished when Loop::Run returns,
-// and with them their jobs).
+// and with them their jobs; the job a loop's burst of Stats shares with a
+// worker, internal/call_share.h, may stay queued until the Loop is
+// destroyed, which takes it back).
 
 #ifndef CAPFS_RUNTIME_WORKER_POOL_H_
 #define CAPFS_RUNTIME_WORKER_POOL_H_

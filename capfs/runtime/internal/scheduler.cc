@@ -37,6 +37,11 @@ Scheduler::Scheduler(std::unique_ptr<Backend> backend, WorkerPool* workers,
       wakeup_(std::move(wakeup)) {}
 
 Scheduler::~Scheduler() {
+  // The ring first: its CallShare waits for its worker's job to end, which
+  // may still be about to post (never a call's result: every task has
+  // finished), while the posts' mutex stands.
+  if (ring_watched_) backend_->Remove(ring_->fd());
+  ring_.reset();
   // A poster still inside Post holds the mutex: wait for it to leave.
   std::lock_guard<std::mutex> lock(posted_mu_);
   for (RemoteCompletion* c = posted_head_; c != nullptr;) {
@@ -45,7 +50,6 @@ Scheduler::~Scheduler() {
     c = next;
   }
   backend_->Remove(wakeup_.get());
-  if (ring_watched_) backend_->Remove(ring_->fd());
 }
 
 void Scheduler::SetUpRing() {
@@ -233,8 +237,12 @@ void Scheduler::RunUntil(const bool* done) {
     if (!run_queue_.empty()) {
       // Keep descriptor waiters in the rotation while others run, within a
       // bounded number of resumes; with no such waiter there is nothing to
-      // ask.
+      // ask. Calls the loop may make itself that no one has taken (their
+      // job waits behind others in a busy pool) go on too, a few of them.
       if (fd_waits_ > 0 && resumes_since_poll_ >= kResumesPerPoll) {
+        if (ring_ != nullptr && ring_->CanMakeQueuedOnLoop()) {
+          ring_->MakeQueuedOnLoop();
+        }
         if (OnlyRingWaits()) {
           // The ring's completions are in memory: no syscall to look.
           resumes_since_poll_ = 0;
@@ -246,10 +254,11 @@ void Scheduler::RunUntil(const bool* done) {
       continue;
     }
     if (ring_ != nullptr && ring_->CanMakeQueuedOnLoop()) {
-      // Calls the loop can make itself wait for the kernel's workers: it
-      // makes some rather than sleep, the turn's calls handed over first
-      // (Flush, above). A task waiting on another descriptor still gets its
-      // turn within kResumesPerPoll resumes.
+      // Calls the loop can make itself wait for a taker (the ring's
+      // CallShare, whose worker takes them too): it makes some rather than
+      // sleep, the turn's calls handed over first (Flush, above). A task
+      // waiting on another descriptor still gets its turn within
+      // kResumesPerPoll resumes.
       if (static_cast<int64_t>(ring_->waits()) < fd_waits_ &&
           resumes_since_poll_ >= kResumesPerPoll) {
         PollIo(0);

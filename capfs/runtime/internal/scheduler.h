@@ -21,11 +21,14 @@
 //      uring_ring.h, Wait). A task
 //      whose ring call would lead straight to that sleep makes it itself,
 //      without suspending (SleepInRingFromCall). Before any such sleep, while
-//      the ring holds queued calls the loop may make itself (a burst's
-//      STATX on tmpfs: uring_ring.h, MakeQueuedOnLoop), the loop makes up
-//      to 8 of them and turns again instead, looking at the backend within
+//      the ring holds calls the loop may make itself that no one has taken
+//      (a burst's Stats on tmpfs, shared with a worker: call_share.h,
+//      uring_ring.h's MakeQueuedOnLoop), the loop makes up to 8 of them and
+//      turns again instead, looking at the backend within
 //      kResumesPerPoll resumes as in step 4 when other tasks wait on
-//      descriptors.
+//      descriptors. A loop that always has tasks to run makes up to 8 of
+//      them each time it looks at descriptors, so that they go on when the
+//      worker pool is too busy to take them.
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep, in the

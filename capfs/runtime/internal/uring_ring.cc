@@ -9,6 +9,7 @@
 #include <atomic>
 
 #include "capfs/runtime/fs_paths.h"
+#include "capfs/runtime/internal/call_share.h"
 #include "capfs/runtime/internal/fork_epoch.h"
 #include "capfs/runtime/internal/fs_counts.h"
 #include "capfs/runtime/internal/scheduler.h"
@@ -141,7 +142,8 @@ constexpr int64_t kPacedWaitNs = 50'000;
 // the shorter chain makes a call wait least. Against a sync loop of
 // fstatat, 1,000 Stats in a burst went from 1.06-1.60 of its time to
 // 0.94-1.02 (async_fs_bench, stat/1/inflight:1000, six alternated runs;
-// docs/runtime.md).
+// docs/runtime.md). Such a burst takes this way now only where the loop's
+// path is off; where it serves, the CallShare makes it (call_share.h).
 constexpr size_t kChainLength = 8;
 constexpr size_t kMaxChainsInFlight = 16;
 
@@ -249,15 +251,15 @@ bool UringOp::Start(UringRing* ring, Fiber* fiber,
 }
 
 void UringOp::OnCancel() noexcept {
-  if (!submitted_) {
-    ring_->Cancel(this);  // withdraws it
+  if (!submitted_ && ring_->Withdraw(this)) {
     outcome_ = Outcome::kCancelled;
     if (!in_start_) EndWait(this);
     return;
   }
+  // In flight, or taken by a worker (whose result then stands).
   if (!cancel_requested_) {
     cancel_requested_ = true;
-    ring_->Cancel(this);
+    if (submitted_) ring_->Cancel(this);
   }
 }
 
@@ -308,7 +310,9 @@ UringRing::UringRing(Scheduler* scheduler, std::unique_ptr<SysUring> ring)
       keep_(scheduler->fs_options().keep_ring),
       max_in_flight_(MaxInFlight(ring_->sq_entries(), ring_->cq_entries())),
       max_chains_in_flight_(static_cast<unsigned>(std::clamp<size_t>(
-          max_in_flight_ / kChainLength, 1, kMaxChainsInFlight))) {}
+          max_in_flight_ / kChainLength, 1, kMaxChainsInFlight))) {
+  share_ = std::make_unique<CallShare>(this, scheduler);
+}
 
 UringRing::~UringRing() {
   // Every task has finished, so nothing of theirs is queued or in flight.
@@ -320,9 +324,19 @@ UringRing::~UringRing() {
   }
   if (epoch_ != 0 && epoch_ != ForkEpoch()) {
     // A forked child ending its copy of its parent's loop: the ring is the
-    // parent's, whose own wakeup poll and closes carry the same tags.
+    // parent's, whose own wakeup poll and closes carry the same tags; the
+    // share's worker, if one was at work, is the parent's thread, whose end
+    // the copy would wait for in vain.
     ring_->Abandon();
+    static_cast<void>(share_.release());
     return;
+  }
+  // Waits for its worker's job to end; a copy made by a fork where
+  // ForkEpoch cannot tell (epoch_ 0) is leaked as above.
+  if (share_->forked_copy()) {
+    static_cast<void>(share_.release());
+  } else {
+    share_.reset();
   }
   // With keep_ring, a ring of the first size that is idle is kept for the
   // thread's next loop; a smaller one, set up when memory was short, is
@@ -416,18 +430,39 @@ void UringRing::CloseLater(Fd fd) {
 }
 
 void UringRing::Queue(UringOp* op) {
-  QueueOf(op).PushBack(op);
+  if (op->loop_may_make_) {
+    share_->Add(op);
+  } else {
+    QueueOf(op).PushBack(op);
+  }
   ++waits_;
   scheduler_->AddFdWaits(1);  // keeps the loop looking at completions
 }
 
-void UringRing::Cancel(UringOp* op) {
-  if (!op->submitted_) {
+bool UringRing::Withdraw(UringOp* op) {
+  if (op->loop_may_make_) {
+    if (!share_->Withdraw(op)) return false;
+  } else {
     QueueOf(op).Remove(op);
-    --waits_;
-    scheduler_->AddFdWaits(-1);
-    return;
   }
+  --waits_;
+  scheduler_->AddFdWaits(-1);
+  return true;
+}
+
+void UringRing::FinishMade(UringOp* op, int res, bool by_worker) {
+  --waits_;
+  scheduler_->AddFdWaits(-1);
+  if (!by_worker) ++made_on_loop_;
+  op->made_by_worker_ = by_worker;
+  op->Finish(res);
+}
+
+bool UringRing::CanMakeQueuedOnLoop() const { return share_->has_waiting(); }
+
+uint64_t UringRing::made_by_worker() const { return share_->made_by_worker(); }
+
+void UringRing::Cancel(UringOp* op) {
   struct io_uring_sqe* sqe = NextSqe();
   SysUring::PrepCancel(sqe, reinterpret_cast<uintptr_t>(op));
   SysUring::SetUserData(sqe, kCancelTag);
@@ -576,8 +611,8 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
     return false;
   }
   if (CanMakeQueuedOnLoop()) {
-    // Rather than sleep, the loop makes queued calls itself, once the
-    // chains prepared above are with the kernel's workers; then takes the
+    // Rather than sleep, the loop makes calls waiting in the share itself,
+    // once what was prepared above is with the kernel; then takes the
     // completions posted meanwhile (the wakeup poll's among them: a post
     // from another thread finds the loop about to sleep).
     if (unsubmitted_ > 0) Enter();
@@ -621,16 +656,7 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
   return wakeup_seen_;
 }
 
-void UringRing::MakeQueuedOnLoop() {
-  for (size_t made = 0; made < kChainLength && CanMakeQueuedOnLoop(); ++made) {
-    UringOp* op = chained_queue_.back();
-    chained_queue_.Remove(op);
-    --waits_;
-    scheduler_->AddFdWaits(-1);
-    ++made_on_loop_;
-    op->Finish(op->MakeOnLoop());
-  }
-}
+void UringRing::MakeQueuedOnLoop() { share_->MakeSome(); }
 
 void UringRing::CountUnsubmitted() { unsubmitted_ = ring_->unsubmitted(); }
 

@@ -49,11 +49,13 @@
 // Calls that allow chaining (UringOp::AllowChaining: a burst's STATX on
 // tmpfs) wait in a queue of their own and go to the kernel after the
 // others, hard-linked in chains of 8 that one of the kernel's workers makes
-// one after another, 16 chains in flight at most. Those the loop may make
-// itself (UringOp::AllowLoopToMake) it makes, the last queued first, when
-// it has nothing to run and would sleep, in the ring or in its backend
-// (MakeQueuedOnLoop): it does not sleep while any is queued, and the loop
-// and the kernel's workers share the burst.
+// one after another, 16 chains in flight at most. Calls that may be made in
+// user space (UringOp::AllowLoopToMake: the same STATX where the loop's
+// path serves) never reach the kernel's ring: they wait in the ring's
+// CallShare (call_share.h), whose worker takes them from the front while
+// the loop, when it has nothing to run and would sleep, in the ring or in
+// its backend, takes them from the back (MakeQueuedOnLoop): it does not
+// sleep while any waits, and the loop and one worker share the burst.
 //
 // Plain opens, which capfs forces to the kernel's workers
 // (UringOp::GoesToWorkers), wait in a queue of their own too, and go to the
@@ -74,7 +76,9 @@
 // kernel (kCancelled). One in flight gets an IORING_OP_ASYNC_CANCEL, and
 // the task waits for the call's own completion, which says whether the
 // cancellation won (-ECANCELED, -EINTR: kCancelled) or lost
-// (kDoneCancelled: the call's result stands, for its owner to release).
+// (kDoneCancelled: the call's result stands, for its owner to release). A
+// call in the CallShare is withdrawn unless its worker has taken it; then
+// it is made and ends kDoneCancelled.
 //
 // The ring also closes descriptors for the nonblocking Dir calls (an O_PATH
 // descriptor a Stat opened on the loop: CloseLater), with the turn's other
@@ -82,7 +86,8 @@
 // close(2) calls. At most 64 wait at once; the descriptors are never seen
 // by anyone else.
 //
-// Loop-thread only. Not part of the API.
+// Loop-thread only, except UringOp::MakeInUserSpace of a call the
+// CallShare's worker takes. Not part of the API.
 
 #ifndef CAPFS_RUNTIME_INTERNAL_URING_RING_H_
 #define CAPFS_RUNTIME_INTERNAL_URING_RING_H_
@@ -103,6 +108,7 @@ namespace capfs {
 namespace runtime {
 namespace internal {
 
+class CallShare;
 class Scheduler;
 class UringRing;
 struct UringQueueTag;
@@ -125,7 +131,8 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // without being woken for it (IOSQE_IO_HARDLINK; each call keeps its own
   // result), kChainLength calls at most in a chain. Only for a call the
   // kernel always makes on its workers and that seldom waits long (a STATX
-  // of a name on an in-memory filesystem, where only a mount point reaches
+  // of a name on an in-memory filesystem, unless AllowLoopToMake too, which
+  // takes it off the ring; where only a mount point reaches
   // a slower filesystem): the calls behind it in its chain wait for it, and
   // a cancellation of one of them, which the kernel cannot find before its
   // turn comes, loses the race (kDoneCancelled). A call cancelled on a
@@ -134,11 +141,15 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // -ECANCELED, which the caller must take for "not made".
   void AllowChaining() { chainable_ = true; }
 
-  // Before the call is awaited, with AllowChaining: while it is still
-  // queued, the loop may make the call itself (MakeOnLoop) rather than
-  // sleep (UringRing::MakeQueuedOnLoop). Only for a call that cannot wait
-  // on the loop's thread (a STATX of a name on an in-memory filesystem).
+  // Before the call is awaited: the call is made in user space
+  // (MakeInUserSpace) rather than by the kernel's ring, by the loop's thread or
+  // one of its workers, whichever takes it first (call_share.h): the loop when
+  // it has nothing to run and would sleep (UringRing::MakeQueuedOnLoop). Only
+  // for a call that cannot wait on the loop's thread (a STATX of a name on an
+  // in-memory filesystem). made_by_worker() then says which made it.
   void AllowLoopToMake() { loop_may_make_ = true; }
+  // After the call, with AllowLoopToMake: a worker made it, not the loop.
+  bool made_by_worker() const { return made_by_worker_; }
 
   // Before the call is awaited: the call is forced to the kernel's workers
   // (a plain open, IOSQE_ASYNC), so the ring hands such calls over a few at
@@ -162,13 +173,15 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   bool Start(UringRing* ring, Fiber* fiber, std::coroutine_handle<> self);
 
  private:
+  friend class CallShare;
   friend class UringRing;
   // Fills the submission (the ring tags it).
   virtual void Prepare(struct io_uring_sqe* sqe) = 0;
-  // The call made by the loop's thread itself, with the syscall the
-  // submission asks of the kernel: its return value (0 or -errno). Called
-  // only after AllowLoopToMake.
-  virtual int MakeOnLoop() { return -ENOSYS; }
+  // The call made in user space, with the syscall the submission asks of
+  // the kernel: its return value (0 or -errno). Called only after
+  // AllowLoopToMake, on the loop's thread or a worker's; it touches nothing
+  // but the call's own fields.
+  virtual int MakeInUserSpace() { return -ENOSYS; }
   void OnCancel() noexcept override;
   void Finish(int res);
 
@@ -182,6 +195,10 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   bool paced_ = false;          // GoesToWorkers
   bool loop_may_make_ = false;  // AllowLoopToMake
   bool ends_chain_ = false;     // the last call of its chain (chainable_ only)
+  bool made_by_worker_ = false;  // AllowLoopToMake: a worker made it
+  // AllowLoopToMake: taken from the CallShare to be made (its mutex guards
+  // it).
+  bool shared_taken_ = false;
 };
 
 // The awaitable: `fill(sqe)` fills the submission.
@@ -265,23 +282,21 @@ class UringRing final : public ::capfs::internal::FdCloser {
   uint64_t calls_done_in_own_sleep() const { return calls_done_in_own_sleep_; }
   // For Wait and the scheduler, when the loop has nothing to run and would
   // sleep, in the ring or in its backend, while CanMakeQueuedOnLoop(): makes
-  // up to kChainLength of the calls still queued for chains itself
-  // (UringOp::MakeOnLoop), the last queued first, as long as each allows it
-  // (AllowLoopToMake); their tasks are then runnable. The kernel's workers
-  // go on with the chains in flight meanwhile, so a burst's calls are
-  // shared between them and the loop.
+  // up to CallShare::kBatch (8) of the calls waiting in the share itself
+  // (UringOp::MakeInUserSpace), the last queued first; their tasks are then
+  // runnable. The share's worker goes on meanwhile, so a burst's calls are
+  // shared between it and the loop.
   void MakeQueuedOnLoop();
-  // True when MakeQueuedOnLoop would make a call: the last call queued for
-  // chains allows the loop to make it.
-  bool CanMakeQueuedOnLoop() const {
-    const UringOp* op = chained_queue_.back();
-    return op != nullptr && op->loop_may_make_;
-  }
+  // True when MakeQueuedOnLoop would (most likely) make a call: calls wait
+  // in the share that no one has taken.
+  bool CanMakeQueuedOnLoop() const;
   // For tests: chains in flight at most (kMaxChainsInFlight, or fewer on a
   // ring with less room in flight).
   unsigned max_chains_in_flight() const { return max_chains_in_flight_; }
-  // For tests: calls the loop made itself (MakeQueuedOnLoop).
+  // For tests: calls the loop made itself (MakeQueuedOnLoop), and calls
+  // the share's worker made (counted as it makes them, on its thread).
   uint64_t made_on_loop() const { return made_on_loop_; }
+  uint64_t made_by_worker() const;
   // For tests: calls handed over hard-linked to the call before them
   // (AllowChaining), and the most chains that were in flight at once.
   uint64_t chained_calls() const { return chained_calls_; }
@@ -313,16 +328,22 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // Closes `fd` with the turn's submissions (FdCloser).
   void CloseLater(Fd fd) override;
 
-  // For UringOp.
+  // For UringOp: queues `op`; withdraws it, still queued (false: a call a
+  // worker has taken, not to be withdrawn); cancels it in flight.
   void Queue(UringOp* op);
+  bool Withdraw(UringOp* op);
   void Cancel(UringOp* op);
 
  private:
-  friend class UringOp;  // counts calls_done_in_own_sleep_
+  friend class CallShare;  // FinishMade
+  friend class UringOp;    // counts calls_done_in_own_sleep_
 
   UringRing(Scheduler* scheduler,
             std::unique_ptr<::capfs::internal::SysUring> ring);
   struct io_uring_sqe* NextSqe();
+  // `op`, made in user space (AllowLoopToMake) with result `res` by the
+  // loop or a worker: ends its wait, as its completion would.
+  void FinishMade(UringOp* op, int res, bool by_worker);
   // True when calls wait in any queue.
   bool queued() const {
     return !queue_.empty() || !paced_queue_.empty() || !chained_queue_.empty();
@@ -383,6 +404,8 @@ class UringRing final : public ::capfs::internal::FdCloser {
 
   Scheduler* scheduler_;
   std::unique_ptr<::capfs::internal::SysUring> ring_;
+  // Calls that may be made in user space (AllowLoopToMake).
+  std::unique_ptr<CallShare> share_;
   uint64_t epoch_;  // ForkEpoch() when this loop got the ring
   bool keep_;       // kept for the thread's next loop at the end (keep_ring)
   IntrusiveList<UringOp, UringQueueTag> queue_;  // not handed over yet
