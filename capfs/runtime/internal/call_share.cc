@@ -1,5 +1,7 @@
 #include "capfs/runtime/internal/call_share.h"
 
+#include <assert.h>
+
 #include <utility>
 
 namespace capfs {
@@ -12,6 +14,7 @@ CallShare::~CallShare() {
   // A job still queued behind other jobs of a shared pool is taken back
   // rather than waited for.
   std::unique_lock<std::mutex> lock(mu_);
+  assert(waiting_.empty() && done_.empty() && !posted_);
   if (job_active_ && scheduler_->workers().Withdraw(this)) job_active_ = false;
   ended_.wait(lock, [&] { return !job_active_; });
 }

@@ -21,9 +21,10 @@
 // time. A pool that cannot start a thread is not asked again until the
 // list has emptied.
 //
-// The loop also makes calls of the share every kResumesPerPoll resumes
-// when it always has tasks to run (Scheduler::RunUntil), so that a burst
-// whose job waits behind other jobs in a busy pool still goes on.
+// The loop also makes up to kBatch calls of the share every
+// kResumesPerPoll resumes when it always has tasks to run
+// (Scheduler::RunUntil), whether or not the worker is at work, so that a
+// burst whose job waits behind other jobs in a busy pool still goes on.
 //
 // Cancellation: a call no one has taken yet is withdrawn (it is never
 // made); one taken is made, and its result stands (the task waits for it,

@@ -37,9 +37,10 @@ Scheduler::Scheduler(std::unique_ptr<Backend> backend, WorkerPool* workers,
       wakeup_(std::move(wakeup)) {}
 
 Scheduler::~Scheduler() {
-  // The ring first: its CallShare waits for its worker's job to end, which
-  // may still be about to post (never a call's result: every task has
-  // finished), while the posts' mutex stands.
+  // The ring first: its CallShare waits for its worker's job to end, the
+  // job's last touch of the share, while every member stands. Nothing
+  // posted is the share's by then (a post carries results whose tasks wait
+  // for them, and every task has finished).
   if (ring_watched_) backend_->Remove(ring_->fd());
   ring_.reset();
   // A poster still inside Post holds the mutex: wait for it to leave.
@@ -182,6 +183,9 @@ Scheduler::ArmRingSleep() {
 }
 
 bool Scheduler::SleptInRing() {
+  // Calls the loop may make itself wait for a taker: RunUntil makes some
+  // rather than sleep.
+  if (ring_ != nullptr && ring_->CanMakeQueuedOnLoop()) return false;
   std::optional<int64_t> timeout_ns = ArmRingSleep();
   if (!timeout_ns.has_value()) return false;
   resumes_since_poll_ = 0;
@@ -198,8 +202,8 @@ bool Scheduler::SleptInRing() {
 bool Scheduler::SleepInRingFromCall() {
   // The conditions of the turn's steps 1 to 4: nothing would run before
   // SleptInRing, and it would sleep. A timer already due or a post keeps the
-  // call in the turn, which runs them first, as it would have; so do queued
-  // calls the loop may make itself (the ring's Wait makes them).
+  // call in the turn, which runs them first, as it would have; so do calls
+  // the loop may make itself (RunUntil makes them).
   if (ring_->CanMakeQueuedOnLoop()) return false;
   std::optional<int64_t> timeout_ns = ArmRingSleep();
   if (!timeout_ns.has_value()) return false;

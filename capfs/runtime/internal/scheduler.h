@@ -27,8 +27,9 @@
 //      turns again instead, looking at the backend within
 //      kResumesPerPoll resumes as in step 4 when other tasks wait on
 //      descriptors. A loop that always has tasks to run makes up to 8 of
-//      them each time it looks at descriptors, so that they go on when the
-//      worker pool is too busy to take them.
+//      them each time it looks at descriptors, whether or not the worker is
+//      at work, so that they go on even when the pool is too busy to take
+//      them.
 //
 // Other threads reach the loop only through Post, which queues under a mutex
 // and writes the eventfd only when the loop is (about to be) asleep, in the

@@ -610,17 +610,6 @@ bool UringRing::Wait(int64_t timeout_ns, int wakeup_fd) {
     Reap();
     return false;
   }
-  if (CanMakeQueuedOnLoop()) {
-    // Rather than sleep, the loop makes calls waiting in the share itself,
-    // once what was prepared above is with the kernel; then takes the
-    // completions posted meanwhile (the wakeup poll's among them: a post
-    // from another thread finds the loop about to sleep).
-    if (unsubmitted_ > 0) Enter();
-    MakeQueuedOnLoop();
-    wakeup_seen_ = false;
-    Reap();
-    return wakeup_seen_;
-  }
   if (holds_back_calls()) {
     // More wait to go to the kernel's workers: back for them soon, whether
     // or not the ones in flight complete.

@@ -54,7 +54,8 @@
 // path serves) never reach the kernel's ring: they wait in the ring's
 // CallShare (call_share.h), whose worker takes them from the front while
 // the loop, when it has nothing to run and would sleep, in the ring or in
-// its backend, takes them from the back (MakeQueuedOnLoop): it does not
+// its backend, takes them from the back (MakeQueuedOnLoop), and a few every
+// kResumesPerPoll resumes when it always has tasks to run: it does not
 // sleep while any waits, and the loop and one worker share the burst.
 //
 // Plain opens, which capfs forces to the kernel's workers
@@ -263,11 +264,11 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // completions. True when `wakeup_fd` was seen readable (the caller drains
   // it). Does not sleep when the hand-over made tasks runnable (a batch
   // that completed inline, HandOverAllButLast, or completions taken
-  // meanwhile): they run first (slept_ is then false); nor when calls the
-  // loop may make itself are queued (CanMakeQueuedOnLoop): it submits the
-  // hand-over, makes some of them (MakeQueuedOnLoop) and takes the
-  // completions instead. Sleeps kPacedWaitNs at most while calls that go to
-  // the kernel's workers are still queued.
+  // meanwhile): they run first (slept_ is then false). Sleeps kPacedWaitNs
+  // at most while calls that go to the kernel's workers are still queued.
+  // The scheduler does not call it while CanMakeQueuedOnLoop(): it makes
+  // those calls first, with sleeping_ clear, so that the share's posts
+  // meanwhile wake no one.
   bool Wait(int64_t timeout_ns, int wakeup_fd);
   // The ring's descriptor was reported readable: takes the posted
   // completions.
@@ -280,8 +281,9 @@ class UringRing final : public ::capfs::internal::FdCloser {
   // them completed there, their tasks going on without suspending.
   uint64_t sleeps_from_calls() const { return sleeps_from_calls_; }
   uint64_t calls_done_in_own_sleep() const { return calls_done_in_own_sleep_; }
-  // For Wait and the scheduler, when the loop has nothing to run and would
-  // sleep, in the ring or in its backend, while CanMakeQueuedOnLoop(): makes
+  // For the scheduler, when the loop has nothing to run and would sleep, in
+  // the ring or in its backend, while CanMakeQueuedOnLoop(), and every
+  // kResumesPerPoll resumes when it always has tasks to run: makes
   // up to CallShare::kBatch (8) of the calls waiting in the share itself
   // (UringOp::MakeInUserSpace), the last queued first; their tasks are then
   // runnable. The share's worker goes on meanwhile, so a burst's calls are
