@@ -1130,6 +1130,18 @@ struct StatCall {
   absl::StatusOr<FileStat> got = absl::UnknownError("not run");
 };
 
+// Makes `c`'s call (Stat or Lstat) in `dir`, keeping its result. One
+// co_await a statement: g++ 12 destroys the temporaries of a conditional
+// expression with two wrongly.
+Task<absl::Status> MakeStatCall(const Dir& dir, StatCall& c) {
+  if (c.follow) {
+    c.got = co_await Stat(dir, c.path);
+  } else {
+    c.got = co_await Lstat(dir, c.path);
+  }
+  co_return absl::OkStatus();
+}
+
 TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
   ASSERT_EQ(symlink("d/file", absl::StrCat(path_, "/link").c_str()), 0);
   ASSERT_EQ(symlink("nowhere", absl::StrCat(path_, "/dangling").c_str()), 0);
@@ -1149,14 +1161,7 @@ TEST_P(AsyncDirPathsTest, BurstOfStatsGivesTheSyncResults) {
   }
   const AsyncFsCounts before = AsyncFsCountsNow();
   absl::Status s = RunAllAtOnce(calls, [&](StatCall& c) -> Task<absl::Status> {
-    // Not a conditional expression with two co_awaits: g++ 12 destroys
-    // their temporaries wrongly.
-    if (c.follow) {
-      c.got = co_await Stat(dir(), c.path);
-    } else {
-      c.got = co_await Lstat(dir(), c.path);
-    }
-    co_return absl::OkStatus();
+    co_return co_await MakeStatCall(dir(), c);
   });
   ASSERT_TRUE(s.ok()) << s;
   const AsyncFsCounts after = AsyncFsCountsNow();
@@ -1250,12 +1255,7 @@ TEST_P(AsyncDirPathsTest, ChainedStatsOnTmpfsGiveTheSyncResults) {
             co_await WithScope([&](Scope& scope) -> Task<absl::Status> {
               for (StatCall& c : calls) {
                 scope.Spawn([&c, &shm]() -> Task<absl::Status> {
-                  if (c.follow) {
-                    c.got = co_await Stat(*shm, c.path);
-                  } else {
-                    c.got = co_await Lstat(*shm, c.path);
-                  }
-                  co_return absl::OkStatus();
+                  co_return co_await MakeStatCall(*shm, c);
                 });
               }
               co_return co_await scope.Join();
@@ -1295,18 +1295,6 @@ TEST_P(AsyncDirPathsTest, ChainedStatsOnTmpfsGiveTheSyncResults) {
   } else {
     EXPECT_EQ(chained, 0u);
   }
-}
-
-// Makes `c`'s call (Stat or Lstat) in `dir`, keeping its result. One
-// co_await a statement: g++ 12 destroys the temporaries of a conditional
-// expression with two wrongly.
-Task<absl::Status> MakeStatCall(const Dir& dir, StatCall& c) {
-  if (c.follow) {
-    c.got = co_await Stat(dir, c.path);
-  } else {
-    c.got = co_await Lstat(dir, c.path);
-  }
-  co_return absl::OkStatus();
 }
 
 // A burst of Stats and Lstats of plain names on tmpfs, where the loop's path
