@@ -190,15 +190,12 @@ class RingStatCall final : public UringOp {
   }
   UringOp::Outcome await_resume() noexcept { return outcome(); }
 
-  // True when the fstatat was made in user space (by the loop, or a worker
-  // when made_by_worker()), not the ring's STATX.
-  bool made_in_user_space() const { return made_in_user_space_; }
   bool names_symlink() const {
-    return S_ISLNK(made_in_user_space_ ? out_.st.st_mode : out_.stx.stx_mode);
+    return S_ISLNK(made_in_user_space() ? out_.st.st_mode : out_.stx.stx_mode);
   }
   FileStat file_stat() const {
-    return made_in_user_space_ ? core::FileStatOf(out_.st)
-                               : core::FileStatOfStatx(out_.stx);
+    return made_in_user_space() ? core::FileStatOf(out_.st)
+                                : core::FileStatOfStatx(out_.stx);
   }
 
  private:
@@ -207,7 +204,6 @@ class RingStatCall final : public UringOp {
                         AT_SYMLINK_NOFOLLOW | AT_STATX_SYNC_AS_STAT, &out_.stx);
   }
   int MakeInUserSpace() override {
-    made_in_user_space_ = true;
     return core::SysFstatAt(dir_fd_, name_, &out_.st, AT_SYMLINK_NOFOLLOW);
   }
 
@@ -218,7 +214,6 @@ class RingStatCall final : public UringOp {
     struct statx stx;
     struct stat st;
   } out_;
-  bool made_in_user_space_ = false;
 };
 
 // A name-acting *at call through `ring`: its return value (0 or -errno), or
@@ -453,8 +448,11 @@ Task<absl::StatusOr<FileStat>> StatOrLstat(const Dir& dir, std::string path,
       // nothing. Otherwise they go to the kernel's workers in chains, a
       // worker woken once a chain.
       if (core::FilesystemClassOf(dir) == core::kFilesystemInMemory) {
-        call.AllowChaining();
-        if (paths.on_loop) call.AllowLoopToMake();
+        if (paths.on_loop) {
+          call.AllowLoopToMake();
+        } else {
+          call.AllowChaining();
+        }
       }
       if (co_await call != UringOp::Outcome::kDone) {
         co_return absl::CancelledError(op);

@@ -19,11 +19,27 @@ CallShare::~CallShare() {
   ended_.wait(lock, [&] { return !job_active_; });
 }
 
+void CallShare::WaitingChanged() {
+  waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
+  if (waiting_.empty()) submit_refused_ = false;
+}
+
+size_t CallShare::Take(UringOp** batch, bool from_back) {
+  size_t n = 0;
+  while (n < kBatch && !waiting_.empty()) {
+    UringOp* op = from_back ? waiting_.back() : waiting_.front();
+    waiting_.Remove(op);
+    op->shared_taken_ = true;
+    batch[n++] = op;
+  }
+  WaitingChanged();
+  return n;
+}
+
 void CallShare::Add(UringOp* op) {
   std::lock_guard<std::mutex> lock(mu_);
-  op->shared_taken_ = false;
   waiting_.PushBack(op);
-  waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
+  WaitingChanged();
   // A job still at work takes it (Run looks again; Finish goes on).
   if (!job_active_ && !submit_refused_) {
     job_active_ = scheduler_->workers().Submit(this);
@@ -35,24 +51,16 @@ bool CallShare::Withdraw(UringOp* op) {
   std::lock_guard<std::mutex> lock(mu_);
   if (op->shared_taken_) return false;
   waiting_.Remove(op);
-  waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
-  if (waiting_.empty()) submit_refused_ = false;
+  WaitingChanged();
   return true;
 }
 
 void CallShare::MakeSome() {
   UringOp* batch[kBatch];
-  size_t n = 0;
+  size_t n;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    while (n < kBatch && !waiting_.empty()) {
-      UringOp* op = waiting_.back();
-      waiting_.Remove(op);
-      op->shared_taken_ = true;
-      batch[n++] = op;
-    }
-    waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
-    if (waiting_.empty()) submit_refused_ = false;
+    n = Take(batch, /*from_back=*/true);
   }
   for (size_t i = 0; i < n; ++i) {
     ring_->FinishMade(batch[i], batch[i]->MakeInUserSpace(),
@@ -64,13 +72,7 @@ void CallShare::Run() noexcept {
   UringOp* batch[kBatch];
   std::unique_lock<std::mutex> lock(mu_);
   for (size_t runs = 0; runs < kBatchesPerRun; ++runs) {
-    size_t n = 0;
-    while (n < kBatch && !waiting_.empty()) {
-      UringOp* op = waiting_.PopFront();
-      op->shared_taken_ = true;
-      batch[n++] = op;
-    }
-    waiting_count_.store(waiting_.size(), std::memory_order_relaxed);
+    const size_t n = Take(batch, /*from_back=*/false);
     if (n == 0) return;
     lock.unlock();
     // Only the call's own fields are written here; the loop reads them once

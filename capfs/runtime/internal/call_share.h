@@ -103,6 +103,11 @@ class CallShare final : public Job, public RemoteCompletion {
   void Finish() noexcept override;
   // On the loop: the worker's results, posted.
   void Complete() noexcept override;
+  // Under mu_: waiting_ changed; keeps waiting_count_ and submit_refused_.
+  void WaitingChanged();
+  // Under mu_: takes up to kBatch waiting calls, from the back (the loop) or
+  // the front (the worker), into `batch`; how many.
+  size_t Take(UringOp** batch, bool from_back);
 
   UringRing* const ring_;
   Scheduler* const scheduler_;

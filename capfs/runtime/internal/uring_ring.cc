@@ -322,21 +322,19 @@ UringRing::~UringRing() {
   }
   while (chained_queue_.PopFront() != nullptr) {
   }
-  if (epoch_ != 0 && epoch_ != ForkEpoch()) {
-    // A forked child ending its copy of its parent's loop: the ring is the
-    // parent's, whose own wakeup poll and closes carry the same tags; the
-    // share's worker, if one was at work, is the parent's thread, whose end
-    // the copy would wait for in vain.
-    ring_->Abandon();
-    static_cast<void>(share_.release());
-    return;
-  }
-  // Waits for its worker's job to end; a copy made by a fork where
-  // ForkEpoch cannot tell (epoch_ 0) is leaked as above.
+  // The share waits for its worker's job to end. A forked child's copy is
+  // leaked instead: the worker, if one was at work, is the parent's thread,
+  // whose end the copy would wait for in vain.
   if (share_->forked_copy()) {
     static_cast<void>(share_.release());
   } else {
     share_.reset();
+  }
+  if (epoch_ != 0 && epoch_ != ForkEpoch()) {
+    // A forked child ending its copy of its parent's loop: the ring is the
+    // parent's, whose own wakeup poll and closes carry the same tags.
+    ring_->Abandon();
+    return;
   }
   // With keep_ring, a ring of the first size that is idle is kept for the
   // thread's next loop; a smaller one, set up when memory was short, is

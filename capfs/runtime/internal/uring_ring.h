@@ -132,9 +132,10 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // without being woken for it (IOSQE_IO_HARDLINK; each call keeps its own
   // result), kChainLength calls at most in a chain. Only for a call the
   // kernel always makes on its workers and that seldom waits long (a STATX
-  // of a name on an in-memory filesystem, unless AllowLoopToMake too, which
-  // takes it off the ring; where only a mount point reaches
-  // a slower filesystem): the calls behind it in its chain wait for it, and
+  // of a name on an in-memory filesystem, where only a mount point reaches
+  // a slower filesystem, with the loop's path off; where it serves, such a
+  // call goes to the CallShare instead: AllowLoopToMake, not with this):
+  // the calls behind it in its chain wait for it, and
   // a cancellation of one of them, which the kernel cannot find before its
   // turn comes, loses the race (kDoneCancelled). A call cancelled on a
   // worker does not cancel the rest of its chain (hard links), but one the
@@ -147,9 +148,12 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // one of its workers, whichever takes it first (call_share.h): the loop when
   // it has nothing to run and would sleep (UringRing::MakeQueuedOnLoop). Only
   // for a call that cannot wait on the loop's thread (a STATX of a name on an
-  // in-memory filesystem). made_by_worker() then says which made it.
+  // in-memory filesystem). Not with AllowChaining. made_by_worker() then
+  // says which made it.
   void AllowLoopToMake() { loop_may_make_ = true; }
-  // After the call, with AllowLoopToMake: a worker made it, not the loop.
+  // After the call: it was made in user space (AllowLoopToMake), never by
+  // the kernel's ring; and by a worker, not the loop.
+  bool made_in_user_space() const { return loop_may_make_; }
   bool made_by_worker() const { return made_by_worker_; }
 
   // Before the call is awaited: the call is forced to the kernel's workers
