@@ -131,16 +131,16 @@ class UringOp : public Waiter, public ListLink<UringQueueTag> {
   // calls one after another on one of its workers, which takes the next
   // without being woken for it (IOSQE_IO_HARDLINK; each call keeps its own
   // result), kChainLength calls at most in a chain. Only for a call the
-  // kernel always makes on its workers and that seldom waits long (a STATX
+  // kernel always makes on its workers and that seldom waits long: a STATX
   // of a name on an in-memory filesystem, where only a mount point reaches
-  // a slower filesystem, with the loop's path off; where it serves, such a
-  // call goes to the CallShare instead: AllowLoopToMake, not with this):
-  // the calls behind it in its chain wait for it, and
+  // a slower filesystem. The calls behind it in its chain wait for it, and
   // a cancellation of one of them, which the kernel cannot find before its
   // turn comes, loses the race (kDoneCancelled). A call cancelled on a
   // worker does not cancel the rest of its chain (hard links), but one the
   // kernel failed to submit does: the calls after it complete with
-  // -ECANCELED, which the caller must take for "not made".
+  // -ECANCELED, which the caller must take for "not made". Not with
+  // AllowLoopToMake: where the loop's path serves, such a STATX goes to the
+  // CallShare instead, and is chained only with that path off.
   void AllowChaining() { chainable_ = true; }
 
   // Before the call is awaited: the call is made in user space
